@@ -1,0 +1,100 @@
+# Seed 001 JSON WebSocket protocol, device side, sans-IO: text in, events
+# out; methods return the text to send. No sockets, no clocks, so it is
+# tested with plain strings on both runtimes.
+#
+# The seed defines no command result and no acknowledgement. A command's
+# outcome is reported with the seed's own `event` message (event_type
+# "command_result"), so a server that knows only the seed still stores it.
+import json
+
+# What the cloud may send a device (seed "Server -> Client Messages").
+# device_status/telemetry/event are admin broadcasts; a device ignores them.
+SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
+                "device_status", "telemetry", "event")
+
+# Events returned by Session.receive()
+REGISTERED = "registered"
+AUTH_FAILED = "auth_failed"      # error before registration: bad token/device
+SERVER_ERROR = "server_error"    # error after registration: the server objects to something we sent
+COMMAND = "command"              # (COMMAND, id_or_None, name, payload)
+SEND = "send"                    # (SEND, text): reply the codec wants sent (pong)
+BAD_INPUT = "bad_input"          # (BAD_INPUT, counter_name, message)
+NOTHING = "nothing"              # pong, broadcasts: nothing to do besides liveness
+
+
+class Session:
+    __slots__ = ("device_id", "token", "max_frame", "registered")
+
+    def __init__(self, device_id, token, max_frame=16384):
+        self.device_id = device_id
+        self.token = token
+        self.max_frame = max_frame
+        self.registered = False
+
+    # -- outgoing -------------------------------------------------------------
+    def hello(self):
+        self.registered = False
+        return json.dumps({"type": "register", "device_id": self.device_id,
+                           "token": self.token})
+
+    def telemetry(self, payload):
+        return json.dumps({"type": "telemetry", "device_id": self.device_id,
+                           "payload": payload})
+
+    def event(self, event_type, payload):
+        return json.dumps({"type": "event", "device_id": self.device_id,
+                           "event_type": event_type, "payload": payload})
+
+    def ping(self):
+        return '{"type": "ping"}'
+
+    def command_result(self, cmd_id, name, ok, result=None, error=None):
+        payload = {"command": name, "ok": ok}
+        if cmd_id is not None:
+            payload["id"] = cmd_id
+        if ok:
+            payload["result"] = result if result is not None else {}
+        else:
+            payload["error"] = error
+        return self.event("command_result", payload)
+
+    # -- incoming -------------------------------------------------------------
+    def receive(self, text):
+        """One message from the cloud -> a tuple (event, ...)."""
+        if not isinstance(text, str):
+            return (BAD_INPUT, "bad_frame", "binary frame ignored (protocol is JSON text)")
+        if len(text) > self.max_frame:
+            return (BAD_INPUT, "oversized_frame",
+                    "message of %d bytes over the %d byte limit ignored" % (len(text), self.max_frame))
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            return (BAD_INPUT, "bad_json", "malformed JSON ignored: %r" % text[:60])
+        if not isinstance(msg, dict):
+            return (BAD_INPUT, "bad_message", "message is not a JSON object: %r" % text[:60])
+        kind = msg.get("type")
+        if kind not in SERVER_TYPES:
+            return (BAD_INPUT, "unknown_type", "unknown message type %r ignored" % (kind,))
+
+        if kind == "registered":
+            self.registered = True
+            return (REGISTERED,)
+        if kind == "ping":
+            return (SEND, '{"type": "pong"}')
+        if kind == "error":
+            text = msg.get("message") or msg.get("error") or "no reason given"
+            if not self.registered:
+                return (AUTH_FAILED, str(text))
+            return (SERVER_ERROR, str(text))
+        if kind == "command":
+            name = msg.get("command")
+            if not isinstance(name, str) or not name:
+                return (BAD_INPUT, "bad_command", "command without a command name ignored")
+            target = msg.get("device_id")
+            if target is not None and target != self.device_id:
+                return (BAD_INPUT, "bad_command", "command for device %r ignored" % (target,))
+            payload = msg.get("payload")
+            if payload is None:
+                payload = {}
+            return (COMMAND, msg.get("id"), name, payload)
+        return (NOTHING,)

@@ -1,0 +1,143 @@
+# Board and site configuration. A board file (boards/*.json) says what the
+# hardware is; a site file says where the cloud is and who this device is.
+# Every problem names the file and the field, because a technician fixes
+# config in a text editor on a laptop, not in a debugger.
+import json
+
+from agent.errors import ConfigError
+
+_NUM = (int, float)
+
+# field: (types, required, default, what it is — used in the error message)
+SITE_FIELDS = {
+    "server": (str, True, None, "the cloud URL, e.g. ws://host:8780/ws"),
+    "device_id": (str, True, None, "this device's id as registered in the cloud"),
+    "token": (str, True, None, "the device's secret token"),
+    "uplink": (str, False, "json_ws", "the cloud protocol"),
+    "telemetry_interval_s": (_NUM, False, 5, "seconds between sensor samples"),
+    "heartbeat_s": (_NUM, False, 20, "seconds between heartbeat pings"),
+    "connect_timeout_s": (_NUM, False, 10, "deadline for connect + register"),
+    "max_frame": (int, False, 16384, "largest message accepted from the cloud (bytes)"),
+    "backoff_base_s": (_NUM, False, 1, "first reconnect delay ceiling"),
+    "backoff_cap_s": (_NUM, False, 30, "largest reconnect delay"),
+    "backoff_reset_s": (_NUM, False, 30, "connected time after which retries start over"),
+    "outbox_max": (int, False, 200, "records kept in RAM while offline"),
+}
+
+BOARD_FIELDS = {
+    "name": (str, True, None, "the board's name"),
+    "chip": (str, True, None, "the chip or host, e.g. esp32, bcm2711, host"),
+    "runtimes": (list, True, None, "runtimes this board runs: micropython, cpython"),
+    "hal": (str, True, None, "pin adapter: emulated, gpiozero or esp32"),
+    "heap_kb": (int, True, None, "Python heap budget in KiB"),
+    "peripherals": (list, True, None, "the peripherals wired to the board"),
+    "emulator": (dict, False, None, "host/port of the peripheral emulator"),
+}
+
+PERIPHERAL_FIELDS = {
+    "door": {
+        "name": (str, False, "door", "the door's name"),
+        "relay_pin": (int, True, None, "GPIO driving the lock relay"),
+        "relay_active_high": (bool, False, True, "relay energised on a high level"),
+        "sensor_pin": (int, True, None, "GPIO of the door-position sensor"),
+        "sensor_open_level": (int, False, 1, "pin level that means the door is open"),
+        "unlock_ms": (int, False, 3000, "how long an unlock keeps the relay energised"),
+    },
+    "climate": {
+        "name": (str, False, "climate", "the sensor's name"),
+        "interval_s": (_NUM, False, None, "seconds between samples (default: site telemetry_interval_s)"),
+    },
+}
+
+VALID_UPLINKS = ("json_ws",)
+VALID_HALS = ("emulated", "gpiozero", "esp32")
+
+
+def _type_name(types):
+    if isinstance(types, tuple):
+        return "a number"
+    return {str: "a string", int: "an integer", bool: "true or false",
+            list: "a list", dict: "an object"}[types]
+
+
+def _check(path, obj, fields, prefix=""):
+    out = {}
+    for key in fields:
+        types, required, default, what = fields[key]
+        name = prefix + key
+        if key not in obj:
+            if required:
+                raise ConfigError(path, name, "is missing (%s)" % what)
+            out[key] = default
+            continue
+        val = obj[key]
+        # bool is an int in Python; a flag must not pass for a pin number.
+        ok = isinstance(val, types) and not (types is not bool and isinstance(val, bool))
+        if not ok:
+            raise ConfigError(path, name, "must be %s (%s), got %r" % (_type_name(types), what, val))
+        out[key] = val
+    for key in obj:
+        if key not in fields:
+            raise ConfigError(path, prefix + key, "is not a known field")
+    return out
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(path, "-", "file cannot be read (%s)" % e)
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(path, "-", "is not valid JSON (%s)" % e)
+    if not isinstance(data, dict):
+        raise ConfigError(path, "-", "must hold a JSON object")
+    return data
+
+
+def load_site(path, server=None):
+    site = _check(path, read_json(path), SITE_FIELDS)
+    if server:
+        site["server"] = server
+    url = site["server"]
+    if not (url.startswith("ws://") or url.startswith("wss://")):
+        raise ConfigError(path, "server", "must start with ws:// or wss://, got %r" % url)
+    if site["uplink"] not in VALID_UPLINKS:
+        raise ConfigError(path, "uplink", "must be one of %s" % ", ".join(VALID_UPLINKS))
+    for key in ("telemetry_interval_s", "heartbeat_s", "connect_timeout_s", "max_frame",
+                "backoff_base_s", "backoff_cap_s", "outbox_max"):
+        if site[key] <= 0:
+            raise ConfigError(path, key, "must be greater than 0")
+    return site
+
+
+def load_board(path):
+    board = _check(path, read_json(path), BOARD_FIELDS)
+    if board["hal"] not in VALID_HALS:
+        raise ConfigError(path, "hal", "must be one of %s" % ", ".join(VALID_HALS))
+    if board["hal"] == "emulated":
+        emu = board["emulator"]
+        if emu is None:
+            raise ConfigError(path, "emulator", "is missing (an emulated board needs host and port)")
+        board["emulator"] = _check(path, emu, {
+            "host": (str, True, None, "emulator address"),
+            "port": (int, True, None, "emulator TCP port"),
+        }, "emulator.")
+    periph = []
+    for i, p in enumerate(board["peripherals"]):
+        prefix = "peripherals[%d]." % i
+        if not isinstance(p, dict):
+            raise ConfigError(path, prefix[:-1], "must be an object")
+        kind = p.get("type")
+        if kind not in PERIPHERAL_FIELDS:
+            raise ConfigError(path, prefix + "type", "must be one of %s, got %r"
+                              % (", ".join(sorted(PERIPHERAL_FIELDS)), kind))
+        rest = dict(p)
+        del rest["type"]
+        cfg = _check(path, rest, PERIPHERAL_FIELDS[kind], prefix)
+        cfg["type"] = kind
+        periph.append(cfg)
+    board["peripherals"] = periph
+    return board

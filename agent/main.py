@@ -1,0 +1,68 @@
+# Agent entry point, the same on every runtime:
+#   micropython -m agent.main --board B.json --site S.json [--server URL] [--emulator HOST:PORT]
+#   python -m agent.main ...
+# A bad config file stops the agent at once with a message naming the file
+# and field (exit 2); everything after start-up is supervised and restarted.
+import asyncio
+import sys
+
+from agent import config, hal, log
+from agent.errors import ConfigError
+
+USAGE = ("usage: agent.main --board BOARD.json --site SITE.json "
+         "[--server URL] [--emulator HOST:PORT] [--log-level debug|info|warn|error]")
+
+
+def parse_args(argv):
+    opts = {"board": None, "site": None, "server": None, "emulator": None, "log_level": "info"}
+    i = 0
+    while i < len(argv):
+        key = argv[i]
+        name = key[2:].replace("-", "_") if key.startswith("--") else None
+        if name not in opts or i + 1 >= len(argv):
+            raise ValueError("unexpected argument %r" % key)
+        opts[name] = argv[i + 1]
+        i += 2
+    if not opts["board"] or not opts["site"]:
+        raise ValueError("--board and --site are required")
+    if opts["log_level"] not in log.LEVELS:
+        raise ValueError("--log-level must be one of %s" % ", ".join(log.LEVELS))
+    if opts["emulator"]:
+        host, _, port = opts["emulator"].rpartition(":")
+        try:
+            opts["emulator"] = (host, int(port))
+        except ValueError:
+            raise ValueError("--emulator must be HOST:PORT, got %r" % opts["emulator"])
+    return opts
+
+
+def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        opts = parse_args(argv)
+    except ValueError as e:
+        print("error: %s\n%s" % (e, USAGE))
+        sys.exit(2)
+    log.set_level(opts["log_level"])
+    try:
+        board = config.load_board(opts["board"])
+        site = config.load_site(opts["site"], opts["server"])
+        if hal.RUNTIME not in board["runtimes"]:
+            raise ConfigError(opts["board"], "runtimes",
+                              "does not list %s, the runtime running now" % hal.RUNTIME)
+        io = hal.board_io(board, opts["emulator"])
+    except ConfigError as e:
+        print("config error: %s" % e)
+        sys.exit(2)
+
+    from agent.device import Device
+    device = Device(board, site, io, hal.network())
+    try:
+        asyncio.run(device.run())
+    except KeyboardInterrupt:
+        log.info("agent", "stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+# Door: lock relay + door-position sensor. Logic only; the pins come from
+# the hal. The relay fails to locked at start (safe state) and an unlock
+# always ends: after its pulse, or early once the door opened and closed
+# again (so a held-open strike does not stay unlocked behind the visitor).
+import asyncio
+
+from agent import log
+from agent.errors import CommandError
+
+POLL_MS = 50
+MIN_UNLOCK_MS = 100
+MAX_UNLOCK_MS = 60000
+
+
+class Door:
+    __slots__ = ("thing", "cfg", "relay", "sensor", "_relock", "_opened_during_unlock")
+
+    def __init__(self, thing, io, cfg):
+        self.thing = thing
+        self.cfg = cfg
+        self.relay = io.output(cfg["relay_pin"], cfg["relay_active_high"])
+        self.sensor = io.input(cfg["sensor_pin"])
+        self._relock = None
+        self._opened_during_unlock = False
+        self.relay.off()
+        thing.prop("lock", "locked")
+        thing.prop("door", "unknown")
+        thing.command("unlock", self.unlock)
+        thing.command("lock", self.lock)
+
+    def _door_state(self):
+        level = self.sensor.value()
+        if level is None:
+            return "unknown"
+        return "open" if level == self.cfg["sensor_open_level"] else "closed"
+
+    async def unlock(self, payload):
+        ms = payload.get("duration_ms", self.cfg["unlock_ms"])
+        if not isinstance(ms, int) or isinstance(ms, bool) or not MIN_UNLOCK_MS <= ms <= MAX_UNLOCK_MS:
+            raise CommandError("duration_ms must be an integer from %d to %d"
+                               % (MIN_UNLOCK_MS, MAX_UNLOCK_MS))
+        source = payload.get("source", "cloud")
+        self.relay.on()
+        self._opened_during_unlock = False
+        if self._relock is not None:
+            self._relock.cancel()
+        self._relock = asyncio.create_task(self._relock_after(ms))
+        if self.thing.get("lock") != "unlocked":
+            self.thing.update("lock", "unlocked")
+            self.thing.emit("door_unlocked", {"door": self.cfg["name"], "source": source,
+                                              "duration_ms": ms})
+        log.info("door", "unlocked for %d ms (%s)" % (ms, source))
+        return {"lock": "unlocked", "duration_ms": ms}
+
+    async def lock(self, payload):
+        if self._relock is not None:
+            self._relock.cancel()
+            self._relock = None
+        self._lock_now("cloud")
+        return {"lock": "locked"}
+
+    def _lock_now(self, reason):
+        self.relay.off()
+        if self.thing.get("lock") != "locked":
+            self.thing.update("lock", "locked")
+            self.thing.emit("door_locked", {"door": self.cfg["name"], "reason": reason})
+            log.info("door", "locked (%s)" % reason)
+
+    async def _relock_after(self, ms):
+        try:
+            await asyncio.sleep(ms / 1000)
+            self._relock = None
+            self._lock_now("timeout")
+        except asyncio.CancelledError:
+            pass
+
+    async def run(self):
+        """Watch the door sensor (a supervised task)."""
+        while True:
+            state = self._door_state()
+            prev = self.thing.get("door")
+            if state != prev:
+                self.thing.update("door", state)
+                if prev != "unknown" or state == "open":
+                    self.thing.emit("door_opened" if state == "open" else "door_closed",
+                                    {"door": self.cfg["name"]})
+                if state == "open" and self._relock is not None:
+                    self._opened_during_unlock = True
+                elif state == "closed" and self._opened_during_unlock and self._relock is not None:
+                    self._relock.cancel()
+                    self._relock = None
+                    self._lock_now("door closed")
+            await asyncio.sleep(POLL_MS / 1000)

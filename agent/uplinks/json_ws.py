@@ -1,0 +1,156 @@
+# Seed 001 JSON WebSocket uplink: the I/O around codecs.json_ws.Session.
+# One connection at a time; per connection three loops run until the first
+# fails: reader (commands, pings), sender (outbox), heartbeat (liveness).
+import asyncio
+
+from agent import log
+from agent.backoff import Backoff
+from agent.codecs import json_ws as codec
+from agent.errors import CommandError, LinkClosed
+from agent.hal import ticks_ms, ticks_diff, format_exc
+from agent.outbox import Outbox
+from agent.tasks import first_done
+
+NAME = "uplink"
+
+
+class JsonWsUplink:
+    __slots__ = ("site", "thing", "net", "outbox", "session", "online",
+                 "_last_rx", "_conn", "backoff")
+
+    def __init__(self, site, thing, net):
+        self.site = site
+        self.thing = thing
+        self.net = net
+        self.outbox = Outbox(site["outbox_max"])
+        self.session = codec.Session(site["device_id"], site["token"], site["max_frame"])
+        self.online = False
+        self._conn = None
+        self._last_rx = 0
+        self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
+        thing.listen(self._on_thing)
+
+    # Thing -> outbox. Property changes travel as the events the peripherals
+    # raise; telemetry and events are what the seed carries.
+    def _on_thing(self, kind, name, value):
+        if kind == "telemetry":
+            self.outbox.put(("telemetry", None, value))
+        elif kind == "event":
+            self.outbox.put(("event", name, value))
+
+    async def run(self):
+        """Connect, serve, and reconnect forever (supervised task)."""
+        while True:
+            try:
+                await self._serve_once()
+            except LinkClosed as e:
+                log.warn(NAME, "link down: %s" % e)
+            except Exception as e:  # noqa: BLE001 - any link failure means reconnect
+                log.error(NAME, "link failed: %r\n%s" % (e, format_exc(e)))
+            self.backoff.down()
+            if self.online:
+                self.online = False
+                self.thing.update("online", False)
+            delay = self.backoff.next_delay()
+            log.info(NAME, "reconnecting in %.1fs" % delay)
+            await asyncio.sleep(delay)
+
+    async def _serve_once(self):
+        url = self.site["server"]
+        timeout = self.site["connect_timeout_s"]
+        log.info(NAME, "connecting to %s" % url)
+        # The transport accepts a little more than the codec so that an
+        # oversized message is reported by the codec without a reconnect;
+        # anything far larger is refused by the transport (close 1009).
+        conn = await self.net.connect(url, self.site["max_frame"] * 4, timeout)
+        self._conn = conn
+        try:
+            await conn.send(self.session.hello())
+            await asyncio.wait_for(self._await_registered(conn), timeout)
+            self.online = True
+            self.thing.update("online", True)
+            self.backoff.up()
+            log.count("registrations")
+            log.info(NAME, "registered as %s" % self.site["device_id"])
+            self._last_rx = ticks_ms()
+            await first_done(self._reader(conn), self._sender(conn), self._heartbeat(conn))
+        except asyncio.TimeoutError:
+            raise LinkClosed("no 'registered' reply within %ss" % timeout)
+        finally:
+            self._conn = None
+            await conn.close()
+
+    async def _await_registered(self, conn):
+        while True:
+            ev = self.session.receive(await conn.recv())
+            if ev[0] == codec.REGISTERED:
+                return
+            if ev[0] == codec.AUTH_FAILED:
+                log.count("auth_failed")
+                raise LinkClosed("registration refused: %s (check device_id and token in the site file)" % ev[1])
+            await self._handle(conn, ev)
+
+    async def _reader(self, conn):
+        while True:
+            text = await conn.recv()
+            self._last_rx = ticks_ms()
+            await self._handle(conn, self.session.receive(text))
+
+    async def _handle(self, conn, ev):
+        kind = ev[0]
+        if kind == codec.SEND:
+            await conn.send(ev[1])
+        elif kind == codec.COMMAND:
+            # Commands run as tasks: a slow one must not stall pings/commands.
+            asyncio.create_task(self._run_command(conn, ev[1], ev[2], ev[3]))
+        elif kind == codec.BAD_INPUT:
+            log.count(ev[1])
+            log.warn(NAME, ev[2])
+        elif kind == codec.SERVER_ERROR:
+            log.count("server_errors")
+            log.warn(NAME, "server reports an error: %s" % ev[1])
+
+    async def _run_command(self, conn, cmd_id, name, payload):
+        log.info(NAME, "command %s %s" % (name, payload))
+        log.count("commands")
+        try:
+            result = await self.thing.call(name, payload)
+            reply = self.session.command_result(cmd_id, name, True, result)
+        except CommandError as e:
+            log.count("commands_failed")
+            log.warn(NAME, "command %s refused: %s" % (name, e))
+            reply = self.session.command_result(cmd_id, name, False, error=str(e))
+        except Exception as e:  # noqa: BLE001 - a broken handler must not kill the link
+            log.count("commands_failed")
+            log.error(NAME, "command %s crashed: %r\n%s" % (name, e, format_exc(e)))
+            reply = self.session.command_result(cmd_id, name, False, error="internal error: %r" % e)
+        # The result travels on the link that is up now, or is lost with the
+        # command's link: the cloud sees no result and can retry the command.
+        target = self._conn or conn
+        try:
+            await target.send(reply)
+        except LinkClosed as e:
+            log.warn(NAME, "result of %s not delivered: %s" % (name, e))
+
+    async def _sender(self, conn):
+        while True:
+            kind, name, value = await self.outbox.peek()
+            if kind == "telemetry":
+                text = self.session.telemetry(value)
+            else:
+                text = self.session.event(name, value)
+            await conn.send(text)
+            self.outbox.pop()
+            log.count("sent_" + kind)
+
+    async def _heartbeat(self, conn):
+        # Any message from the server proves the link; two silent intervals
+        # (our ping unanswered twice) mean it is half-open: drop it.
+        period = self.site["heartbeat_s"]
+        while True:
+            await asyncio.sleep(period)
+            silent = ticks_diff(ticks_ms(), self._last_rx) / 1000
+            if silent >= 2 * period:
+                log.count("heartbeat_timeouts")
+                raise LinkClosed("no reply from the server for %.0fs (half-open link)" % silent)
+            await conn.send(self.session.ping())

@@ -1,0 +1,504 @@
+"""Bench cloud: the server side of seed 001's JSON WebSocket protocol.
+
+Devices and admin dashboards share `GET /ws`; the first valid message decides
+the role (`register` = device, `subscribe` = admin). Devices push telemetry
+and events, which are stored in SQLite and fanned out to every admin; admins
+send commands, which are routed to the named device if it is connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .store import BenchStore
+
+Observer = Callable[[str, dict], Any]
+
+# aiohttp's own limit sits well above the app limit so an oversized message
+# gets a readable error instead of a bare 1009 close.
+HARD_MAX_MESSAGE = 1 << 20
+# A close handshake with a client that never answers must not stall a
+# replacement registration or shutdown for aiohttp's default 10 s.
+CLOSE_TIMEOUT = 2.0
+
+STORE = web.AppKey("bench_store", BenchStore)
+STATE = web.AppKey("bench_state", object)
+
+
+# --- validation (pure) -------------------------------------------------
+
+_ROLE_FIRST = "register or subscribe first"
+
+# type -> roles allowed to send it (None = no role yet)
+_ALLOWED: dict[str, set] = {
+    "ping": {None, "device", "admin"},
+    "pong": {None, "device", "admin"},
+    "register": {None},
+    "subscribe": {None, "admin"},
+    "telemetry": {"device"},
+    "event": {"device"},
+    "command": {"admin"},
+}
+
+_ROLE_ERRORS = {
+    ("register", "device"): "already registered on this connection; open a new connection to register again",
+    ("register", "admin"): "register is not allowed on an admin connection",
+    ("subscribe", "device"): "subscribe is not allowed on a device connection",
+    ("telemetry", "admin"): "telemetry is only accepted from a registered device, not an admin",
+    ("event", "admin"): "event is only accepted from a registered device, not an admin",
+    ("command", "device"): "command is only accepted from an admin, not a device",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+def _need_str(msg: dict, name: str) -> str | None:
+    if name not in msg:
+        return f"missing field '{name}'"
+    value = msg[name]
+    if not isinstance(value, str) or not value:
+        return f"field '{name}' must be a non-empty string"
+    return None
+
+
+def _need_object(msg: dict, name: str, required: bool) -> str | None:
+    if name not in msg:
+        return f"missing field '{name}'" if required else None
+    if not isinstance(msg[name], dict):
+        return f"field '{name}' must be a JSON object, got {_kind(msg[name])}"
+    return None
+
+
+def validate_message(msg: Any, role: str | None = None) -> str | None:
+    """Return why `msg` is unacceptable on a connection with `role`, or None.
+
+    `role` is None before register/subscribe, then "device" or "admin".
+    Unknown extra fields are ignored so peers can add optional ones.
+    """
+    if not isinstance(msg, dict):
+        return f"message must be a JSON object, got {_kind(msg)}"
+    if "type" not in msg:
+        return "missing field 'type'"
+    mtype = msg["type"]
+    if not isinstance(mtype, str):
+        return f"field 'type' must be a string, got {_kind(mtype)}"
+    if mtype not in _ALLOWED:
+        shown = mtype if len(mtype) <= 40 else mtype[:40] + "..."
+        return f"unknown message type {shown!r}"
+    if role not in _ALLOWED[mtype]:
+        return _ROLE_FIRST if role is None else _ROLE_ERRORS[(mtype, role)]
+
+    if mtype == "register":
+        return _need_str(msg, "device_id") or _need_str(msg, "token")
+    if mtype == "subscribe":
+        if "role" not in msg:
+            return "missing field 'role'"
+        if msg["role"] != "admin":
+            return f"unsupported role {msg['role']!r}; only 'admin' can subscribe"
+        return None
+    if mtype in ("telemetry", "event"):
+        if "device_id" in msg and not isinstance(msg["device_id"], str):
+            return "field 'device_id' must be a string"
+        if mtype == "telemetry":
+            return _need_object(msg, "payload", required=True)
+        return _need_str(msg, "event_type") or _need_object(msg, "payload", required=False)
+    if mtype == "command":
+        err = (
+            _need_str(msg, "device_id")
+            or _need_str(msg, "command")
+            or _need_object(msg, "payload", required=False)
+        )
+        if err:
+            return err
+        if "id" in msg:
+            cid = msg["id"]
+            if isinstance(cid, bool) or not isinstance(cid, (str, int)) or cid == "":
+                return "field 'id' must be a non-empty string or an integer"
+        return None
+    return None
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON; accepting them would make us re-emit invalid JSON.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def parse_text(text: str) -> Any:
+    """json.loads that refuses NaN/Infinity. Raises ValueError."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nesting too deep") from None
+
+
+# --- server state --------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: web.WebSocketResponse
+    peer: str
+    role: str | None = None
+    device_id: str | None = None
+
+
+@dataclass
+class _State:
+    observer: Observer | None
+    max_message: int
+    devices: dict[str, _Conn] = field(default_factory=dict)
+    admins: set[_Conn] = field(default_factory=set)
+    errors: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)
+    next_command: int = 0
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def notify(self, kind: str, data: dict) -> None:
+        if self.observer is None:
+            return
+        try:
+            self.observer(kind, data)
+        except Exception:
+            pass  # a broken live log must never take the bench down
+
+
+async def _send(conn: _Conn, obj: dict) -> bool:
+    if conn.ws.closed:
+        return False
+    try:
+        await conn.ws.send_json(obj)
+        return True
+    except Exception:
+        return False
+
+
+async def _broadcast(state: _State, obj: dict) -> None:
+    admins = list(state.admins)
+    if not admins:
+        return
+    results = await asyncio.gather(*(_send(a, obj) for a in admins))
+    for admin, ok in zip(admins, results):
+        if not ok:
+            state.admins.discard(admin)
+
+
+async def _error(state: _State, conn: _Conn, kind: str, message: str) -> None:
+    state.errors[kind] += 1
+    state.notify("error", {"peer": conn.peer, "message": message, "kind": kind, "device_id": conn.device_id})
+    await _send(conn, {"type": "error", "message": message})
+
+
+# --- message handlers -----------------------------------------------------
+
+
+async def _on_register(app: web.Application, state: _State, conn: _Conn, msg: dict) -> None:
+    device_id = msg["device_id"]
+    if not app[STORE].check_token(device_id, msg["token"]):
+        await _error(state, conn, "auth", f"authentication failed for device {device_id}")
+        await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authentication failed")
+        return
+    conn.role, conn.device_id = "device", device_id
+    old = state.devices.get(device_id)
+    # Swap first: the old socket's cleanup sees it is no longer current and
+    # so does not report the device offline.
+    state.devices[device_id] = conn
+    if old is not None:
+        task = asyncio.create_task(
+            old.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced by a new connection")
+        )
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+    app[STORE].set_status(device_id, True)
+    await _send(conn, {"type": "registered", "device_id": device_id})
+    await _broadcast(state, {"type": "device_status", "device_id": device_id, "status": "online"})
+    state.notify("device_online", {"device_id": device_id, "peer": conn.peer, "replaced": old is not None})
+
+
+async def _on_subscribe(state: _State, conn: _Conn) -> None:
+    first = conn.role is None
+    conn.role = "admin"
+    state.admins.add(conn)
+    for device_id in list(state.devices):
+        await _send(conn, {"type": "device_status", "device_id": device_id, "status": "online"})
+    if first:
+        state.notify("admin_online", {"peer": conn.peer})
+
+
+async def _on_device_data(app: web.Application, state: _State, conn: _Conn, msg: dict) -> None:
+    claimed = msg.get("device_id", conn.device_id)
+    if claimed != conn.device_id:
+        await _error(
+            state,
+            conn,
+            "mismatch",
+            f"device_id mismatch: connection is registered as {conn.device_id}, message says {claimed}",
+        )
+        return
+    store = app[STORE]
+    if msg["type"] == "telemetry":
+        payload = msg["payload"]
+        received_at = store.add_telemetry(conn.device_id, payload)
+        out = {"type": "telemetry", "device_id": conn.device_id, "payload": payload, "received_at": received_at}
+    else:
+        payload = msg.get("payload", {})
+        received_at = store.add_event(conn.device_id, msg["event_type"], payload)
+        out = {
+            "type": "event",
+            "device_id": conn.device_id,
+            "event_type": msg["event_type"],
+            "payload": payload,
+            "received_at": received_at,
+        }
+    await _broadcast(state, out)
+    state.notify(msg["type"], out)
+
+
+async def _on_command(app: web.Application, state: _State, conn: _Conn, msg: dict) -> None:
+    device_id = msg["device_id"]
+    target = state.devices.get(device_id)
+    if target is None or target.ws.closed:
+        await _error(state, conn, "offline", f"device {device_id} is not online")
+        return
+    if "id" in msg:
+        command_id = msg["id"]
+    else:
+        state.next_command += 1
+        command_id = f"cmd-{state.next_command}"
+    payload = msg.get("payload", {})
+    out = {"type": "command", "device_id": device_id, "command": msg["command"], "payload": payload, "id": command_id}
+    if not await _send(target, out):
+        await _error(state, conn, "offline", f"device {device_id} is not online")
+        return
+    app[STORE].add_command(str(command_id), device_id, msg["command"], payload)
+    state.notify("command", {**out, "peer": conn.peer})
+
+
+async def _on_text(app: web.Application, state: _State, conn: _Conn, text: str) -> None:
+    size = len(text.encode("utf-8"))
+    if size > state.max_message:
+        await _error(state, conn, "too_large", f"message too large: {size} bytes (limit {state.max_message})")
+        return
+    try:
+        msg = parse_text(text)
+    except ValueError as exc:
+        await _error(state, conn, "malformed_json", f"malformed JSON: {exc}")
+        return
+    problem = validate_message(msg, conn.role)
+    if problem:
+        await _error(state, conn, "invalid", problem)
+        return
+    mtype = msg["type"]
+    state.counts[mtype] += 1
+    if mtype == "ping":
+        await _send(conn, {"type": "pong"})
+    elif mtype == "pong":
+        pass  # answer to a ping; arriving at all is the point
+    elif mtype == "register":
+        await _on_register(app, state, conn, msg)
+    elif mtype == "subscribe":
+        await _on_subscribe(state, conn)
+    elif mtype in ("telemetry", "event"):
+        await _on_device_data(app, state, conn, msg)
+    elif mtype == "command":
+        await _on_command(app, state, conn, msg)
+
+
+async def _on_close(app: web.Application, state: _State, conn: _Conn) -> None:
+    if conn.role == "admin":
+        state.admins.discard(conn)
+        state.notify("admin_offline", {"peer": conn.peer})
+    elif conn.role == "device" and state.devices.get(conn.device_id) is conn:
+        del state.devices[conn.device_id]
+        try:
+            app[STORE].set_status(conn.device_id, False)
+        except Exception:
+            pass  # store already closed during shutdown
+        await _broadcast(state, {"type": "device_status", "device_id": conn.device_id, "status": "offline"})
+        state.notify("device_offline", {"device_id": conn.device_id, "peer": conn.peer})
+
+
+def _peer(request: web.Request) -> str:
+    peername = request.transport.get_extra_info("peername") if request.transport else None
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return f"{peername[0]}:{peername[1]}"
+    return str(request.remote or "?")
+
+
+async def _ws_handler(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    state: _State = app[STATE]
+    ws = web.WebSocketResponse(max_msg_size=max(HARD_MAX_MESSAGE, state.max_message * 2), timeout=CLOSE_TIMEOUT)
+    await ws.prepare(request)
+    conn = _Conn(ws, _peer(request))
+    try:
+        async for frame in ws:
+            state.counts["frames"] += 1
+            if frame.type == WSMsgType.TEXT:
+                await _on_text(app, state, conn, frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                await _error(state, conn, "binary", "binary frames are not supported")
+            elif frame.type == WSMsgType.ERROR:
+                # aiohttp has already closed the socket (e.g. over the hard size cap).
+                state.errors["protocol"] += 1
+                state.notify("error", {"peer": conn.peer, "message": f"websocket error: {ws.exception()}",
+                                       "kind": "protocol", "device_id": conn.device_id})
+                break
+    finally:
+        await _on_close(app, state, conn)
+    return ws
+
+
+# --- HTTP API ----------------------------------------------------------------
+
+
+async def _api_devices(request: web.Request) -> web.Response:
+    state: _State = request.app[STATE]
+    known = {d["device_id"] for d in request.app[STORE].devices()}
+    rows = [{"device_id": d, "online": d in state.devices} for d in sorted(known | set(state.devices))]
+    return web.json_response(rows)
+
+
+async def _api_stats(request: web.Request) -> web.Response:
+    state: _State = request.app[STATE]
+    return web.json_response(
+        {
+            "messages": sum(v for k, v in state.counts.items() if k != "frames"),
+            "frames": state.counts["frames"],
+            "by_type": {k: v for k, v in state.counts.items() if k != "frames"},
+            "errors": dict(state.errors),
+            "errors_total": sum(state.errors.values()),
+            "devices_online": len(state.devices),
+            "admins": len(state.admins),
+        }
+    )
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    state: _State = app[STATE]
+    conns = list(state.devices.values()) + list(state.admins)
+    await asyncio.gather(
+        *(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"bench shutting down") for c in conns),
+        return_exceptions=True,
+    )
+    for task in list(state.tasks):
+        task.cancel()
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    store = app[STORE]
+    store.reset_status()
+    store.close()
+
+
+def create_app(db_path: str, observer: Observer | None = None, max_message: int = 65536) -> web.Application:
+    """Build the bench application. The store is opened now and closed on app cleanup."""
+    app = web.Application()
+    store = BenchStore(db_path)
+    # Anything still marked online is left over from a run that did not stop cleanly.
+    store.reset_status()
+    app[STORE] = store
+    app[STATE] = _State(observer=observer, max_message=max_message)
+    app.router.add_get("/ws", _ws_handler)
+    app.router.add_get("/api/devices", _api_devices)
+    app.router.add_get("/api/stats", _api_stats)
+    app.on_shutdown.append(_on_shutdown)
+    app.on_cleanup.append(_on_cleanup)
+    return app
+
+
+# --- running -------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    app: web.Application
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def store(self) -> BenchStore:
+        return self.app[STORE]
+
+    @property
+    def stats(self) -> dict:
+        state: _State = self.app[STATE]
+        return {"errors": dict(state.errors), "counts": dict(state.counts)}
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_bench(
+    host: str = "127.0.0.1",
+    port: int = 8780,
+    db_path: str = "bench.sqlite3",
+    observer: Observer | None = None,
+    max_message: int = 65536,
+) -> Bench:
+    app = create_app(db_path, observer=observer, max_message=max_message)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT + 1)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    real_port = port
+    server = getattr(site, "_server", None)
+    if server is not None and server.sockets:
+        real_port = server.sockets[0].getsockname()[1]
+    return Bench(app=app, runner=runner, host=host, port=real_port)
+
+
+def run_bench(host: str = "127.0.0.1", port: int = 8780, db_path: str = "bench.sqlite3") -> int:
+    """Serve until Ctrl-C or SIGTERM, then stop cleanly. Returns 0."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass  # platforms without signal handlers fall back to KeyboardInterrupt
+        bench = await start_bench(host, port, db_path)
+        try:
+            print(f"bench listening on {bench.url} (db: {db_path})", flush=True)
+            await stop.wait()
+        finally:
+            await bench.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0

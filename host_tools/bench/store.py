@@ -1,0 +1,236 @@
+"""SQLite storage for the bench cloud.
+
+One file, WAL mode, autocommit: every row is durable as soon as the call
+returns, and a second process (a test, the CLI, `sqlite3` on the command
+line) can read while the bench is writing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    device_id  TEXT PRIMARY KEY,
+    token      TEXT NOT NULL,
+    created_at REAL
+);
+CREATE TABLE IF NOT EXISTS telemetry (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    payload     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry(device_id, id);
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    event_type  TEXT NOT NULL,
+    payload     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_device ON events(device_id, id);
+CREATE TABLE IF NOT EXISTS commands (
+    id         INTEGER PRIMARY KEY,
+    command_id TEXT,
+    device_id  TEXT NOT NULL,
+    command    TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    sent_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_status (
+    device_id  TEXT PRIMARY KEY,
+    online     INTEGER NOT NULL,
+    changed_at REAL NOT NULL
+);
+"""
+
+# Compared against when the device is unknown, so a probe for device ids
+# costs the same as a wrong token.
+_DUMMY_TOKEN = b"\x00" * 32
+
+
+def _dumps(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+class BenchStore:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # The bench writes from its event loop thread only, but tests and
+        # tools may read from another thread; the lock keeps that safe.
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # --- devices -------------------------------------------------------
+
+    def add_device(self, device_id: str, token: str) -> None:
+        if not isinstance(device_id, str) or not device_id:
+            raise ValueError("device_id must be a non-empty string")
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty string")
+        self._exec(
+            "INSERT INTO devices(device_id, token, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET token = excluded.token",
+            (device_id, token, time.time()),
+        )
+
+    def check_token(self, device_id: str, token: str) -> bool:
+        rows = self._query("SELECT token FROM devices WHERE device_id = ?", (device_id,))
+        expected = rows[0]["token"].encode("utf-8") if rows else _DUMMY_TOKEN
+        # compare_digest rejects non-ASCII str, so compare bytes.
+        ok = hmac.compare_digest(expected, str(token).encode("utf-8"))
+        return bool(rows) and ok
+
+    def devices(self) -> list[dict]:
+        rows = self._query(
+            "SELECT d.device_id, d.created_at, COALESCE(s.online, 0) AS online, s.changed_at "
+            "FROM devices d LEFT JOIN device_status s USING (device_id) ORDER BY d.device_id"
+        )
+        return [
+            {
+                "device_id": r["device_id"],
+                "created_at": r["created_at"],
+                "online": bool(r["online"]),
+                "changed_at": r["changed_at"],
+            }
+            for r in rows
+        ]
+
+    def set_status(self, device_id: str, online: bool) -> None:
+        self._exec(
+            "INSERT INTO device_status(device_id, online, changed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET online = excluded.online, "
+            "changed_at = excluded.changed_at",
+            (device_id, 1 if online else 0, time.time()),
+        )
+
+    def reset_status(self) -> None:
+        """Mark every device offline (a previous run may have died with rows left online)."""
+        self._exec("UPDATE device_status SET online = 0, changed_at = ? WHERE online = 1", (time.time(),))
+
+    # --- traffic -------------------------------------------------------
+
+    def add_telemetry(self, device_id: str, payload: Any, received_at: float | None = None) -> float:
+        received_at = time.time() if received_at is None else received_at
+        self._exec(
+            "INSERT INTO telemetry(device_id, received_at, payload) VALUES (?, ?, ?)",
+            (device_id, received_at, _dumps(payload)),
+        )
+        return received_at
+
+    def add_event(
+        self, device_id: str, event_type: str, payload: Any, received_at: float | None = None
+    ) -> float:
+        received_at = time.time() if received_at is None else received_at
+        self._exec(
+            "INSERT INTO events(device_id, received_at, event_type, payload) VALUES (?, ?, ?, ?)",
+            (device_id, received_at, event_type, _dumps(payload)),
+        )
+        return received_at
+
+    def add_command(
+        self,
+        command_id: str,
+        device_id: str,
+        command: str,
+        payload: Any,
+        sent_at: float | None = None,
+    ) -> float:
+        sent_at = time.time() if sent_at is None else sent_at
+        self._exec(
+            "INSERT INTO commands(command_id, device_id, command, payload, sent_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (command_id, device_id, command, _dumps(payload), sent_at),
+        )
+        return sent_at
+
+    def telemetry_rows(self, device_id: str | None = None) -> list[dict]:
+        sql = "SELECT id, device_id, received_at, payload FROM telemetry"
+        args: tuple = ()
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args = (device_id,)
+        return [
+            {
+                "id": r["id"],
+                "device_id": r["device_id"],
+                "received_at": r["received_at"],
+                "payload": json.loads(r["payload"]),
+            }
+            for r in self._query(sql + " ORDER BY id", args)
+        ]
+
+    def event_rows(self, device_id: str | None = None, event_type: str | None = None) -> list[dict]:
+        sql = "SELECT id, device_id, received_at, event_type, payload FROM events"
+        where, args = [], []
+        if device_id is not None:
+            where.append("device_id = ?")
+            args.append(device_id)
+        if event_type is not None:
+            where.append("event_type = ?")
+            args.append(event_type)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [
+            {
+                "id": r["id"],
+                "device_id": r["device_id"],
+                "received_at": r["received_at"],
+                "event_type": r["event_type"],
+                "payload": json.loads(r["payload"]),
+            }
+            for r in self._query(sql + " ORDER BY id", tuple(args))
+        ]
+
+    def command_rows(self, device_id: str | None = None) -> list[dict]:
+        sql = "SELECT id, command_id, device_id, command, payload, sent_at FROM commands"
+        args: tuple = ()
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args = (device_id,)
+        return [
+            {
+                "id": r["id"],
+                "command_id": r["command_id"],
+                "device_id": r["device_id"],
+                "command": r["command"],
+                "payload": json.loads(r["payload"]),
+                "sent_at": r["sent_at"],
+            }
+            for r in self._query(sql + " ORDER BY id", args)
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def add_device(db_path: str | Path, device_id: str, token: str) -> None:
+    """Register (or re-key) a device; creates the database if it does not exist."""
+    store = BenchStore(db_path)
+    try:
+        store.add_device(device_id, token)
+    finally:
+        store.close()

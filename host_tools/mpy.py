@@ -1,0 +1,72 @@
+# The MicroPython side of the host: finds the `micropython` and `mpy-cross`
+# commands and builds the folder a board's flash would hold: the agent and
+# its libraries precompiled to .mpy, exactly what gets deployed to an ESP32.
+# Precompiling matters: compiling the WebSocket library from source needs
+# more heap than a small board has.
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from host_tools.paths import AGENT, BUILD
+
+LIBS = ("micropython_websockets",)  # device-side packages, from this venv
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def tool(name):
+    """A console script of this venv, else one on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise ToolMissing("`%s` not found: run `make venv` (it installs %s)" % (name, name))
+    return found
+
+
+def _sources():
+    for src in sorted(AGENT.rglob("*.py")):
+        yield src, src.relative_to(AGENT.parent)
+    for lib in LIBS:
+        spec = importlib.util.find_spec(lib)
+        if spec is None or not spec.submodule_search_locations:
+            raise ToolMissing("device library %s is not installed: run `make venv`" % lib)
+        base = Path(list(spec.submodule_search_locations)[0])
+        for src in sorted(base.rglob("*.py")):
+            yield src, Path(lib) / src.relative_to(base)
+
+
+def build_deploy(dest=None):
+    """Compile agent/ and device libraries to .mpy under dest (default
+    build/mpy). Only changed files are recompiled. Returns dest."""
+    dest = Path(dest or BUILD / "mpy")
+    cross = tool("mpy-cross")
+    wanted = set()
+    for src, rel in _sources():
+        out = dest / rel.with_suffix(".mpy")
+        wanted.add(out)
+        if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run([cross, "-o", str(out), "-s", str(rel), str(src)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError("mpy-cross rejected %s:\n%s" % (src, res.stderr))
+    for stale in dest.rglob("*.mpy"):
+        if stale not in wanted:
+            stale.unlink()
+    return dest
+
+
+def micropython_env(*paths):
+    """Environment whose MICROPYPATH holds `paths` plus the frozen modules
+    (asyncio lives there; leaving `.frozen` out makes it unimportable)."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(p) for p in paths] + [".frozen"])
+    return env
