@@ -48,3 +48,61 @@ async def stop_agent(proc, timeout=5.0):
             proc.kill()
             await proc.wait()
     return proc.returncode
+
+
+class BoardSession:
+    """An agent process plus, for an emulated board, the emulator it drives.
+    What `doorlink run`, `doorlink demo` and the end-to-end tests start."""
+
+    def __init__(self, proc, emulator, pump):
+        self.proc = proc
+        self.emulator = emulator
+        self._pump = pump
+
+    async def wait(self):
+        rc = await self.proc.wait()
+        await self._pump
+        return rc
+
+    async def stop(self):
+        rc = await stop_agent(self.proc)
+        try:
+            await asyncio.wait_for(self._pump, 2)
+        except asyncio.TimeoutError:
+            self._pump.cancel()
+        if self.emulator:
+            await self.emulator.stop()
+        return rc
+
+
+async def start_board(board_path, site_path, runtime=None, server=None, heap_kb=None,
+                      on_line=print, emulator_port=None, visitor=False, log_level="info"):
+    """Start the agent for `board_path`; returns a BoardSession. Every line
+    the agent prints goes to on_line(str)."""
+    from agent.config import load_board
+    from host_tools.emulator import BoardEmulator
+
+    board = load_board(str(board_path))
+    runtime = runtime or board["runtimes"][0]
+    emulator = None
+    emu_addr = None
+    if board["hal"] == "emulated":
+        port = board["emulator"]["port"] if emulator_port is None else emulator_port
+        emulator = await BoardEmulator(board, board["emulator"]["host"], port,
+                                       visitor=visitor).start()
+        emu_addr = (emulator.host, emulator.port)
+    if heap_kb is None and runtime == "micropython":
+        heap_kb = board["heap_kb"]
+    try:
+        proc = await start_agent(runtime, board_path, site_path, server=server,
+                                 emulator=emu_addr, heap_kb=heap_kb, log_level=log_level)
+    except BaseException:
+        if emulator:
+            await emulator.stop()
+        raise
+
+    async def pump():
+        async for raw in proc.stdout:
+            on_line(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    return BoardSession(proc, emulator, asyncio.create_task(pump()))

@@ -51,20 +51,25 @@ class _Climate:
         self._io = io
 
     async def read(self):
+        # Like a real sensor right after power-up: give it a moment.
+        if self._io.climate is None:
+            try:
+                await asyncio.wait_for(self._io.climate_ready.wait(), 2)
+            except asyncio.TimeoutError:
+                raise OSError("emulated climate sensor not responding")
         values = self._io.climate
-        if values is None:
-            raise OSError("emulated climate sensor not responding")
         return values["temperature"], values["humidity"]
 
 
 class EmulatedIO:
-    __slots__ = ("host", "port", "inputs", "climate", "_outputs", "_writer")
+    __slots__ = ("host", "port", "inputs", "climate", "climate_ready", "_outputs", "_writer")
 
     def __init__(self, host, port):
         self.host = host
         self.port = port
         self.inputs = {}
         self.climate = None
+        self.climate_ready = asyncio.Event()
         self._outputs = []
         self._writer = None
 
@@ -106,6 +111,7 @@ class EmulatedIO:
             self._writer = None
             self.inputs = {}
             self.climate = None
+            self.climate_ready.clear()
             writer.close()
 
     def _apply(self, line):
@@ -117,6 +123,7 @@ class EmulatedIO:
                 c = msg["climate"]
                 self.climate = {"temperature": float(c["temperature"]),
                                 "humidity": float(c["humidity"])}
+                self.climate_ready.set()
         except (ValueError, KeyError, TypeError):
             log.count("emulator_bad_lines")
             log.warn("io", "bad line from emulator ignored: %r" % line[:60])
