@@ -1,0 +1,64 @@
+import asyncio
+
+from agent.supervisor import Supervisor
+from agent.tasks import first_done
+
+
+async def test_failed_task_restarts_and_others_keep_running():
+    sup = Supervisor()
+    runs = {"flaky": 0, "steady": 0}
+
+    async def flaky():
+        runs["flaky"] += 1
+        await asyncio.sleep(0.01)
+        raise RuntimeError("sensor unplugged")
+
+    async def steady():
+        while True:
+            runs["steady"] += 1
+            await asyncio.sleep(0.01)
+
+    sup.add("flaky", flaky, base_s=0.01, cap_s=0.02)
+    sup.add("steady", steady)
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(0.4)
+    sup.stop()
+    await asyncio.wait_for(task, 2)
+    assert runs["flaky"] >= 3
+    assert sup.restarts["flaky"] >= 2
+    assert "steady" not in sup.restarts
+    assert runs["steady"] > 10
+
+
+async def test_first_done_returns_and_cancels_rest():
+    cancelled = []
+
+    async def slow():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def quick():
+        await asyncio.sleep(0.01)
+        return 7
+
+    assert await asyncio.wait_for(first_done(slow(), quick()), 2) == 7
+    assert cancelled == [True]
+
+
+async def test_first_done_raises_first_failure():
+    async def boom():
+        await asyncio.sleep(0.01)
+        raise ValueError("x")
+
+    async def slow():
+        await asyncio.sleep(10)
+
+    try:
+        await asyncio.wait_for(first_done(slow(), boom()), 2)
+    except ValueError as e:
+        assert str(e) == "x"
+    else:
+        raise AssertionError("no error")

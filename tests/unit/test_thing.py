@@ -1,0 +1,77 @@
+from support import araises
+
+from agent.errors import CommandError
+from agent.thing import Thing
+
+
+def _recorder(thing):
+    seen = []
+    thing.listen(lambda kind, name, value: seen.append((kind, name, value)))
+    return seen
+
+
+def test_update_notifies_only_changes():
+    t = Thing("d")
+    t.prop("door", "closed")
+    seen = _recorder(t)
+    t.update("door", "closed")
+    t.update("door", "open")
+    assert seen == [("property", "door", "open")]
+    assert t.get("door") == "open"
+
+
+def test_sample_and_emit():
+    t = Thing("d")
+    seen = _recorder(t)
+    t.sample({"temperature": 21.5})
+    t.emit("door_opened", {"door": "front"})
+    assert seen == [("telemetry", None, {"temperature": 21.5}),
+                    ("event", "door_opened", {"door": "front"})]
+    assert t.snapshot()["temperature"] == 21.5
+
+
+async def test_call_runs_handler():
+    t = Thing("d")
+
+    async def unlock(payload):
+        return {"ms": payload.get("ms", 1)}
+
+    t.command("unlock", unlock)
+    assert await t.call("unlock", {"ms": 5}) == {"ms": 5}
+
+
+async def test_unknown_command_lists_known():
+    t = Thing("d")
+
+    async def noop(payload):
+        return None
+
+    t.command("lock", noop)
+    e = await araises(CommandError, t.call("explode", {}))
+    assert "explode" in str(e) and "lock" in str(e)
+
+
+async def test_payload_must_be_object():
+    t = Thing("d")
+
+    async def noop(payload):
+        return None
+
+    t.command("lock", noop)
+    await araises(CommandError, t.call("lock", [1, 2]))
+
+
+async def test_write_readonly_and_writable():
+    t = Thing("d")
+    t.prop("door", "closed")
+    got = []
+
+    async def set_mode(v):
+        got.append(v)
+
+    t.prop("mode", "auto", setter=set_mode)
+    await t.write("mode", "open")
+    assert got == ["open"]
+    e = await araises(CommandError, t.write("door", "open"))
+    assert "read-only" in str(e)
+    await araises(CommandError, t.write("nothing", 1))
