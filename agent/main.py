@@ -6,7 +6,7 @@
 import asyncio
 import sys
 
-from agent import config, hal, log
+from agent import hal, log
 from agent.errors import ConfigError
 
 USAGE = ("usage: agent.main --board BOARD.json --site SITE.json "
@@ -45,6 +45,7 @@ def main(argv=None):
         print("error: %s\n%s" % (e, USAGE))
         sys.exit(2)
     log.set_level(opts["log_level"])
+    from agent import config
     try:
         board = config.load_board(opts["board"])
         site = config.load_site(opts["site"], opts["server"])
@@ -55,6 +56,8 @@ def main(argv=None):
     except ConfigError as e:
         print("config error: %s" % e)
         sys.exit(2)
+    del config
+    hal.release("agent.config")
 
     from agent.device import Device
     device = Device(board, site, io, hal.network())

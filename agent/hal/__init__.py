@@ -40,6 +40,14 @@ else:
         return "".join(traceback.format_exception(exc))
 
 
+def release(module_name):
+    """Forget a module needed only at start-up (config tables): on
+    MicroPython its bytecode and tables live in the scarce heap."""
+    sys.modules.pop(module_name, None)
+    import gc
+    gc.collect()
+
+
 def wall_time():
     """Seconds since the Unix epoch (MicroPython's unix port and CPython agree)."""
     return time.time()

@@ -1,0 +1,41 @@
+# The walking skeleton end to end, per runtime: bench cloud + emulated board
+# + the real agent process.
+from agent.config import load_board
+from conftest import BOARD, DEVICE, eventually, write_site
+
+
+async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench, admin, agent, tmp_path):
+    await agent.start(runtime, write_site(tmp_path, bench.url))
+    online = await admin.next(lambda m: m.get("type") == "device_status" and m["status"] == "online")
+    assert online["device_id"] == DEVICE
+
+    rows = await eventually(lambda: len(bench.store.telemetry_rows(DEVICE)) >= 2 and bench.store.telemetry_rows(DEVICE))
+    assert set(rows[0]["payload"]) == {"temperature", "humidity"}
+
+    emu = agent.session.emulator
+    relay = load_board(str(BOARD))["peripherals"][0]["relay_pin"]
+    assert emu.relay_energised() is False  # safe state at start: locked
+    result = await admin.command("unlock", {"duration_ms": 1500})
+    assert result["payload"]["ok"] is True
+    await emu.wait_output(relay, 1, timeout=5)
+    assert emu.relay_energised() is True
+    await admin.next(lambda m: m.get("event_type") == "door_unlocked")
+    await emu.wait_output(relay, 0, timeout=5)  # relocks by itself
+    await admin.next(lambda m: m.get("event_type") == "door_locked")
+
+    emu.set_door_open(True)
+    opened = await admin.next(lambda m: m.get("event_type") == "door_opened")
+    assert opened["payload"]["door"] == "front"
+    assert bench.store.event_rows(DEVICE, "door_opened")
+
+    status = (await admin.command("status", cmd_id="c2"))["payload"]["result"]
+    assert status["runtime"] == runtime
+    if runtime == "micropython":
+        budget = status["heap_budget_kb"] * 1024
+        print("MicroPython peak live heap: %d bytes of a %d byte budget (-X heapsize=%dk)"
+              % (status["heap_peak"], budget, status["heap_budget_kb"]))
+        assert 0 < status["heap_peak"] < budget
+
+    await agent.session.stop()
+    off = await admin.next(lambda m: m.get("type") == "device_status" and m["status"] == "offline")
+    assert off["device_id"] == DEVICE
