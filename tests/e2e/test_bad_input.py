@@ -1,0 +1,117 @@
+# Bad input from every side the agent listens to. The agent must log it,
+# count it and keep working; the bench must answer `error` and stay up.
+import asyncio
+import json
+
+import aiohttp
+from aiohttp import web
+
+from conftest import DEVICE, eventually, write_site
+
+
+class HostileCloud:
+    """A WebSocket server that registers the device and then misbehaves on
+    purpose; tests drive it one message at a time."""
+
+    def __init__(self):
+        self.registers = 0
+        self.conns = asyncio.Queue()
+        self.sockets = []
+
+    async def handler(self, request):
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        first = json.loads((await ws.receive()).data)
+        assert first["type"] == "register"
+        self.registers += 1
+        await ws.send_json({"type": "registered", "device_id": first["device_id"]})
+        inbox = asyncio.Queue()
+        await self.conns.put((ws, inbox))
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await inbox.put(json.loads(msg.data))
+        return ws
+
+    async def start(self):
+        app = web.Application()
+        app.router.add_get("/ws", self.handler)
+        self.runner = web.AppRunner(app, shutdown_timeout=1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = "ws://127.0.0.1:%d/ws" % site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self):
+        for ws in self.sockets:
+            await ws.close()
+        await self.runner.cleanup()
+
+
+async def _result(inbox, cmd_id, timeout=10):
+    async def scan():
+        while True:
+            m = await inbox.get()
+            if m.get("event_type") == "command_result" and m["payload"].get("id") == cmd_id:
+                return m["payload"]
+    return await asyncio.wait_for(scan(), timeout)
+
+
+async def test_agent_survives_hostile_cloud(runtime, agent, tmp_path):
+    cloud = await HostileCloud().start()
+    try:
+        await agent.start(runtime, write_site(tmp_path, cloud.url, max_frame=4096, telemetry_interval_s=60))
+        ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
+
+        await ws.send_str("{not json at all")
+        await ws.send_str("[1, 2, 3]")
+        await ws.send_str('{"type": "launch_rockets"}')
+        await ws.send_str(json.dumps({"type": "command", "device_id": DEVICE, "command": "self_destruct",
+                                      "payload": {}, "id": "c1"}))
+        refused = await _result(inbox, "c1")
+        assert refused["ok"] is False and "unknown command 'self_destruct'" in refused["error"]
+
+        # Above the agent's limit but within the transport's: dropped, link kept.
+        await ws.send_str(json.dumps({"type": "command", "command": "unlock", "pad": "x" * 6000}))
+        await ws.send_str(json.dumps({"type": "command", "command": "unlock", "id": "c2",
+                                      "payload": {"duration_ms": "forever"}}))
+        bad_payload = await _result(inbox, "c2")
+        assert bad_payload["ok"] is False and "duration_ms" in bad_payload["error"]
+
+        await ws.send_str(json.dumps({"type": "command", "command": "status", "id": "c3"}))
+        counters = (await _result(inbox, "c3"))["result"]["counters"]
+        for name in ("bad_json", "bad_message", "unknown_type", "oversized_frame", "commands_failed"):
+            assert counters.get(name, 0) >= 1, (name, counters)
+        assert agent.session.emulator.relay_energised() is False  # the oversized unlock never ran
+
+        # Far above any limit: the transport refuses it and the agent reconnects.
+        await ws.send_str(json.dumps({"type": "event", "pad": "y" * 300_000}))
+        ws2, inbox2 = await asyncio.wait_for(cloud.conns.get(), 30)
+        assert cloud.registers == 2
+        await ws2.send_str(json.dumps({"type": "command", "command": "unlock", "id": "c4"}))
+        assert (await _result(inbox2, "c4"))["ok"] is True
+        assert agent.session.proc.returncode is None
+        assert "malformed JSON ignored" in agent.output()
+    finally:
+        await cloud.stop()
+
+
+async def test_wrong_token_is_refused_and_agent_keeps_retrying(runtime, bench, agent, tmp_path):
+    await agent.start(runtime, write_site(tmp_path, bench.url, token="tok_wrong", backoff_base_s=0.2,
+                                          backoff_cap_s=0.5))
+    await eventually(lambda: agent.output().count("registration refused") >= 2, timeout=20)
+    assert "check device_id and token" in agent.output()
+    assert agent.session.proc.returncode is None
+    assert bench.stats["errors"]["auth"] >= 2
+    assert not bench.store.telemetry_rows(DEVICE)
+
+
+async def test_bad_config_exits_with_the_field_and_file(runtime, agent, tmp_path):
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps({"server": "ws://127.0.0.1:9/ws", "device_id": DEVICE}))
+    await agent.start(runtime, site)
+    assert await asyncio.wait_for(agent.session.wait(), 15) == 2
+    out = agent.output()
+    assert "config error" in out and str(site) in out and "field 'token' is missing" in out
+    assert "Traceback" not in out
