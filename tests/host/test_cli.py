@@ -1,0 +1,87 @@
+# The doorlink commands as a user types them.
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+from host_tools.bench import BenchStore, start_bench
+
+DOORLINK = [sys.executable, "-m", "host_tools.cli"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bench_add_device_creates_db(tmp_path):
+    db = tmp_path / "b.sqlite3"
+    res = subprocess.run(DOORLINK + ["bench", "add-device", "--id", "d9", "--token", "t9", "--db", str(db)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    store = BenchStore(db)
+    assert store.check_token("d9", "t9") and not store.check_token("d9", "nope")
+    store.close()
+
+
+def test_command_to_unreachable_bench_is_a_clear_error():
+    port = _free_port()
+    res = subprocess.run(DOORLINK + ["command", "d1", "unlock", "--server", "ws://127.0.0.1:%d/ws" % port,
+                                     "--timeout", "3"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert "cannot reach" in res.stderr and "bench running" in res.stderr
+
+
+def test_command_bad_payload_is_refused():
+    res = subprocess.run(DOORLINK + ["command", "d1", "unlock", "--payload", "[1]"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and "--payload must be a JSON object" in res.stderr
+
+
+async def test_run_agent_against_a_server_then_command_it(tmp_path):
+    bench = await start_bench("127.0.0.1", 0, str(tmp_path / "b.sqlite3"))
+    bench.store.add_device("cli-door", "tok_cli")
+    site = tmp_path / "site.json"
+    # The site file points nowhere useful: --server overrides it.
+    site.write_text(json.dumps({"server": "ws://127.0.0.1:9/ws", "device_id": "cli-door", "token": "tok_cli"}))
+    board = tmp_path / "board.json"
+    spec = json.loads(open("boards/emulated.json").read())
+    spec["emulator"]["port"] = _free_port()
+    board.write_text(json.dumps(spec))
+    proc = await asyncio.create_subprocess_exec(
+        *DOORLINK, "run", "--board", str(board), "--site", str(site), "--runtime", "cpython",
+        "--server", bench.url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        async def registered():
+            async for line in proc.stdout:
+                if b"registered as cli-door" in line:
+                    return True
+        assert await asyncio.wait_for(registered(), 20)
+        cmd = await asyncio.create_subprocess_exec(
+            *DOORLINK, "command", "cli-door", "status", "--server", bench.url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(cmd.communicate(), 20)
+        assert cmd.returncode == 0, err
+        result = json.loads(out)
+        assert result["ok"] and result["result"]["board"] == "emulated"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        await bench.stop()
+
+
+def test_demo_runs_for_a_duration_and_stops_cleanly():
+    port = _free_port()
+    res = subprocess.run(DOORLINK + ["demo", "--port", str(port), "--duration", "7"],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    out = res.stdout
+    assert res.returncode == 0, out + res.stderr
+    assert "ONLINE     demo-door-1" in out
+    assert "telemetry  demo-door-1" in out
+    assert "doorlink command demo-door-1 unlock" in out
+    assert "demo stopped" in out
