@@ -60,7 +60,11 @@ def main(argv=None):
     hal.release("agent.config")
 
     from agent.device import Device
-    device = Device(board, site, io, hal.network())
+    try:
+        device = Device(board, site, io, hal.network())
+    except ValueError as e:  # a peripheral this board's hal cannot drive
+        print("config error: %s: %s" % (opts["board"], e))
+        sys.exit(2)
     try:
         asyncio.run(device.run())
     except KeyboardInterrupt:

@@ -82,3 +82,20 @@ class MicroPythonItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, "%s[micropython]" % self.fn
+
+
+# Figures a test measured (e.g. MicroPython's peak heap), shown at the end of
+# every run, not only with -s: they are what a reader of the CI log wants.
+FIGURES = []
+
+
+@pytest.fixture
+def figure():
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -49,6 +49,13 @@ class HostileCloud:
         await self.runner.cleanup()
 
 
+async def _next_of(inbox, kind):
+    while True:
+        m = await inbox.get()
+        if m.get("type") == kind:
+            return m
+
+
 async def _result(inbox, cmd_id, timeout=10):
     async def scan():
         while True:
@@ -63,6 +70,9 @@ async def test_agent_survives_hostile_cloud(runtime, agent, tmp_path):
     try:
         await agent.start(runtime, write_site(tmp_path, cloud.url, max_frame=4096, telemetry_interval_s=60))
         ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
+
+        await ws.send_str('{"type": "ping"}')  # the seed: answer with pong
+        assert await asyncio.wait_for(_next_of(inbox, "pong"), 10) == {"type": "pong"}
 
         await ws.send_str("{not json at all")
         await ws.send_str("[1, 2, 3]")
@@ -93,6 +103,21 @@ async def test_agent_survives_hostile_cloud(runtime, agent, tmp_path):
         assert (await _result(inbox2, "c4"))["ok"] is True
         assert agent.session.proc.returncode is None
         assert "malformed JSON ignored" in agent.output()
+    finally:
+        await cloud.stop()
+
+
+async def test_silent_server_is_detected_as_half_open(runtime, agent, tmp_path):
+    # The server registers the device, then never answers a ping again (a
+    # blackholed link looks the same from the device).
+    cloud = await HostileCloud().start()
+    try:
+        await agent.start(runtime, write_site(tmp_path, cloud.url, heartbeat_s=0.5, telemetry_interval_s=60,
+                                              backoff_base_s=0.1, backoff_cap_s=0.2))
+        ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
+        assert (await asyncio.wait_for(_next_of(inbox, "ping"), 5)) == {"type": "ping"}
+        await asyncio.wait_for(cloud.conns.get(), 10)  # dropped and came back
+        assert "half-open link" in agent.output()
     finally:
         await cloud.stop()
 

@@ -4,7 +4,7 @@ from agent.config import load_board
 from conftest import BOARD, DEVICE, eventually, write_site
 
 
-async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench, admin, agent, tmp_path):
+async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench, admin, agent, tmp_path, figure):
     await agent.start(runtime, write_site(tmp_path, bench.url))
     online = await admin.next(lambda m: m.get("type") == "device_status" and m["status"] == "online")
     assert online["device_id"] == DEVICE
@@ -32,6 +32,8 @@ async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench,
     assert status["runtime"] == runtime
     if runtime == "micropython":
         budget = status["heap_budget_kb"] * 1024
+        figure("MicroPython agent, emulated board: peak live heap %d bytes of a %d byte budget (-X heapsize=%dk)"
+               % (status["heap_peak"], budget, status["heap_budget_kb"]))
         print("MicroPython peak live heap: %d bytes of a %d byte budget (-X heapsize=%dk)"
               % (status["heap_peak"], budget, status["heap_budget_kb"]))
         assert 0 < status["heap_peak"] < budget
