@@ -6,6 +6,7 @@ import asyncio
 from agent import log
 from agent.backoff import Backoff
 from agent.hal import format_exc
+from agent.tasks import cancel_and_wait
 
 
 class Supervisor:
@@ -43,12 +44,7 @@ class Supervisor:
             await self._stop.wait()
         finally:
             for t in self._tasks:
-                t.cancel()
-            for t in self._tasks:
-                try:
-                    await t
-                except BaseException:  # noqa: BLE001 - shutting down
-                    pass
+                await cancel_and_wait(t)
 
     def stop(self):
         self._stop.set()

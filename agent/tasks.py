@@ -2,6 +2,27 @@
 # asyncio.wait): run a few coroutines until the first one ends.
 import asyncio
 
+from agent import log
+
+# A cancel can be lost: on MicroPython, cancelling a task just as an inner
+# wait_for() times out turns the CancelledError into a TimeoutError, and code
+# that retries on timeouts (micropython-websockets' recv does) swallows it.
+# So a cancelled task is cancelled again until it has really ended.
+RECANCEL_EVERY_S = 0.02
+RECANCEL_TRIES = 100
+
+
+async def cancel_and_wait(task):
+    """Cancel `task` and return once it has ended (bounded: ~2 s)."""
+    for _ in range(RECANCEL_TRIES):
+        if task.done():
+            return True
+        task.cancel()
+        await asyncio.sleep(RECANCEL_EVERY_S)
+    log.count("tasks_stuck")
+    log.error("tasks", "a task ignored cancellation for %.0fs" % (RECANCEL_TRIES * RECANCEL_EVERY_S))
+    return False
+
 
 async def first_done(*coros):
     """Run coroutines together; when one ends (or fails), cancel the rest and
@@ -24,12 +45,7 @@ async def first_done(*coros):
         await done.wait()
     finally:
         for t in tasks:
-            t.cancel()
-        for t in tasks:
-            try:
-                await t
-            except BaseException:  # noqa: BLE001 - cancelled siblings
-                pass
+            await cancel_and_wait(t)
     err, res = outcome[0]
     if err is not None:
         raise err

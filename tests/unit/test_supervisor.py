@@ -62,3 +62,25 @@ async def test_first_done_raises_first_failure():
         assert str(e) == "x"
     else:
         raise AssertionError("no error")
+
+
+async def test_cancel_that_is_swallowed_is_repeated():
+    # What micropython-websockets' recv loop does when a cancel arrives as
+    # its inner wait_for times out: it treats it as a timeout and goes on.
+    from agent.tasks import cancel_and_wait
+    swallowed = []
+
+    async def stubborn():
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if not swallowed:
+                    swallowed.append(True)
+                    continue  # the first cancel is lost
+                raise
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0.01)
+    assert await asyncio.wait_for(cancel_and_wait(task), 5) is True
+    assert swallowed == [True] and task.done()
