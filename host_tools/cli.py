@@ -2,7 +2,6 @@
 import argparse
 import asyncio
 import json
-import signal
 import sys
 
 from host_tools.runner import RUNTIMES
@@ -24,6 +23,7 @@ def _run(args):
     from agent.errors import ConfigError
     from host_tools.paths import board_path
     from host_tools.runner import start_board
+    from host_tools.signals import stop_event
 
     board_file = board_path(args.board)
     try:
@@ -40,10 +40,7 @@ def _run(args):
         session = await start_board(board_file, args.site, runtime=args.runtime,
                                     server=args.server, log_level=args.log_level,
                                     on_line=lambda line: print(line, flush=True))
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_event()
         waiter = asyncio.create_task(session.proc.wait())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -2,7 +2,6 @@
 # 127.0.0.1, with a live log of what the cloud sees.
 import asyncio
 import json
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ from host_tools import live
 from host_tools.bench import start_bench
 from host_tools.paths import BOARDS
 from host_tools.runner import start_board
+from host_tools.signals import stop_event
 
 DEVICE_ID = "demo-door-1"
 TOKEN = "tok_demo_only"
@@ -53,13 +53,7 @@ async def demo(port=8780, db=None, duration=None, runtime="micropython", emulato
 
     session = await start_board(BOARDS / "emulated.json", site, runtime=runtime,
                                 on_line=agent_line, emulator_port=emulator_port, visitor=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = stop_event()
     exited = asyncio.create_task(session.proc.wait())
     stopper = asyncio.create_task(stop.wait())
     try:

@@ -1,45 +1,21 @@
 # WebSocket client for the CPython agent (Raspberry Pi, desktop): the
-# `websockets` library. Presents the same three calls as net_mpy.
+# `websockets` library behind the agent's Connection.
 import asyncio
 
 import websockets
 from websockets.asyncio.client import connect as _connect
 
 from agent.errors import LinkClosed
+from agent.hal.ws_conn import Connection
 
-
-class Connection:
-    __slots__ = ("_ws",)
-
-    def __init__(self, ws):
-        self._ws = ws
-
-    async def send(self, text):
-        try:
-            await self._ws.send(text)
-        except websockets.ConnectionClosed as e:
-            raise LinkClosed(_why(e))
-
-    async def recv(self):
-        try:
-            return await self._ws.recv()
-        except websockets.ConnectionClosed as e:
-            raise LinkClosed(_why(e))
-
-    async def close(self):
-        try:
-            await asyncio.wait_for(self._ws.close(), 2)
-        except Exception:  # noqa: BLE001 - closing a dead link is best effort
-            pass
+_GONE = (websockets.ConnectionClosed, OSError)
 
 
 def _why(e):
-    rcvd = getattr(e, "rcvd", None)
-    sent = getattr(e, "sent", None)
-    frame = rcvd or sent
+    frame = getattr(e, "rcvd", None) or getattr(e, "sent", None)
     if frame is not None:
         return "closed (code %d%s)" % (frame.code, ", " + frame.reason if frame.reason else "")
-    return "connection lost"
+    return "connection lost (%s)" % (e,)
 
 
 async def connect(url, max_size, timeout):
@@ -52,4 +28,4 @@ async def connect(url, max_size, timeout):
         raise LinkClosed("connect to %s timed out after %ss" % (url, timeout))
     except (OSError, websockets.WebSocketException) as e:
         raise LinkClosed("connect to %s failed: %s" % (url, e))
-    return Connection(ws)
+    return Connection(ws, _GONE, _why)

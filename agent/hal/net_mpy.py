@@ -1,36 +1,14 @@
 # WebSocket client for the MicroPython agent (ESP32, unix port): the
 # `micropython-websockets` package, loaded precompiled (.mpy) from the
-# board's lib folder. Presents the same three calls as net_cpython.
+# board's lib folder, behind the agent's Connection.
 import asyncio
 
 import micropython_websockets as mws
 
 from agent.errors import LinkClosed
+from agent.hal.ws_conn import Connection
 
-
-class Connection:
-    __slots__ = ("_ws",)
-
-    def __init__(self, ws):
-        self._ws = ws
-
-    async def send(self, text):
-        try:
-            await self._ws.send(text)
-        except (mws.ConnectionClosed, OSError) as e:
-            raise LinkClosed(_why(e))
-
-    async def recv(self):
-        try:
-            return await self._ws.recv()
-        except mws.ConnectionClosed as e:
-            raise LinkClosed(_why(e))
-
-    async def close(self):
-        try:
-            await asyncio.wait_for(self._ws.close(), 2)
-        except Exception:  # noqa: BLE001 - closing a dead link is best effort
-            pass
+_GONE = (mws.ConnectionClosed, OSError)
 
 
 def _why(e):
@@ -49,4 +27,4 @@ async def connect(url, max_size, timeout):
         raise LinkClosed("connect to %s timed out after %ss" % (url, timeout))
     except (OSError, mws.WebSocketException) as e:
         raise LinkClosed("connect to %s failed: %s" % (url, e))
-    return Connection(ws)
+    return Connection(ws, _GONE, _why)

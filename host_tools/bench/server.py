@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
+
+from host_tools.signals import stop_event
 
 from .store import BenchStore
 
@@ -483,13 +484,7 @@ def run_bench(host: str = "127.0.0.1", port: int = 8780, db_path: str = "bench.s
     """Serve until Ctrl-C or SIGTERM, then stop cleanly. Returns 0."""
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass  # platforms without signal handlers fall back to KeyboardInterrupt
+        stop = stop_event()
         bench = await start_bench(host, port, db_path)
         try:
             print(f"bench listening on {bench.url} (db: {db_path})", flush=True)

@@ -166,61 +166,30 @@ class BenchStore:
         )
         return sent_at
 
+    def _rows(self, table: str, columns: str, **where: Any) -> list[dict]:
+        """Rows of `table` matching the non-None `where` filters, oldest first,
+        with the JSON `payload` column decoded."""
+        filters = {k: v for k, v in where.items() if v is not None}
+        sql = "SELECT %s FROM %s" % (columns, table)
+        if filters:
+            sql += " WHERE " + " AND ".join("%s = ?" % k for k in filters)
+        rows = []
+        for r in self._query(sql + " ORDER BY id", tuple(filters.values())):
+            row = dict(r)
+            row["payload"] = json.loads(row["payload"])
+            rows.append(row)
+        return rows
+
     def telemetry_rows(self, device_id: str | None = None) -> list[dict]:
-        sql = "SELECT id, device_id, received_at, payload FROM telemetry"
-        args: tuple = ()
-        if device_id is not None:
-            sql += " WHERE device_id = ?"
-            args = (device_id,)
-        return [
-            {
-                "id": r["id"],
-                "device_id": r["device_id"],
-                "received_at": r["received_at"],
-                "payload": json.loads(r["payload"]),
-            }
-            for r in self._query(sql + " ORDER BY id", args)
-        ]
+        return self._rows("telemetry", "id, device_id, received_at, payload", device_id=device_id)
 
     def event_rows(self, device_id: str | None = None, event_type: str | None = None) -> list[dict]:
-        sql = "SELECT id, device_id, received_at, event_type, payload FROM events"
-        where, args = [], []
-        if device_id is not None:
-            where.append("device_id = ?")
-            args.append(device_id)
-        if event_type is not None:
-            where.append("event_type = ?")
-            args.append(event_type)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [
-            {
-                "id": r["id"],
-                "device_id": r["device_id"],
-                "received_at": r["received_at"],
-                "event_type": r["event_type"],
-                "payload": json.loads(r["payload"]),
-            }
-            for r in self._query(sql + " ORDER BY id", tuple(args))
-        ]
+        return self._rows("events", "id, device_id, received_at, event_type, payload",
+                          device_id=device_id, event_type=event_type)
 
     def command_rows(self, device_id: str | None = None) -> list[dict]:
-        sql = "SELECT id, command_id, device_id, command, payload, sent_at FROM commands"
-        args: tuple = ()
-        if device_id is not None:
-            sql += " WHERE device_id = ?"
-            args = (device_id,)
-        return [
-            {
-                "id": r["id"],
-                "command_id": r["command_id"],
-                "device_id": r["device_id"],
-                "command": r["command"],
-                "payload": json.loads(r["payload"]),
-                "sent_at": r["sent_at"],
-            }
-            for r in self._query(sql + " ORDER BY id", args)
-        ]
+        return self._rows("commands", "id, command_id, device_id, command, payload, sent_at",
+                          device_id=device_id)
 
     def close(self) -> None:
         with self._lock:
