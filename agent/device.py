@@ -4,6 +4,7 @@
 import asyncio
 
 from agent import hal, log
+from agent.errors import CommandError
 from agent.supervisor import Supervisor
 from agent.thing import Thing
 
@@ -24,6 +25,7 @@ class Device:
         self._started = hal.ticks_ms()
         self.thing.prop("online", False)
         self.thing.command("status", self.status)
+        self.thing.command("set", self.set_property)
 
         if hasattr(io, "run"):
             self.supervisor.add("io", io.run, base_s=0.2, cap_s=5)
@@ -54,6 +56,14 @@ class Device:
             if used > self.heap_peak:
                 self.heap_peak = used
             await asyncio.sleep(1)
+
+    async def set_property(self, payload):
+        """{"property": name, "value": v}: write a writable property."""
+        name = payload.get("property")
+        if not isinstance(name, str) or "value" not in payload:
+            raise CommandError('set needs {"property": NAME, "value": VALUE}')
+        await self.thing.write(name, payload["value"])
+        return {"property": name, "value": self.thing.get(name)}
 
     async def status(self, payload):
         return {

@@ -25,6 +25,7 @@ class Door:
         self.relay.off()
         thing.prop("lock", "locked")
         thing.prop("door", "unknown")
+        thing.prop("unlock_ms", cfg["unlock_ms"], setter=self._set_unlock_ms)
         thing.command("unlock", self.unlock)
         thing.command("lock", self.lock)
 
@@ -34,11 +35,19 @@ class Door:
             return "unknown"
         return "open" if level == self.cfg["sensor_open_level"] else "closed"
 
-    async def unlock(self, payload):
-        ms = payload.get("duration_ms", self.cfg["unlock_ms"])
+    @staticmethod
+    def _check_ms(name, ms):
         if not isinstance(ms, int) or isinstance(ms, bool) or not MIN_UNLOCK_MS <= ms <= MAX_UNLOCK_MS:
-            raise CommandError("duration_ms must be an integer from %d to %d"
-                               % (MIN_UNLOCK_MS, MAX_UNLOCK_MS))
+            raise CommandError("%s must be an integer from %d to %d"
+                               % (name, MIN_UNLOCK_MS, MAX_UNLOCK_MS))
+        return ms
+
+    async def _set_unlock_ms(self, ms):
+        # The default pulse; the cloud tunes it per door (slow strikes, wheelchairs).
+        self.thing.update("unlock_ms", self._check_ms("unlock_ms", ms))
+
+    async def unlock(self, payload):
+        ms = self._check_ms("duration_ms", payload.get("duration_ms", self.thing.get("unlock_ms")))
         source = payload.get("source", "cloud")
         self.relay.on()
         self._opened_during_unlock = False
