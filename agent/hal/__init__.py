@@ -22,6 +22,13 @@ if MICROPYTHON:
         sys.print_exception(exc, buf)
         return buf.getvalue()
 
+    def sync_file(f):
+        # LittleFS commits a file's data on flush (lfs_file_sync).
+        f.flush()
+
+    def sync_dir(path):
+        pass  # LittleFS directory updates are atomic and committed at once
+
 else:
     def ticks_ms():
         return time.monotonic_ns() // 1000000
@@ -38,6 +45,20 @@ else:
     def format_exc(exc):
         import traceback
         return "".join(traceback.format_exception(exc))
+
+    def sync_file(f):
+        import os
+        f.flush()
+        os.fsync(f.fileno())
+
+    def sync_dir(path):
+        # A new or renamed file is durable only once its directory is.
+        import os
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def release(module_name):

@@ -119,6 +119,8 @@ def validate_message(msg: Any, role: str | None = None) -> str | None:
     if mtype in ("telemetry", "event"):
         if "device_id" in msg and not isinstance(msg["device_id"], str):
             return "field 'device_id' must be a string"
+        if "time" in msg and (isinstance(msg["time"], bool) or not isinstance(msg["time"], (int, float))):
+            return "field 'time' must be a number (seconds since the epoch)"
         if mtype == "telemetry":
             return _need_object(msg, "payload", required=True)
         return _need_str(msg, "event_type") or _need_object(msg, "payload", required=False)
@@ -171,6 +173,7 @@ class _State:
     errors: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)
     next_command: int = 0
+    duplicates: int = 0  # resent records already stored (acked again, not stored twice)
     tasks: set[asyncio.Task] = field(default_factory=set)
 
     def notify(self, kind: str, data: dict) -> None:
@@ -229,7 +232,9 @@ async def _on_register(app: web.Application, state: _State, conn: _Conn, msg: di
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
     app[STORE].set_status(device_id, True)
-    await _send(conn, {"type": "registered", "device_id": device_id})
+    # `acks` is our extension: a device that numbers its records gets an
+    # `ack` for each and may forget it then. Seed-only devices ignore it.
+    await _send(conn, {"type": "registered", "device_id": device_id, "acks": True})
     await _broadcast(state, {"type": "device_status", "device_id": device_id, "status": "online"})
     state.notify("device_online", {"device_id": device_id, "peer": conn.peer, "replaced": old is not None})
 
@@ -255,13 +260,21 @@ async def _on_device_data(app: web.Application, state: _State, conn: _Conn, msg:
         )
         return
     store = app[STORE]
+    # Only a positive integer id is a journal record id; any other `id` is
+    # some peer's own extra field and, like all extras, ignored.
+    record_id = msg.get("id")
+    if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id < 1:
+        record_id = None
+    device_time = msg.get("time")
     if msg["type"] == "telemetry":
         payload = msg["payload"]
-        received_at = store.add_telemetry(conn.device_id, payload)
+        received_at = store.add_telemetry(conn.device_id, payload, record_id=record_id, device_time=device_time)
         out = {"type": "telemetry", "device_id": conn.device_id, "payload": payload, "received_at": received_at}
     else:
         payload = msg.get("payload", {})
-        received_at = store.add_event(conn.device_id, msg["event_type"], payload)
+        received_at = store.add_event(
+            conn.device_id, msg["event_type"], payload, record_id=record_id, device_time=device_time
+        )
         out = {
             "type": "event",
             "device_id": conn.device_id,
@@ -269,6 +282,16 @@ async def _on_device_data(app: web.Application, state: _State, conn: _Conn, msg:
             "payload": payload,
             "received_at": received_at,
         }
+    if record_id is not None:
+        # Acknowledge after the row is committed, duplicates too: the device
+        # resends until it hears this.
+        await _send(conn, {"type": "ack", "id": record_id})
+        out["id"] = record_id
+    if received_at is None:
+        state.duplicates += 1
+        return
+    if device_time is not None:
+        out["time"] = device_time
     await _broadcast(state, out)
     state.notify(msg["type"], out)
 
@@ -387,6 +410,7 @@ async def _api_stats(request: web.Request) -> web.Response:
             "by_type": {k: v for k, v in state.counts.items() if k != "frames"},
             "errors": dict(state.errors),
             "errors_total": sum(state.errors.values()),
+            "duplicates": state.duplicates,
             "devices_online": len(state.devices),
             "admins": len(state.admins),
         }

@@ -25,7 +25,9 @@ CREATE TABLE IF NOT EXISTS telemetry (
     id          INTEGER PRIMARY KEY,
     device_id   TEXT NOT NULL,
     received_at REAL NOT NULL,
-    payload     TEXT NOT NULL
+    payload     TEXT NOT NULL,
+    record_id   INTEGER,
+    device_time REAL
 );
 CREATE INDEX IF NOT EXISTS telemetry_device ON telemetry(device_id, id);
 CREATE TABLE IF NOT EXISTS events (
@@ -33,7 +35,9 @@ CREATE TABLE IF NOT EXISTS events (
     device_id   TEXT NOT NULL,
     received_at REAL NOT NULL,
     event_type  TEXT NOT NULL,
-    payload     TEXT NOT NULL
+    payload     TEXT NOT NULL,
+    record_id   INTEGER,
+    device_time REAL
 );
 CREATE INDEX IF NOT EXISTS events_device ON events(device_id, id);
 CREATE TABLE IF NOT EXISTS commands (
@@ -74,6 +78,21 @@ class BenchStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # Databases made before record ids existed get the new columns. The
+        # unique index makes a resent record (same device, same journal id)
+        # a no-op: delivery is at-least-once, storage exactly-once. Rows
+        # without a record id (seed-only devices) are never merged: NULLs
+        # are distinct in a SQLite unique index.
+        for table in ("telemetry", "events"):
+            cols = {r["name"] for r in self._query(f"PRAGMA table_info({table})")}
+            for col, kind in (("record_id", "INTEGER"), ("device_time", "REAL")):
+                if col not in cols:
+                    self._exec(f"ALTER TABLE {table} ADD COLUMN {col} {kind}")
+            self._exec(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_record "
+                       f"ON {table}(device_id, record_id)")
 
     def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -132,23 +151,40 @@ class BenchStore:
 
     # --- traffic -------------------------------------------------------
 
-    def add_telemetry(self, device_id: str, payload: Any, received_at: float | None = None) -> float:
+    def add_telemetry(
+        self,
+        device_id: str,
+        payload: Any,
+        received_at: float | None = None,
+        record_id: int | None = None,
+        device_time: float | None = None,
+    ) -> float | None:
+        """Store a sample; returns received_at, or None for a duplicate record id."""
         received_at = time.time() if received_at is None else received_at
-        self._exec(
-            "INSERT INTO telemetry(device_id, received_at, payload) VALUES (?, ?, ?)",
-            (device_id, received_at, _dumps(payload)),
+        cur = self._exec(
+            "INSERT OR IGNORE INTO telemetry(device_id, received_at, payload, record_id, device_time) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (device_id, received_at, _dumps(payload), record_id, device_time),
         )
-        return received_at
+        return received_at if cur.rowcount else None
 
     def add_event(
-        self, device_id: str, event_type: str, payload: Any, received_at: float | None = None
-    ) -> float:
+        self,
+        device_id: str,
+        event_type: str,
+        payload: Any,
+        received_at: float | None = None,
+        record_id: int | None = None,
+        device_time: float | None = None,
+    ) -> float | None:
+        """Store an event; returns received_at, or None for a duplicate record id."""
         received_at = time.time() if received_at is None else received_at
-        self._exec(
-            "INSERT INTO events(device_id, received_at, event_type, payload) VALUES (?, ?, ?, ?)",
-            (device_id, received_at, event_type, _dumps(payload)),
+        cur = self._exec(
+            "INSERT OR IGNORE INTO events(device_id, received_at, event_type, payload, record_id, device_time) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (device_id, received_at, event_type, _dumps(payload), record_id, device_time),
         )
-        return received_at
+        return received_at if cur.rowcount else None
 
     def add_command(
         self,
@@ -181,10 +217,11 @@ class BenchStore:
         return rows
 
     def telemetry_rows(self, device_id: str | None = None) -> list[dict]:
-        return self._rows("telemetry", "id, device_id, received_at, payload", device_id=device_id)
+        return self._rows("telemetry", "id, device_id, received_at, payload, record_id, device_time",
+                          device_id=device_id)
 
     def event_rows(self, device_id: str | None = None, event_type: str | None = None) -> list[dict]:
-        return self._rows("events", "id, device_id, received_at, event_type, payload",
+        return self._rows("events", "id, device_id, received_at, event_type, payload, record_id, device_time",
                           device_id=device_id, event_type=event_type)
 
     def command_rows(self, device_id: str | None = None) -> list[dict]:

@@ -51,7 +51,7 @@ async def connect(session, bench):
 async def device(session, bench, device_id=DEV, token=TOKEN):
     ws = await connect(session, bench)
     await send(ws, {"type": "register", "device_id": device_id, "token": token})
-    assert await recv(ws) == {"type": "registered", "device_id": device_id}
+    assert await recv(ws) == {"type": "registered", "device_id": device_id, "acks": True}
     return ws
 
 
@@ -311,3 +311,28 @@ def test_validate_message_is_pure():
     assert validate_message({"type": "subscribe", "role": "admin"}, "device").startswith("subscribe is not")
     assert validate_message({"type": 3}) == "field 'type' must be a string, got number"
     assert validate_message("hi") == "message must be a JSON object, got string"
+
+
+async def test_numbered_records_are_acked_and_stored_once(bench, session):
+    """A record id makes delivery idempotent: the resend after a lost ack is
+    acknowledged again but stored once, and admins see it once."""
+    adm = await admin(session, bench)
+    dev = await device(session, bench)
+    for _ in range(2):  # the second is a resend
+        await send(dev, {"type": "event", "device_id": DEV, "event_type": "punch",
+                         "payload": {"user": 7}, "id": 41, "time": 1700000000.5})
+        assert await recv(dev) == {"type": "ack", "id": 41}
+    await send(dev, {"type": "telemetry", "payload": {"t": 1}, "id": 42})
+    assert await recv(dev) == {"type": "ack", "id": 42}
+    rows = bench.store.event_rows(DEV, "punch")
+    assert len(rows) == 1 and rows[0]["record_id"] == 41 and rows[0]["device_time"] == 1700000000.5
+    seen = []
+    while True:
+        msg = await recv(adm)
+        if msg["type"] in ("event", "telemetry"):
+            seen.append((msg["type"], msg.get("id")))
+        if msg["type"] == "telemetry":
+            break
+    assert seen == [("event", 41), ("telemetry", 42)]
+    await send(dev, {"type": "event", "event_type": "x", "id": "seven"})  # not a record id: no ack
+    await still_alive(dev)

@@ -1,0 +1,315 @@
+# The journal: every record that must reach the cloud is appended here, on
+# flash, before any send, and removed only after the cloud acknowledged it.
+#
+# Layout of the journal folder:
+#   0000000001.seg ...  append-only segment files named by their first id
+#   cursor              the highest acknowledged id (replaced atomically)
+# A record on flash:  D1 | len (2, BE) | crc32 of len+payload (4, BE) | payload
+# payload: CBOR [id, time, kind, name, value].
+#
+# Why this shape: LittleFS (ESP32) commits data on flush and renames
+# atomically; appending to a big file rewrites its last block on every
+# sync, so segments stay small and trimming deletes whole files. A power
+# cut can tear the last record: its CRC fails and it is skipped; the next
+# valid record is found again by its marker and CRC.
+import os
+from binascii import crc32
+
+from agent import log
+from agent.codecs import cbor
+from agent.hal import sync_file, sync_dir
+
+MAGIC = 0xD1
+HEADER = 7
+MAX_RECORD = 4096
+CURSOR = "cursor"
+CURSOR_EVERY = 32
+SEG_SUFFIX = ".seg"
+
+
+def frame(payload):
+    n = len(payload)
+    head = bytes((n >> 8, n & 0xFF))
+    c = crc32(payload, crc32(head)) & 0xFFFFFFFF
+    return bytes((MAGIC,)) + head + c.to_bytes(4, "big") + payload
+
+
+def unframe(data, pos):
+    """The payload at `pos` and the position after it, or (None, pos + 1)
+    when no valid record starts there (torn, corrupt or not a record)."""
+    end = len(data)
+    if pos + HEADER > end or data[pos] != MAGIC:
+        return None, pos + 1
+    n = (data[pos + 1] << 8) | data[pos + 2]
+    stop = pos + HEADER + n
+    if stop > end:
+        return None, pos + 1
+    payload = bytes(data[pos + HEADER:stop])
+    want = int.from_bytes(bytes(data[pos + 3:pos + 7]), "big")
+    if crc32(payload, crc32(bytes(data[pos + 1:pos + 3]))) & 0xFFFFFFFF != want:
+        return None, pos + 1
+    return payload, stop
+
+
+def scan(data):
+    """Yield (record, torn_bytes) for every valid record in a segment's
+    bytes; torn_bytes counts the garbage skipped before it. A final
+    (None, n) reports garbage after the last record."""
+    pos = 0
+    skipped = 0
+    end = len(data)
+    while pos < end:
+        payload, nxt = unframe(data, pos)
+        if payload is None:
+            skipped += 1
+            pos = nxt
+            continue
+        try:
+            rec = cbor.decode(payload)
+        except ValueError:
+            rec = None
+        if not isinstance(rec, list) or len(rec) != 5 or not isinstance(rec[0], int):
+            skipped += nxt - pos
+            pos = nxt
+            continue
+        yield rec, skipped
+        skipped = 0
+        pos = nxt
+    if skipped:
+        yield None, skipped
+
+
+class Segment:
+    __slots__ = ("name", "first", "last", "size")
+
+    def __init__(self, name, first, last, size):
+        self.name = name
+        self.first = first
+        self.last = last
+        self.size = size
+
+
+class Journal:
+    """Durable FIFO of records (id, time, kind, name, value).
+
+    append() returns only once the record is on flash. read() gives records
+    after an id, oldest first; ack(id) forgets everything up to id.
+    """
+
+    def __init__(self, path, max_bytes=65536, segment_bytes=4096, clock=None):
+        if max_bytes < 2 * segment_bytes:
+            raise ValueError("journal max_bytes must be at least twice segment_bytes")
+        self.path = path
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self._clock = clock
+        self._segs = []
+        self._file = None
+        self.acked = 0
+        self.next_id = 1
+        self.stats = {"appended": 0, "torn_bytes": 0, "evicted": 0, "bytes_written": 0,
+                      "syncs": 0, "cursor_writes": 0}
+        self._evict_notice = None   # [count, first, last] not yet journaled
+        self._persisted = 0         # cursor value on flash
+        self._recover()
+
+    # -- opening ----------------------------------------------------------
+    def _p(self, name):
+        return self.path + "/" + name
+
+    def _recover(self):
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            os.mkdir(self.path)
+            sync_dir(self.path)
+            names = []
+        self.acked = self._persisted = self._read_cursor()
+        top = self.acked
+        torn_tail = False
+        for name in sorted(n for n in names if n.endswith(SEG_SUFFIX)):
+            data = self._read_file(name)
+            first = last = None
+            torn_tail = False
+            for rec, skipped in scan(data):
+                if skipped:
+                    self.stats["torn_bytes"] += skipped
+                    torn_tail = rec is None
+                if rec is not None:
+                    first = rec[0] if first is None else first
+                    last = rec[0]
+            if last is None:
+                os.remove(self._p(name))  # nothing valid in it: a cut during its first write
+                continue
+            self._segs.append(Segment(name, first, last, len(data)))
+            top = max(top, last)
+        self.next_id = top + 1
+        if self.stats["torn_bytes"]:
+            log.count("journal_torn_bytes", self.stats["torn_bytes"])
+            log.warn("journal", "skipped %d bytes of torn or corrupt records" % self.stats["torn_bytes"])
+        if torn_tail and self._segs:
+            # Do not append behind garbage: start a fresh segment.
+            self._segs[-1].size = self.segment_bytes
+        self._drop_acked_segments()
+
+    def _read_file(self, name):
+        with open(self._p(name), "rb") as f:
+            return f.read()
+
+    def _read_cursor(self):
+        try:
+            data = self._read_file(CURSOR)
+        except OSError:
+            return 0
+        payload, _ = unframe(data, 0)
+        if payload is None:
+            # Rename is atomic, so this is bit rot: resend rather than lose.
+            log.count("journal_bad_cursor")
+            log.warn("journal", "cursor unreadable; unacknowledged state assumed (duplicates possible)")
+            return 0
+        return cbor.decode(payload)
+
+    # -- appending ----------------------------------------------------------
+    def append(self, kind, name, value, t=None):
+        """Store one record durably; returns its id."""
+        return self.append_many(((kind, name, value, t),))[0]
+
+    def append_many(self, items):
+        """Store a burst with one flash sync; every id is durable on return."""
+        ids = []
+        for kind, name, value, t in items:
+            rid = self.next_id
+            payload = cbor.encode([rid, t if t is not None else self._now(), kind, name, value])
+            if len(payload) > MAX_RECORD:
+                raise ValueError("record of %d bytes over the %d byte limit" % (len(payload), MAX_RECORD))
+            self._write(frame(payload), rid)
+            self.next_id = rid + 1
+            ids.append(rid)
+        notice = self._evict_notice
+        if notice is not None:
+            # Eviction is itself an event the cloud must hear about.
+            self._evict_notice = None
+            rid = self.next_id
+            self._write(frame(cbor.encode([rid, self._now(), "event", "journal_evicted",
+                                           {"count": notice[0], "first_id": notice[1],
+                                            "last_id": notice[2]}])), rid)
+            self.next_id = rid + 1
+        self._sync()
+        self.stats["appended"] += len(ids)
+        return ids
+
+    def _now(self):
+        # Whole seconds: an ESP32's single-precision floats cannot hold an
+        # epoch time to the second, an int can.
+        if self._clock is not None:
+            return self._clock()
+        import time
+        return int(time.time())
+
+    def _write(self, rec, rid):
+        self._make_room(len(rec))
+        seg = self._segs[-1] if self._segs else None
+        if seg is None or seg.size + len(rec) > self.segment_bytes:
+            self._close_file()
+            name = "%010d%s" % (rid, SEG_SUFFIX)
+            seg = Segment(name, rid, rid, 0)
+            self._segs.append(seg)
+            self._file = open(self._p(name), "ab")
+            sync_dir(self.path)
+        elif self._file is None:
+            self._file = open(self._p(seg.name), "ab")
+        self._file.write(rec)
+        seg.size += len(rec)
+        seg.last = rid
+        self.stats["bytes_written"] += len(rec)
+
+    def _sync(self):
+        if self._file is not None:
+            sync_file(self._file)
+            self.stats["syncs"] += 1
+
+    def _close_file(self):
+        if self._file is not None:
+            sync_file(self._file)
+            self._file.close()
+            self._file = None
+
+    def close(self):
+        if self.acked > self._persisted:
+            self._write_cursor(self.acked)
+        self._close_file()
+
+    def _make_room(self, n):
+        # The cap counts whole segments: the oldest goes first, acknowledged
+        # or not; lost records are counted and reported, never silent.
+        while self._segs and self.size() + n > self.max_bytes and len(self._segs) > 1:
+            seg = self._segs.pop(0)
+            lost_first = max(seg.first, self.acked + 1)
+            lost = seg.last - lost_first + 1 if seg.last > self.acked else 0
+            os.remove(self._p(seg.name))
+            if lost > 0:
+                self.stats["evicted"] += lost
+                log.count("journal_evicted", lost)
+                log.warn("journal", "full: evicted %d unsent records (%d..%d)"
+                         % (lost, lost_first, seg.last))
+                self._write_cursor(seg.last)
+                old = self._evict_notice
+                self._evict_notice = [lost + (old[0] if old else 0),
+                                      old[1] if old else lost_first, seg.last]
+
+    # -- reading and acknowledging ------------------------------------------
+    def size(self):
+        return sum(s.size for s in self._segs)
+
+    def pending(self):
+        """How many records wait for an acknowledgement."""
+        return max(0, self.next_id - 1 - self.acked) if self._segs else 0
+
+    def read(self, after_id=None, limit=32):
+        """Up to `limit` records with id > after_id (default: the cursor)."""
+        after = self.acked if after_id is None else max(after_id, self.acked)
+        out = []
+        if self._file is not None:
+            self._file.flush()
+        for seg in self._segs:
+            if seg.last <= after:
+                continue
+            for rec, _ in scan(self._read_file(seg.name)):
+                if rec is not None and rec[0] > after:
+                    out.append(rec)
+                    if len(out) >= limit:
+                        return out
+        return out
+
+    def ack(self, upto_id):
+        """The cloud has everything up to `upto_id`: move the cursor, delete
+        segments that hold nothing newer.
+
+        The cursor reaches flash before any segment is deleted (so ids stay
+        monotonic across a reboot) and otherwise every CURSOR_EVERY records:
+        a cursor lost to a power cut only means a few records are sent
+        again, and the cloud drops them by id."""
+        upto_id = min(upto_id, self.next_id - 1)
+        if upto_id <= self.acked:
+            return
+        self.acked = upto_id
+        if (self._segs and self._segs[0].last <= upto_id) or upto_id - self._persisted >= CURSOR_EVERY:
+            self._write_cursor(upto_id)
+            self._drop_acked_segments()
+
+    def _write_cursor(self, value):
+        tmp = self._p(CURSOR + ".new")
+        with open(tmp, "wb") as f:
+            f.write(frame(cbor.encode(value)))
+            sync_file(f)
+        os.rename(tmp, self._p(CURSOR))
+        sync_dir(self.path)
+        self.acked = self._persisted = value
+        self.stats["cursor_writes"] += 1
+
+    def _drop_acked_segments(self):
+        # The newest segment stays while it is being appended to.
+        while len(self._segs) > 1 and self._segs[0].last <= self.acked:
+            os.remove(self._p(self._segs.pop(0).name))
+        if len(self._segs) == 1 and self._segs[0].last <= self.acked and self._file is None:
+            os.remove(self._p(self._segs.pop(0).name))

@@ -1,0 +1,144 @@
+import os
+
+from support import tmpdir
+
+from agent.journal import Journal, frame, scan, SEG_SUFFIX
+from agent.codecs import cbor
+
+
+def _clock():
+    return 1700000000.0
+
+
+def _open(path, **kw):
+    return Journal(path, clock=_clock, **kw)
+
+
+def _segs(path):
+    return sorted(n for n in os.listdir(path) if n.endswith(SEG_SUFFIX))
+
+
+def test_append_read_ack_in_order():
+    j = _open(tmpdir() + "/j")
+    ids = [j.append("event", "door_opened", {"n": i}) for i in range(5)]
+    assert ids == [1, 2, 3, 4, 5]
+    recs = j.read(limit=3)
+    assert [r[0] for r in recs] == [1, 2, 3]
+    assert recs[0] == [1, 1700000000.0, "event", "door_opened", {"n": 0}]
+    j.ack(3)
+    assert [r[0] for r in j.read()] == [4, 5]
+    assert j.pending() == 2
+
+
+def test_records_and_ids_survive_reopen():
+    path = tmpdir() + "/j"
+    j = _open(path)
+    j.append_many([("telemetry", None, {"t": 21.5}, None), ("event", "x", {}, None)])
+    j.ack(1)
+    j.close()
+    j = _open(path)
+    assert [r[0] for r in j.read()] == [2]
+    assert j.append("event", "y", {}) == 3  # ids keep counting up
+
+
+def test_ids_monotonic_even_when_everything_was_acknowledged():
+    path = tmpdir() + "/j"
+    j = _open(path)
+    for i in range(3):
+        j.append("event", "e", {})
+    j.ack(3)
+    j.close()
+    j = _open(path)
+    assert j.read() == []
+    assert j.append("event", "e", {}) == 4
+
+
+def test_segments_roll_and_acked_ones_are_deleted():
+    path = tmpdir() + "/j"
+    j = _open(path, segment_bytes=256, max_bytes=4096)
+    for i in range(20):
+        j.append("telemetry", None, {"temperature": 20 + i, "humidity": 40})
+    assert len(_segs(path)) > 3
+    before = len(_segs(path))
+    j.ack(15)
+    assert len(_segs(path)) < before
+    assert all(s.last > 15 for s in j._segs)  # only segments with unacknowledged records stay
+    assert [r[0] for r in j.read()] == [16, 17, 18, 19, 20]
+
+
+def test_cap_evicts_oldest_counts_and_reports():
+    path = tmpdir() + "/j"
+    j = _open(path, segment_bytes=256, max_bytes=512)
+    for i in range(30):
+        j.append("event", "punch", {"user": i})
+    assert j.size() <= 512
+    recs = j.read(limit=1000)
+    assert j.stats["evicted"] > 0
+    # Nothing vanishes silently: every id is either still here or counted.
+    assert len(recs) + j.stats["evicted"] == j.next_id - 1
+    notices = [r for r in recs if r[3] == "journal_evicted"]
+    assert notices and notices[-1][4]["count"] > 0
+    assert [r[4]["user"] for r in recs if r[3] == "punch"][-1] == 29  # the newest are kept
+
+
+def test_cursor_is_batched_but_never_behind_a_deleted_segment():
+    path = tmpdir() + "/j"
+    j = _open(path, segment_bytes=256, max_bytes=8192)
+    for i in range(40):
+        j.append("event", "e", {"i": i})
+    for rid in range(1, 41):
+        j.ack(rid)
+    assert j.stats["cursor_writes"] < 20  # not one flash write per ack
+    j2 = _open(path)  # a reboot without close(): ids still move forward
+    assert j2.append("event", "e", {}) == 41
+
+
+def test_torn_tail_is_skipped_and_journal_keeps_working():
+    path = tmpdir() + "/j"
+    j = _open(path)
+    for i in range(3):
+        j.append("event", "e", {"i": i})
+    j.close()
+    seg = path + "/" + _segs(path)[-1]
+    good = frame(cbor.encode([4, 1.0, "event", "e", {"i": 3}]))
+    with open(seg, "ab") as f:
+        f.write(good[:len(good) - 3])  # a power cut mid-record
+    j = _open(path)
+    assert j.stats["torn_bytes"] > 0
+    assert [r[0] for r in j.read()] == [1, 2, 3]
+    assert j.append("event", "e", {"i": 4}) == 4
+    j.close()
+    j = _open(path)
+    assert [r[3:] for r in j.read()][-1] == ["e", {"i": 4}]
+
+
+def test_corrupt_middle_record_skipped_by_crc_and_resync():
+    recs = [frame(cbor.encode([i, 0.0, "event", "e", {}])) for i in (1, 2, 3)]
+    data = bytearray(recs[0] + recs[1] + recs[2])
+    data[len(recs[0]) + 9] ^= 0xFF  # flip a bit inside record 2's payload
+    got = [r[0] for r, _ in scan(bytes(data)) if r is not None]
+    assert got == [1, 3]
+
+
+def test_corrupt_cursor_means_resend_not_loss():
+    path = tmpdir() + "/j"
+    j = _open(path)
+    j.append("event", "e", {})
+    j.append("event", "e", {})
+    j.ack(1)
+    j.close()
+    with open(path + "/cursor", "wb") as f:
+        f.write(b"\x00garbage")
+    j = _open(path)
+    assert [r[0] for r in j.read()] == [1, 2]  # record 1 is sent again, nothing is lost
+
+
+def test_record_size_limit():
+    j = _open(tmpdir() + "/j")
+    try:
+        j.append("event", "big", {"blob": "x" * 5000})
+    except ValueError as e:
+        assert "limit" in str(e)
+    else:
+        raise AssertionError("no error")
+    assert j.append("event", "ok", {}) == 1
