@@ -21,7 +21,6 @@ SITE_FIELDS = {
     "backoff_base_s": (_NUM, False, 1, "first reconnect delay ceiling"),
     "backoff_cap_s": (_NUM, False, 30, "largest reconnect delay"),
     "backoff_reset_s": (_NUM, False, 30, "connected time after which retries start over"),
-    "outbox_max": (int, False, 200, "records kept in RAM while offline"),
 }
 
 BOARD_FIELDS = {
@@ -32,6 +31,13 @@ BOARD_FIELDS = {
     "heap_kb": (int, True, None, "Python heap budget in KiB"),
     "peripherals": (list, True, None, "the peripherals wired to the board"),
     "emulator": (dict, False, None, "host/port of the peripheral emulator"),
+    "journal": (dict, False, {}, "where and how large the record journal on flash is"),
+}
+
+JOURNAL_FIELDS = {
+    "path": (str, False, "journal", "folder on flash; one sub-folder per device id"),
+    "max_kb": (int, False, 64, "size cap; the oldest records are evicted beyond it"),
+    "segment_bytes": (int, False, 4096, "segment file size (a few flash blocks)"),
 }
 
 PERIPHERAL_FIELDS = {
@@ -107,7 +113,7 @@ def load_site(path, server=None):
     if site["uplink"] not in VALID_UPLINKS:
         raise ConfigError(path, "uplink", "must be one of %s" % ", ".join(VALID_UPLINKS))
     for key in ("telemetry_interval_s", "heartbeat_s", "connect_timeout_s", "max_frame",
-                "backoff_base_s", "backoff_cap_s", "outbox_max"):
+                "backoff_base_s", "backoff_cap_s"):
         if site[key] <= 0:
             raise ConfigError(path, key, "must be greater than 0")
     return site
@@ -125,6 +131,12 @@ def load_board(path):
             "host": (str, True, None, "emulator address"),
             "port": (int, True, None, "emulator TCP port"),
         }, "emulator.")
+    journal = _check(path, board["journal"], JOURNAL_FIELDS, "journal.")
+    if journal["segment_bytes"] < 256:
+        raise ConfigError(path, "journal.segment_bytes", "must be at least 256")
+    if journal["max_kb"] * 1024 < 2 * journal["segment_bytes"]:
+        raise ConfigError(path, "journal.max_kb", "must hold at least two segments")
+    board["journal"] = journal
     periph = []
     for i, p in enumerate(board["peripherals"]):
         prefix = "peripherals[%d]." % i

@@ -11,8 +11,14 @@ from agent.thing import Thing
 VERSION = "0.1.0"
 
 
+def journal_dir(board, site):
+    # One journal per device identity: re-pointing a board at another
+    # device id must not send the old device's records under the new name.
+    return board["journal"]["path"].rstrip("/") + "/" + site["device_id"]
+
+
 class Device:
-    __slots__ = ("board", "site", "thing", "io", "uplink", "supervisor",
+    __slots__ = ("board", "site", "thing", "io", "uplink", "journal", "supervisor",
                  "heap_peak", "_started")
 
     def __init__(self, board, site, io, net):
@@ -33,8 +39,13 @@ class Device:
             part = self._peripheral(cfg)
             self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
 
+        from agent.journal import Journal
+        jcfg = board["journal"]
+        self.journal = Journal(journal_dir(board, site), jcfg["max_kb"] * 1024, jcfg["segment_bytes"])
+        if self.journal.pending():
+            log.info("agent", "journal holds %d unsent records" % self.journal.pending())
         from agent.uplinks.json_ws import JsonWsUplink
-        self.uplink = JsonWsUplink(site, self.thing, net)
+        self.uplink = JsonWsUplink(site, self.thing, net, self.journal)
         self.supervisor.add("uplink", self.uplink.run)
         if hal.MICROPYTHON:
             self.supervisor.add("heap", self._watch_heap)
@@ -74,11 +85,15 @@ class Device:
             "properties": self.thing.snapshot(),
             "counters": dict(log.counters),
             "restarts": dict(self.supervisor.restarts),
-            "outbox": len(self.uplink.outbox),
+            "journal": {"pending": self.journal.pending(), "next_id": self.journal.next_id,
+                        "bytes": self.journal.size(), "stats": dict(self.journal.stats)},
             "heap_live": hal.heap_live(),
             "heap_peak": self.heap_peak or None,
             "heap_budget_kb": self.board["heap_kb"],
         }
+
+    def close(self):
+        self.journal.close()
 
     async def run(self):
         log.info("agent", "doorlink %s on %s, board %s, device %s"

@@ -79,6 +79,19 @@ def scan(data):
         yield None, skipped
 
 
+def _mkdirs(path):
+    # MicroPython has no os.makedirs.
+    part = ""
+    for name in path.split("/"):
+        part = part + "/" + name if part or path.startswith("/") else name
+        if not name:
+            continue
+        try:
+            os.mkdir(part)
+        except OSError:
+            pass  # exists (anything else shows when the journal writes)
+
+
 class Segment:
     __slots__ = ("name", "first", "last", "size")
 
@@ -121,8 +134,7 @@ class Journal:
         try:
             names = os.listdir(self.path)
         except OSError:
-            os.mkdir(self.path)
-            sync_dir(self.path)
+            _mkdirs(self.path)
             names = []
         self.acked = self._persisted = self._read_cursor()
         top = self.acked

@@ -9,12 +9,13 @@ import sys
 from agent import hal, log
 from agent.errors import ConfigError
 
-USAGE = ("usage: agent.main --board BOARD.json --site SITE.json "
-         "[--server URL] [--emulator HOST:PORT] [--log-level debug|info|warn|error]")
+USAGE = ("usage: agent.main --board BOARD.json --site SITE.json [--server URL] "
+         "[--emulator HOST:PORT] [--journal DIR] [--log-level debug|info|warn|error]")
 
 
 def parse_args(argv):
-    opts = {"board": None, "site": None, "server": None, "emulator": None, "log_level": "info"}
+    opts = {"board": None, "site": None, "server": None, "emulator": None, "journal": None,
+            "log_level": "info"}
     i = 0
     while i < len(argv):
         key = argv[i]
@@ -52,6 +53,8 @@ def main(argv=None):
         if hal.RUNTIME not in board["runtimes"]:
             raise ConfigError(opts["board"], "runtimes",
                               "does not list %s, the runtime running now" % hal.RUNTIME)
+        if opts["journal"]:
+            board["journal"]["path"] = opts["journal"]
         io = hal.board_io(board, opts["emulator"])
     except ConfigError as e:
         print("config error: %s" % e)
@@ -69,6 +72,8 @@ def main(argv=None):
         asyncio.run(device.run())
     except KeyboardInterrupt:
         log.info("agent", "stopped")
+    finally:
+        device.close()
 
 
 if __name__ == "__main__":

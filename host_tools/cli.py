@@ -39,6 +39,7 @@ def _run(args):
     async def go():
         session = await start_board(board_file, args.site, runtime=args.runtime,
                                     server=args.server, log_level=args.log_level,
+                                    journal=args.journal,
                                     on_line=lambda line: print(line, flush=True))
         stop = stop_event()
         waiter = asyncio.create_task(session.proc.wait())
@@ -94,6 +95,7 @@ def parser():
     r.add_argument("--site", required=True, help="site file: server URL, device id, token")
     r.add_argument("--runtime", choices=RUNTIMES, help="default: the board's first runtime")
     r.add_argument("--server", help="override the site file's server URL")
+    r.add_argument("--journal", help="override the board's journal folder")
     r.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error"))
 
     d = sub.add_parser("demo", help="bench + emulated board + agent on 127.0.0.1, with a live log")

@@ -52,7 +52,8 @@ async def demo(port=8780, db=None, duration=None, runtime="micropython", emulato
             _say("    agent | " + line)
 
     session = await start_board(BOARDS / "emulated.json", site, runtime=runtime,
-                                on_line=agent_line, emulator_port=emulator_port, visitor=True)
+                                on_line=agent_line, emulator_port=emulator_port, visitor=True,
+                                journal=workdir / "journal")
     stop = stop_event()
     exited = asyncio.create_task(session.proc.wait())
     stopper = asyncio.create_task(stop.wait())

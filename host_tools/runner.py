@@ -10,7 +10,7 @@ RUNTIMES = ("micropython", "cpython")
 
 
 def agent_command(runtime, board_path, site_path, server=None, emulator=None,
-                  heap_kb=None, log_level="info"):
+                  heap_kb=None, log_level="info", journal=None):
     """(argv, env, cwd) that run the agent. For MicroPython the agent runs
     precompiled from build/mpy, with the heap capped at `heap_kb` (the
     board's budget): over budget it fails with MemoryError, as a board would."""
@@ -19,6 +19,8 @@ def agent_command(runtime, board_path, site_path, server=None, emulator=None,
         args += ["--server", server]
     if emulator:
         args += ["--emulator", "%s:%d" % emulator]
+    if journal:
+        args += ["--journal", str(journal)]
     if runtime == "micropython":
         deploy = mpy.build_deploy()
         argv = [mpy.tool("micropython")]
@@ -76,7 +78,8 @@ class BoardSession:
 
 
 async def start_board(board_path, site_path, runtime=None, server=None, heap_kb=None,
-                      on_line=print, emulator_port=None, visitor=False, log_level="info"):
+                      on_line=print, emulator_port=None, visitor=False, log_level="info",
+                      journal=None):
     """Start the agent for `board_path`; returns a BoardSession. Every line
     the agent prints goes to on_line(str)."""
     from agent.config import load_board
@@ -95,7 +98,8 @@ async def start_board(board_path, site_path, runtime=None, server=None, heap_kb=
         heap_kb = board["heap_kb"]
     try:
         proc = await start_agent(runtime, board_path, site_path, server=server,
-                                 emulator=emu_addr, heap_kb=heap_kb, log_level=log_level)
+                                 emulator=emu_addr, heap_kb=heap_kb, log_level=log_level,
+                                 journal=journal)
     except BaseException:
         if emulator:
             await emulator.stop()

@@ -9,11 +9,14 @@ import json
 
 # What the cloud may send a device (seed "Server -> Client Messages").
 # device_status/telemetry/event are admin broadcasts; a device ignores them.
+# `ack` is our optional extension: a server that announces `"acks": true`
+# in `registered` acknowledges each numbered record; others never send it.
 SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
-                "device_status", "telemetry", "event")
+                "device_status", "telemetry", "event", "ack")
 
 # Events returned by Session.receive()
-REGISTERED = "registered"
+REGISTERED = "registered"      # (REGISTERED, server_acks: bool)
+ACK = "ack"                    # (ACK, record_id)
 AUTH_FAILED = "auth_failed"      # error before registration: bad token/device
 SERVER_ERROR = "server_error"    # error after registration: the server objects to something we sent
 COMMAND = "command"              # (COMMAND, id_or_None, name, payload)
@@ -37,13 +40,22 @@ class Session:
         return json.dumps({"type": "register", "device_id": self.device_id,
                            "token": self.token})
 
-    def telemetry(self, payload):
-        return json.dumps({"type": "telemetry", "device_id": self.device_id,
-                           "payload": payload})
+    def telemetry(self, payload, rid=None, t=None):
+        msg = {"type": "telemetry", "device_id": self.device_id, "payload": payload}
+        return json.dumps(_numbered(msg, rid, t))
 
-    def event(self, event_type, payload):
-        return json.dumps({"type": "event", "device_id": self.device_id,
-                           "event_type": event_type, "payload": payload})
+    def event(self, event_type, payload, rid=None, t=None):
+        msg = {"type": "event", "device_id": self.device_id, "event_type": event_type,
+               "payload": payload}
+        return json.dumps(_numbered(msg, rid, t))
+
+    def record(self, rec):
+        """A journal record [id, time, kind, name, value] as a seed message
+        carrying the record id (for acks and de-duplication) and its time."""
+        rid, t, kind, name, value = rec
+        if kind == "telemetry":
+            return self.telemetry(value, rid, t)
+        return self.event(name, value, rid, t)
 
     def ping(self):
         return '{"type": "ping"}'
@@ -78,7 +90,12 @@ class Session:
 
         if kind == "registered":
             self.registered = True
-            return (REGISTERED,)
+            return (REGISTERED, msg.get("acks") is True)
+        if kind == "ack":
+            rid = msg.get("id")
+            if not isinstance(rid, int) or isinstance(rid, bool) or rid < 1:
+                return (BAD_INPUT, "bad_ack", "ack without a record id ignored")
+            return (ACK, rid)
         if kind == "ping":
             return (SEND, '{"type": "pong"}')
         if kind == "error":
@@ -98,3 +115,11 @@ class Session:
                 payload = {}
             return (COMMAND, msg.get("id"), name, payload)
         return (NOTHING,)
+
+
+def _numbered(msg, rid, t):
+    if rid is not None:
+        msg["id"] = rid
+    if t is not None:
+        msg["time"] = t
+    return msg

@@ -1,6 +1,14 @@
 # Seed 001 JSON WebSocket uplink: the I/O around codecs.json_ws.Session.
 # One connection at a time; per connection three loops run until the first
-# fails: reader (commands, pings), sender (outbox), heartbeat (liveness).
+# fails: reader (commands, pings, acks), sender (journal), heartbeat.
+#
+# Delivery: every record is in the journal before it is sent. With a server
+# that acknowledges (`"acks": true` in `registered`), a record is trimmed
+# when its ack arrives and at most WINDOW records are in flight; after a
+# reconnect everything unacknowledged is sent again (the server drops
+# duplicates by record id). With a seed-only server, a record is trimmed
+# once its write to the socket completed: a link that dies right then can
+# lose what the kernel had not yet sent.
 import asyncio
 
 from agent import log
@@ -8,35 +16,38 @@ from agent.backoff import Backoff
 from agent.codecs import json_ws as codec
 from agent.errors import CommandError, LinkClosed
 from agent.hal import ticks_ms, ticks_diff, format_exc
-from agent.outbox import Outbox
 from agent.tasks import first_done
 
 NAME = "uplink"
+WINDOW = 16   # records sent but not yet acknowledged
+BATCH = 8     # records read from flash at a time
 
 
 class JsonWsUplink:
-    __slots__ = ("site", "thing", "net", "outbox", "session", "online",
-                 "_last_rx", "_conn", "backoff")
+    __slots__ = ("site", "thing", "net", "journal", "session", "online", "acks",
+                 "_sent", "_last_rx", "_conn", "_moved", "backoff")
 
-    def __init__(self, site, thing, net):
+    def __init__(self, site, thing, net, journal):
         self.site = site
         self.thing = thing
         self.net = net
-        self.outbox = Outbox(site["outbox_max"])
+        self.journal = journal
         self.session = codec.Session(site["device_id"], site["token"], site["max_frame"])
         self.online = False
+        self.acks = False
+        self._sent = journal.acked   # highest record id written to the link
         self._conn = None
         self._last_rx = 0
+        self._moved = asyncio.Event()  # a record was journaled or acknowledged
         self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
         thing.listen(self._on_thing)
 
-    # Thing -> outbox. Property changes travel as the events the peripherals
-    # raise; telemetry and events are what the seed carries.
+    # Thing -> journal, durably, before anything is sent. Property changes
+    # travel as the events the peripherals raise.
     def _on_thing(self, kind, name, value):
-        if kind == "telemetry":
-            self.outbox.put(("telemetry", None, value))
-        elif kind == "event":
-            self.outbox.put(("event", name, value))
+        if kind == "telemetry" or kind == "event":
+            self.journal.append(kind, name, value)
+            self._moved.set()
 
     async def run(self):
         """Connect, serve, and reconnect forever (supervised task)."""
@@ -84,6 +95,9 @@ class JsonWsUplink:
         while True:
             ev = self.session.receive(await conn.recv())
             if ev[0] == codec.REGISTERED:
+                self.acks = ev[1]
+                # Whatever was in flight on the last link is sent again.
+                self._sent = self.journal.acked
                 return
             if ev[0] == codec.AUTH_FAILED:
                 log.count("auth_failed")
@@ -103,6 +117,13 @@ class JsonWsUplink:
         elif kind == codec.COMMAND:
             # Commands run as tasks: a slow one must not stall pings/commands.
             asyncio.create_task(self._run_command(conn, ev[1], ev[2], ev[3]))
+        elif kind == codec.ACK:
+            if ev[1] > self._sent:
+                log.count("bad_ack")
+                log.warn(NAME, "ack for record %d that was never sent ignored" % ev[1])
+                return
+            self.journal.ack(ev[1])
+            self._moved.set()
         elif kind == codec.BAD_INPUT:
             log.count(ev[1])
             log.warn(NAME, ev[2])
@@ -133,15 +154,27 @@ class JsonWsUplink:
             log.warn(NAME, "result of %s not delivered: %s" % (name, e))
 
     async def _sender(self, conn):
+        journal = self.journal
         while True:
-            kind, name, value = await self.outbox.peek()
-            if kind == "telemetry":
-                text = self.session.telemetry(value)
-            else:
-                text = self.session.event(name, value)
-            await conn.send(text)
-            self.outbox.pop()
-            log.count("sent_" + kind)
+            self._moved.clear()
+            self._sent = max(self._sent, journal.acked)  # eviction may move the cursor
+            if self.acks and self._sent - journal.acked >= WINDOW:
+                await self._moved.wait()  # an ack opens the window
+                continue
+            room = WINDOW if not self.acks else WINDOW - (self._sent - journal.acked)
+            recs = journal.read(self._sent, min(BATCH, room))
+            if not recs:
+                await self._moved.wait()
+                continue
+            for rec in recs:
+                await conn.send(self.session.record(rec))
+                self._sent = rec[0]
+                log.count("sent_" + rec[2])
+                # Between records: commands and acks get their turn even
+                # while a long backlog replays.
+                await asyncio.sleep(0)
+            if not self.acks:
+                journal.ack(self._sent)
 
     async def _heartbeat(self, conn):
         # Any message from the server proves the link; two silent intervals

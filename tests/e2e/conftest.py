@@ -43,6 +43,8 @@ class Agent:
         self.session = None
 
     async def start(self, runtime, site, **kw):
+        # The journal lives beside the site file unless a test says otherwise.
+        kw.setdefault("journal", site.parent / "journal")
         self.session = await start_board(BOARD, site, runtime=runtime, emulator_port=0,
                                          on_line=self.lines.append, **kw)
         return self

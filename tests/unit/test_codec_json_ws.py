@@ -24,7 +24,7 @@ def test_registered_then_error_is_server_error():
     s = _s()
     assert s.receive('{"type": "error", "message": "authentication failed"}') == (
         codec.AUTH_FAILED, "authentication failed")
-    assert s.receive('{"type": "registered", "device_id": "dev-1"}') == (codec.REGISTERED,)
+    assert s.receive('{"type": "registered", "device_id": "dev-1"}') == (codec.REGISTERED, False)
     assert s.receive('{"type": "error", "message": "bad"}') == (codec.SERVER_ERROR, "bad")
 
 
@@ -74,3 +74,20 @@ def test_command_result_is_a_seed_event():
                               "result": {"lock": "unlocked"}}}
     bad = json.loads(s.command_result(None, "fly", False, error="unknown command"))
     assert bad["payload"] == {"command": "fly", "ok": False, "error": "unknown command"}
+
+
+def test_registered_announces_acks_and_acks_decode():
+    s = _s()
+    assert s.receive('{"type": "registered", "acks": true}') == (codec.REGISTERED, True)
+    assert s.receive('{"type": "ack", "id": 17}') == (codec.ACK, 17)
+    assert s.receive('{"type": "ack", "id": "17"}')[:2] == (codec.BAD_INPUT, "bad_ack")
+    assert s.receive('{"type": "ack"}')[:2] == (codec.BAD_INPUT, "bad_ack")
+
+
+def test_journal_record_becomes_numbered_seed_message():
+    s = _s()
+    assert json.loads(s.record([5, 1700000000, "telemetry", None, {"t": 1}])) == {
+        "type": "telemetry", "device_id": "dev-1", "payload": {"t": 1}, "id": 5, "time": 1700000000}
+    assert json.loads(s.record([6, 1700000001, "event", "door_opened", {}])) == {
+        "type": "event", "device_id": "dev-1", "event_type": "door_opened", "payload": {},
+        "id": 6, "time": 1700000001}
