@@ -247,8 +247,7 @@ class Journal:
             self._file = None
 
     def close(self):
-        if self.acked > self._persisted:
-            self._write_cursor(self.acked)
+        self.flush_cursor()
         self._close_file()
 
     def _make_room(self, n):
@@ -307,6 +306,12 @@ class Journal:
         self.acked = upto_id
         if (self._segs and self._segs[0].last <= upto_id) or upto_id - self._persisted >= CURSOR_EVERY:
             self._write_cursor(upto_id)
+            self._drop_acked_segments()
+
+    def flush_cursor(self):
+        """Put the in-RAM cursor on flash (when the link goes idle)."""
+        if self.acked > self._persisted:
+            self._write_cursor(self.acked)
             self._drop_acked_segments()
 
     def _write_cursor(self, value):

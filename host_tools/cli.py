@@ -76,6 +76,11 @@ def _command(args):
     return 0 if res.get("ok") else 1
 
 
+def _journal(args):
+    from host_tools import journal_tool
+    return journal_tool.main(args)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="doorlink", description="doorlink host tools")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -111,12 +116,15 @@ def parser():
     c.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
     c.add_argument("--server", default="ws://127.0.0.1:8780/ws")
     c.add_argument("--timeout", type=float, default=10.0)
+    from host_tools import journal_tool
+    journal_tool.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    handler = {"bench": _bench, "run": _run, "demo": _demo, "command": _command}[args.cmd]
+    handler = {"bench": _bench, "run": _run, "demo": _demo, "command": _command,
+               "journal": _journal}[args.cmd]
     sys.exit(handler(args))
 
 

@@ -21,6 +21,7 @@ from agent.tasks import first_done
 NAME = "uplink"
 WINDOW = 16   # records sent but not yet acknowledged
 BATCH = 8     # records read from flash at a time
+CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
 
 
 class JsonWsUplink:
@@ -164,7 +165,12 @@ class JsonWsUplink:
             room = WINDOW if not self.acks else WINDOW - (self._sent - journal.acked)
             recs = journal.read(self._sent, min(BATCH, room))
             if not recs:
-                await self._moved.wait()
+                # Caught up: wait for news, and once things are quiet put the
+                # cursor on flash so a reboot does not resend what is done.
+                try:
+                    await asyncio.wait_for(self._moved.wait(), CURSOR_IDLE_S)
+                except asyncio.TimeoutError:
+                    journal.flush_cursor()
                 continue
             for rec in recs:
                 await conn.send(self.session.record(rec))

@@ -1,0 +1,33 @@
+# `doorlink journal PATH` decodes what the agent wrote, with cbor2.
+import json
+import subprocess
+import sys
+
+from agent.journal import Journal, SEG_SUFFIX
+
+
+def test_dump_shows_ids_times_ack_state_and_torn_bytes(tmp_path):
+    folder = tmp_path / "j"
+    j = Journal(str(folder), clock=lambda: 1700000000)
+    for i in range(3):
+        j.append("event", "door_opened", {"n": i})
+    j.append("telemetry", None, {"temperature": 21.5})
+    j.ack(2)
+    j.close()
+    seg = sorted(folder.glob("*" + SEG_SUFFIX))[-1]
+    with open(seg, "ab") as f:
+        f.write(b"\xd1\x00\x40half a record")  # torn by a power cut
+    out = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", str(folder)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[0] == {"cursor": 2}
+    recs = [e for e in lines[1:] if e.get("crc") == "ok"]
+    assert [(e["id"], e["acked"]) for e in recs] == [(1, True), (2, True), (3, False), (4, False)]
+    assert recs[0]["time"] == 1700000000 and recs[3]["value"] == {"temperature": 21.5}
+    torn = [e for e in lines[1:] if e.get("crc") == "torn"]
+    assert torn and torn[0]["bytes"] == 16
+
+    pending = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", "--pending", str(folder)],
+                             capture_output=True, text=True, timeout=30)
+    assert [json.loads(x).get("id") for x in pending.stdout.splitlines()[1:]] == [3, 4]
