@@ -81,13 +81,13 @@ def scan(data):
 
 def _mkdirs(path):
     # MicroPython has no os.makedirs.
-    part = ""
+    cur = "/" if path.startswith("/") else ""
     for name in path.split("/"):
-        part = part + "/" + name if part or path.startswith("/") else name
         if not name:
             continue
+        cur = cur + name if cur in ("", "/") else cur + "/" + name
         try:
-            os.mkdir(part)
+            os.mkdir(cur)
         except OSError:
             pass  # exists (anything else shows when the journal writes)
 
