@@ -81,6 +81,11 @@ def _journal(args):
     return journal_tool.main(args)
 
 
+def _chaos(args):
+    from host_tools import chaos
+    return chaos.main(args)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="doorlink", description="doorlink host tools")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -116,15 +121,16 @@ def parser():
     c.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
     c.add_argument("--server", default="ws://127.0.0.1:8780/ws")
     c.add_argument("--timeout", type=float, default=10.0)
-    from host_tools import journal_tool
+    from host_tools import chaos, journal_tool
     journal_tool.add_parser(sub)
+    chaos.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
     handler = {"bench": _bench, "run": _run, "demo": _demo, "command": _command,
-               "journal": _journal}[args.cmd]
+               "journal": _journal, "chaos": _chaos}[args.cmd]
     sys.exit(handler(args))
 
 
