@@ -3,9 +3,16 @@
 # back in lockstep. The attempt counter resets only after the link stayed up
 # for `reset_after_s`, so a server that accepts and then drops at once still
 # gets slower retries (the seed's Node example resets on open: it hammers).
-import random
+import os
 
 from agent.hal import ticks_ms, ticks_diff
+
+
+def _entropy():
+    # os.urandom is the hardware RNG on an ESP32: boards flashed with the
+    # same firmware still draw different delays (a PRNG seeded the same way
+    # at boot would put a whole fleet in lockstep).
+    return int.from_bytes(os.urandom(4), "big") / 4294967296
 
 
 class Backoff:
@@ -17,7 +24,7 @@ class Backoff:
         self.reset_after_ms = int(reset_after_s * 1000)
         self.attempt = 0
         self._up_since = None
-        self._rand = rand or random.random
+        self._rand = rand or _entropy
 
     def next_delay(self):
         """Seconds to wait before the next try (uniform in [0, ceiling])."""
