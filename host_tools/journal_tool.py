@@ -23,6 +23,8 @@ def read_cursor(folder):
 
 def entries(folder):
     """Yield one dict per record (and per stretch of torn/corrupt bytes)."""
+    if not Path(folder).is_dir():
+        return  # no journal yet: nothing in it
     cursor = read_cursor(folder) or 0
     for seg in sorted(p for p in Path(folder).iterdir() if p.name.endswith(SEG_SUFFIX)):
         data = seg.read_bytes()
