@@ -17,6 +17,7 @@ SITE_FIELDS = {
     "telemetry_interval_s": (_NUM, False, 5, "seconds between sensor samples"),
     "heartbeat_s": (_NUM, False, 20, "seconds between heartbeat pings"),
     "connect_timeout_s": (_NUM, False, 10, "deadline for connect + register"),
+    "write_timeout_s": (_NUM, False, 10, "deadline for one message write"),
     "max_frame": (int, False, 16384, "largest message accepted from the cloud (bytes)"),
     "backoff_base_s": (_NUM, False, 1, "first reconnect delay ceiling"),
     "backoff_cap_s": (_NUM, False, 30, "largest reconnect delay"),
@@ -112,7 +113,7 @@ def load_site(path, server=None):
         raise ConfigError(path, "server", "must start with ws:// or wss://, got %r" % url)
     if site["uplink"] not in VALID_UPLINKS:
         raise ConfigError(path, "uplink", "must be one of %s" % ", ".join(VALID_UPLINKS))
-    for key in ("telemetry_interval_s", "heartbeat_s", "connect_timeout_s", "max_frame",
+    for key in ("telemetry_interval_s", "heartbeat_s", "connect_timeout_s", "write_timeout_s", "max_frame",
                 "backoff_base_s", "backoff_cap_s"):
         if site[key] <= 0:
             raise ConfigError(path, key, "must be greater than 0")

@@ -19,7 +19,7 @@ def _why(e):
     return "connection lost (%s)" % (e,)
 
 
-async def connect(url, max_size, timeout):
+async def connect(url, max_size, timeout, write_timeout=10):
     try:
         ws = await asyncio.wait_for(
             mws.connect(url, max_size=max_size, open_timeout=timeout).__aenter__(), timeout)
@@ -27,4 +27,4 @@ async def connect(url, max_size, timeout):
         raise LinkClosed("connect to %s timed out after %ss" % (url, timeout))
     except (OSError, mws.WebSocketException) as e:
         raise LinkClosed("connect to %s failed: %s" % (url, e))
-    return Connection(ws, _GONE, _why)
+    return Connection(ws, _GONE, _why, write_timeout)

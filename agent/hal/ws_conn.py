@@ -6,16 +6,21 @@ from agent.errors import LinkClosed
 
 
 class Connection:
-    __slots__ = ("_ws", "_gone", "_why")
+    __slots__ = ("_ws", "_gone", "_why", "write_timeout")
 
-    def __init__(self, ws, gone, why):
+    def __init__(self, ws, gone, why, write_timeout=10):
         self._ws = ws
         self._gone = gone    # the library's exception types meaning "closed"
         self._why = why      # exception -> readable reason
+        self.write_timeout = write_timeout
 
     async def send(self, text):
+        # A write deadline of its own: a peer that stops reading (full
+        # buffers behind a blackhole) must not hold a send forever.
         try:
-            await self._ws.send(text)
+            await asyncio.wait_for(self._ws.send(text), self.write_timeout)
+        except asyncio.TimeoutError:
+            raise LinkClosed("write timed out after %ss" % self.write_timeout)
         except self._gone as e:
             raise LinkClosed(self._why(e))
 

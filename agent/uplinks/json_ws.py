@@ -74,7 +74,8 @@ class JsonWsUplink:
         # The transport accepts a little more than the codec so that an
         # oversized message is reported by the codec without a reconnect;
         # anything far larger is refused by the transport (close 1009).
-        conn = await self.net.connect(url, self.site["max_frame"] * 4, timeout)
+        conn = await self.net.connect(url, self.site["max_frame"] * 4, timeout,
+                                      self.site["write_timeout_s"])
         self._conn = conn
         try:
             await conn.send(self.session.hello())
