@@ -51,32 +51,56 @@ def unframe(data, pos):
     return payload, stop
 
 
-def scan(data):
-    """Yield (record, torn_bytes) for every valid record in a segment's
-    bytes; torn_bytes counts the garbage skipped before it. A final
-    (None, n) reports garbage after the last record."""
-    pos = 0
+def _decode(payload):
+    try:
+        rec = cbor.decode(payload)
+    except ValueError:
+        return None
+    if isinstance(rec, list) and len(rec) == 5 and isinstance(rec[0], int):
+        return rec
+    return None
+
+
+def stream(f, pos=0):
+    """Yield (record, offset after it, torn_bytes) for every valid record in
+    an open segment file from `pos`; torn_bytes counts garbage skipped
+    before it. A final (None, end, n) reports garbage after the last record.
+
+    Reads one record at a time: RAM is scarce and fragmented on a board, so
+    a whole-segment buffer may not be available when a replay needs it."""
     skipped = 0
-    end = len(data)
-    while pos < end:
-        payload, nxt = unframe(data, pos)
-        if payload is None:
+    if pos:
+        f.seek(pos)
+    while True:
+        head = f.read(HEADER)
+        if len(head) < HEADER:
+            if head or skipped:
+                yield None, pos + len(head), skipped + len(head)
+            return
+        payload = None
+        if head[0] == MAGIC:
+            n = (head[1] << 8) | head[2]
+            payload = f.read(n)
+            if len(payload) < n or crc32(payload, crc32(head[1:3])) & 0xFFFFFFFF != \
+                    int.from_bytes(head[3:7], "big"):
+                payload = None
+        rec = _decode(payload) if payload is not None else None
+        if rec is None:
+            # Not a record here: step one byte and look again (resync).
             skipped += 1
-            pos = nxt
+            pos += 1
+            f.seek(pos)
             continue
-        try:
-            rec = cbor.decode(payload)
-        except ValueError:
-            rec = None
-        if not isinstance(rec, list) or len(rec) != 5 or not isinstance(rec[0], int):
-            skipped += nxt - pos
-            pos = nxt
-            continue
-        yield rec, skipped
+        pos += HEADER + len(payload)
+        yield rec, pos, skipped
         skipped = 0
-        pos = nxt
-    if skipped:
-        yield None, skipped
+
+
+def scan(data):
+    """stream() over bytes in memory: (record or None, torn_bytes) pairs."""
+    import io
+    for rec, _, skipped in stream(io.BytesIO(data)):
+        yield rec, skipped
 
 
 def _mkdirs(path):
@@ -124,6 +148,7 @@ class Journal:
                       "syncs": 0, "cursor_writes": 0}
         self._evict_notice = None   # [count, first, last] not yet journaled
         self._persisted = 0         # cursor value on flash
+        self._resume = None         # (id, segment name, offset) where the last read stopped
         self._recover()
 
     # -- opening ----------------------------------------------------------
@@ -140,20 +165,21 @@ class Journal:
         top = self.acked
         torn_tail = False
         for name in sorted(n for n in names if n.endswith(SEG_SUFFIX)):
-            data = self._read_file(name)
             first = last = None
             torn_tail = False
-            for rec, skipped in scan(data):
-                if skipped:
-                    self.stats["torn_bytes"] += skipped
-                    torn_tail = rec is None
-                if rec is not None:
-                    first = rec[0] if first is None else first
-                    last = rec[0]
+            size = 0
+            with open(self._p(name), "rb") as f:
+                for rec, size, skipped in stream(f):
+                    if skipped:
+                        self.stats["torn_bytes"] += skipped
+                        torn_tail = rec is None
+                    if rec is not None:
+                        first = rec[0] if first is None else first
+                        last = rec[0]
             if last is None:
                 os.remove(self._p(name))  # nothing valid in it: a cut during its first write
                 continue
-            self._segs.append(Segment(name, first, last, len(data)))
+            self._segs.append(Segment(name, first, last, size))
             top = max(top, last)
         self.next_id = top + 1
         if self.stats["torn_bytes"]:
@@ -282,14 +308,23 @@ class Journal:
         out = []
         if self._file is not None:
             self._file.flush()
+        # A replay reads on from where the last read stopped: start there
+        # instead of rescanning the segment from its first byte.
+        resume = self._resume
         for seg in self._segs:
             if seg.last <= after:
                 continue
-            for rec, _ in scan(self._read_file(seg.name)):
-                if rec is not None and rec[0] > after:
-                    out.append(rec)
-                    if len(out) >= limit:
-                        return out
+            start = resume[2] if resume and resume[0] == after and resume[1] == seg.name else 0
+            with open(self._p(seg.name), "rb") as f:
+                for rec, pos, _ in stream(f, start):
+                    if rec is not None and rec[0] > after:
+                        out.append(rec)
+                        last_pos = (seg.name, pos)
+                        if len(out) >= limit:
+                            self._resume = (rec[0], seg.name, pos)
+                            return out
+        if out:
+            self._resume = (out[-1][0], last_pos[0], last_pos[1])
         return out
 
     def ack(self, upto_id):

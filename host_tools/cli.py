@@ -81,6 +81,11 @@ def _journal(args):
     return journal_tool.main(args)
 
 
+def _perf(args):
+    from host_tools import perf
+    return perf.main(args)
+
+
 def _chaos(args):
     from host_tools import chaos
     return chaos.main(args)
@@ -121,16 +126,17 @@ def parser():
     c.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
     c.add_argument("--server", default="ws://127.0.0.1:8780/ws")
     c.add_argument("--timeout", type=float, default=10.0)
-    from host_tools import chaos, journal_tool
+    from host_tools import chaos, journal_tool, perf
     journal_tool.add_parser(sub)
     chaos.add_parser(sub)
+    perf.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
     handler = {"bench": _bench, "run": _run, "demo": _demo, "command": _command,
-               "journal": _journal, "chaos": _chaos}[args.cmd]
+               "journal": _journal, "chaos": _chaos, "perf": _perf}[args.cmd]
     sys.exit(handler(args))
 
 

@@ -174,8 +174,12 @@ class JsonWsUplink:
                     journal.flush_cursor()
                 continue
             for rec in recs:
-                await conn.send(self.session.record(rec))
+                # Counted as sent before the write: the cloud's ack can
+                # arrive while this coroutine still waits in send(). (If
+                # the write fails, the link is gone and a reconnect sends
+                # everything unacknowledged again.)
                 self._sent = rec[0]
+                await conn.send(self.session.record(rec))
                 log.count("sent_" + rec[2])
                 # Between records: commands and acks get their turn even
                 # while a long backlog replays.

@@ -55,3 +55,24 @@ async def test_unlock_lands_promptly_during_replay(runtime, agent, tmp_path, fig
         await agent.session.stop()
         await proxy.stop()
         await bench.stop()
+
+
+async def test_large_backlog_drains_within_the_heap_budget(runtime, bench, agent, tmp_path, figure):
+    # A journal left full by a long outage (written here by the agent's own
+    # Journal class). Reading it must not need big contiguous buffers: on a
+    # fragmented heap a whole-segment read fails every time and the replay
+    # stalls for good.
+    from agent.journal import Journal
+    n = 900  # within the board's 64 KB journal cap
+    j = Journal(str(tmp_path / "journal" / DEVICE), max_bytes=1 << 20, segment_bytes=4096)
+    for _ in range(0, n, 50):
+        j.append_many([("telemetry", None, {"temperature": 21.5, "humidity": 40}, None)] * 50)
+    j.close()
+    await agent.start(runtime, write_site(tmp_path, bench.url, telemetry_interval_s=3600))
+    start = time.monotonic()
+    await eventually(lambda: len(bench.store.telemetry_rows(DEVICE)) >= n, timeout=60, every=0.2)
+    secs = time.monotonic() - start
+    assert "MemoryError" not in agent.output()
+    ids = [r["record_id"] for r in bench.store.telemetry_rows(DEVICE)]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) >= n  # + live samples after it
+    figure("backlog (%s): %d records drained in %.1fs from agent start" % (runtime, n, secs))

@@ -85,3 +85,13 @@ def test_demo_runs_for_a_duration_and_stops_cleanly():
     assert "telemetry  demo-door-1" in out
     assert "doorlink command demo-door-1 unlock" in out
     assert "demo stopped" in out
+
+
+def test_perf_journal_prints_figures():
+    res = subprocess.run(DOORLINK + ["perf", "journal", "--records", "50", "--replay-records", "100"],
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    for label in ("LittleFS (RAM flash),  1 per sync", "host file system + fsync", "micropython agent, 100 records",
+                  "cpython agent, 100 records"):
+        assert label in out, out
