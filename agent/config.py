@@ -14,6 +14,7 @@ SITE_FIELDS = {
     "device_id": (str, True, None, "this device's id as registered in the cloud"),
     "token": (str, True, None, "the device's secret token"),
     "uplink": (str, False, "json_ws", "the cloud protocol"),
+    "ca_file": (str, False, None, "PEM file of the CA(s) that sign the wss:// server's certificate"),
     "telemetry_interval_s": (_NUM, False, 5, "seconds between sensor samples"),
     "heartbeat_s": (_NUM, False, 20, "seconds between heartbeat pings"),
     "connect_timeout_s": (_NUM, False, 10, "deadline for connect + register"),

@@ -53,6 +53,9 @@ def main(argv=None):
         if hal.RUNTIME not in board["runtimes"]:
             raise ConfigError(opts["board"], "runtimes",
                               "does not list %s, the runtime running now" % hal.RUNTIME)
+        if site["server"].startswith("wss://") and hal.MICROPYTHON and not site["ca_file"]:
+            raise ConfigError(opts["site"], "ca_file", "is required for wss:// on MicroPython "
+                              "(a board has no system CA store)")
         if opts["journal"]:
             board["journal"]["path"] = opts["journal"]
         io = hal.board_io(board, opts["emulator"])

@@ -10,12 +10,19 @@ DEFAULT_DB = "bench.sqlite3"
 
 
 def _bench(args):
-    from host_tools.bench import add_device, run_bench
+    from host_tools.bench import add_device, run_bench, tls_context
     if args.bench_cmd == "add-device":
         add_device(args.db, args.id, args.token)
         print("device %s added to %s" % (args.id, args.db))
         return 0
-    return run_bench(args.host, args.port, args.db)
+    ctx = None
+    if args.tls_cert:
+        try:
+            ctx = tls_context(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as e:
+            print("error: cannot load --tls-cert/--tls-key: %s" % e, file=sys.stderr)
+            return 2
+    return run_bench(args.host, args.port, args.db, ssl_context=ctx)
 
 
 def _run(args):
@@ -99,6 +106,8 @@ def parser():
     b.add_argument("--host", default="127.0.0.1")
     b.add_argument("--port", type=int, default=8780)
     b.add_argument("--db", default=DEFAULT_DB, help="SQLite file (default %(default)s)")
+    b.add_argument("--tls-cert", help="PEM certificate (chain) to serve wss:// (key included, or --tls-key)")
+    b.add_argument("--tls-key", help="PEM private key, if not in --tls-cert")
     bsub = b.add_subparsers(dest="bench_cmd", metavar="SUBCOMMAND")
     ad = bsub.add_parser("add-device", help="add a device (or change its token)")
     ad.add_argument("--id", required=True)

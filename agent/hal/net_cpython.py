@@ -1,6 +1,7 @@
 # WebSocket client for the CPython agent (Raspberry Pi, desktop): the
 # `websockets` library behind the agent's Connection.
 import asyncio
+import ssl
 
 import websockets
 from websockets.asyncio.client import connect as _connect
@@ -18,11 +19,18 @@ def _why(e):
     return "connection lost (%s)" % (e,)
 
 
-async def connect(url, max_size, timeout, write_timeout=10):
+async def connect(url, max_size, timeout, write_timeout=10, ca_file=None):
+    tls = None
+    if url.startswith("wss://"):
+        # Verified against ca_file, or the system's CAs when none is given.
+        try:
+            tls = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise LinkClosed("cannot load ca_file %s: %s" % (ca_file, e))
     try:
         ws = await asyncio.wait_for(
             _connect(url, max_size=max_size, open_timeout=None, ping_interval=None,
-                     close_timeout=2, compression=None),
+                     close_timeout=2, compression=None, ssl=tls),
             timeout)
     except asyncio.TimeoutError:
         raise LinkClosed("connect to %s timed out after %ss" % (url, timeout))

@@ -75,7 +75,7 @@ class JsonWsUplink:
         # oversized message is reported by the codec without a reconnect;
         # anything far larger is refused by the transport (close 1009).
         conn = await self.net.connect(url, self.site["max_frame"] * 4, timeout,
-                                      self.site["write_timeout_s"])
+                                      self.site["write_timeout_s"], self.site["ca_file"])
         self._conn = conn
         try:
             await conn.send(self.session.hello())

@@ -1,6 +1,6 @@
 """Bench cloud: a local server for seed 001's JSON WebSocket protocol."""
 
-from .server import Bench, create_app, run_bench, start_bench, validate_message
+from .server import Bench, create_app, run_bench, start_bench, tls_context, validate_message
 from .store import BenchStore, add_device
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "create_app",
     "run_bench",
     "start_bench",
+    "tls_context",
     "validate_message",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -459,14 +460,15 @@ class Bench:
     runner: web.AppRunner
     host: str
     port: int
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/ws"
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def store(self) -> BenchStore:
@@ -487,11 +489,12 @@ async def start_bench(
     db_path: str = "bench.sqlite3",
     observer: Observer | None = None,
     max_message: int = 65536,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Bench:
     app = create_app(db_path, observer=observer, max_message=max_message)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT + 1)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except BaseException:
@@ -501,15 +504,27 @@ async def start_bench(
     server = getattr(site, "_server", None)
     if server is not None and server.sockets:
         real_port = server.sockets[0].getsockname()[1]
-    return Bench(app=app, runner=runner, host=host, port=real_port)
+    return Bench(app=app, runner=runner, host=host, port=real_port, tls=ssl_context is not None)
 
 
-def run_bench(host: str = "127.0.0.1", port: int = 8780, db_path: str = "bench.sqlite3") -> int:
+def tls_context(cert_file: str, key_file: str | None = None) -> ssl.SSLContext:
+    """Server context for `wss://` from a PEM certificate (chain) and key."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_file, key_file)
+    return ctx
+
+
+def run_bench(
+    host: str = "127.0.0.1",
+    port: int = 8780,
+    db_path: str = "bench.sqlite3",
+    ssl_context: ssl.SSLContext | None = None,
+) -> int:
     """Serve until Ctrl-C or SIGTERM, then stop cleanly. Returns 0."""
 
     async def main() -> None:
         stop = stop_event()
-        bench = await start_bench(host, port, db_path)
+        bench = await start_bench(host, port, db_path, ssl_context=ssl_context)
         try:
             print(f"bench listening on {bench.url} (db: {db_path})", flush=True)
             await stop.wait()

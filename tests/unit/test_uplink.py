@@ -13,7 +13,7 @@ from agent.uplinks.json_ws import JsonWsUplink
 
 SITE = {"server": "ws://x/ws", "device_id": "d1", "token": "t", "max_frame": 16384,
         "connect_timeout_s": 2, "write_timeout_s": 2, "heartbeat_s": 30,
-        "backoff_base_s": 0.01, "backoff_cap_s": 0.05, "backoff_reset_s": 1}
+        "backoff_base_s": 0.01, "backoff_cap_s": 0.05, "backoff_reset_s": 1, "ca_file": None}
 
 
 class ScriptedServer:
@@ -23,7 +23,7 @@ class ScriptedServer:
         self.inbox = []
         self.ready = asyncio.Event()
 
-    async def connect(self, url, max_size, timeout, write_timeout=10):
+    async def connect(self, url, max_size, timeout, write_timeout=10, ca_file=None):
         return self
 
     def _reply(self, obj):
