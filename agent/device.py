@@ -39,12 +39,15 @@ class Device:
             part = self._peripheral(cfg)
             self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
 
+        # Code first, then data: importing a module needs contiguous heap,
+        # which journal recovery (many small reads) leaves fragmented.
         from agent.journal import Journal
+        from agent.uplinks.json_ws import JsonWsUplink
         jcfg = board["journal"]
         self.journal = Journal(journal_dir(board, site), jcfg["max_kb"] * 1024, jcfg["segment_bytes"])
+        hal.collect()
         if self.journal.pending():
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())
-        from agent.uplinks.json_ws import JsonWsUplink
         self.uplink = JsonWsUplink(site, self.thing, net, self.journal)
         self.supervisor.add("uplink", self.uplink.run)
         if hal.MICROPYTHON:

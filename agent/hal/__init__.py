@@ -61,12 +61,16 @@ else:
             os.close(fd)
 
 
+def collect():
+    import gc
+    gc.collect()
+
+
 def release(module_name):
     """Forget a module needed only at start-up (config tables): on
     MicroPython its bytecode and tables live in the scarce heap."""
     sys.modules.pop(module_name, None)
-    import gc
-    gc.collect()
+    collect()
 
 
 def wall_time():

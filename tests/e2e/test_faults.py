@@ -48,6 +48,9 @@ class Node:
                                          on_line=self.lines.append, journal=self.journal)
 
     async def kill(self):
+        if self.session.proc.returncode is not None:
+            raise AssertionError("%s exited by itself (code %s):\n%s" % (
+                self.device, self.session.proc.returncode, "\n".join(self.lines[-25:])))
         self.session.proc.send_signal(signal.SIGKILL)
         await self.session.stop()
 
