@@ -50,20 +50,58 @@ def pending_ids(folder):
     return [e["id"] for e in entries(folder) if e.get("crc") == "ok" and not e["acked"]]
 
 
+def extract_image(image, dest, block_size=4096, inside=None):
+    """Copy the journal folder out of a LittleFS flash image (read from a
+    board, or the emulated board's) into `dest`; returns the folder used."""
+    import littlefs
+    data = bytearray(Path(image).read_bytes())
+    if len(data) % block_size:
+        raise ValueError("image size %d is not a multiple of the block size %d" % (len(data), block_size))
+    fs = littlefs.LittleFS(block_size=block_size, block_count=len(data) // block_size, mount=False)
+    fs.context.buffer = data
+    try:
+        fs.mount()
+    except Exception as e:  # littlefs raises its own error types
+        raise ValueError("no LittleFS file system in %s (block size %d?): %s" % (image, block_size, e))
+    found = [root for root, _, files in fs.walk("/") if any(f.endswith(SEG_SUFFIX) or f == CURSOR for f in files)]
+    if inside is None:
+        if len(found) != 1:
+            raise ValueError("the image holds %s journal folders: %s; choose one with --inside"
+                             % (len(found) or "no", ", ".join(found) or "-"))
+        inside = found[0]
+    for name in fs.listdir(inside):
+        with fs.open(inside.rstrip("/") + "/" + name, "rb") as src:
+            (Path(dest) / name).write_bytes(src.read())
+    return inside
+
+
 def add_parser(sub):
-    p = sub.add_parser("journal", help="decode a device journal folder to JSON lines")
-    p.add_argument("path", help="the journal folder (one per device id)")
+    p = sub.add_parser("journal", help="decode a device journal (folder or LittleFS image) to JSON lines")
+    p.add_argument("path", help="the journal folder (one per device id), or a LittleFS flash image")
     p.add_argument("--pending", action="store_true", help="only records not yet acknowledged")
+    p.add_argument("--block-size", type=int, default=4096, help="LittleFS block size of an image")
+    p.add_argument("--inside", help="journal folder inside an image (default: the only one)")
     return p
 
 
 def main(args):
-    if not os.path.isdir(args.path):
-        print("error: %s is not a journal folder" % args.path, file=sys.stderr)
-        return 2
-    print(json.dumps({"cursor": read_cursor(args.path)}))
-    for e in entries(args.path):
-        if args.pending and (e.get("crc") != "ok" or e["acked"]):
-            continue
-        print(json.dumps(e, default=repr))
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.path
+        if os.path.isfile(args.path):
+            try:
+                inside = extract_image(args.path, tmp, args.block_size, args.inside)
+            except (ValueError, OSError) as e:
+                print("error: %s" % e, file=sys.stderr)
+                return 2
+            folder = tmp
+            print(json.dumps({"image": args.path, "folder": inside}))
+        elif not os.path.isdir(args.path):
+            print("error: %s is neither a journal folder nor a flash image" % args.path, file=sys.stderr)
+            return 2
+        print(json.dumps({"cursor": read_cursor(folder)}))
+        for e in entries(folder):
+            if args.pending and (e.get("crc") != "ok" or e["acked"]):
+                continue
+            print(json.dumps(e, default=repr))
     return 0

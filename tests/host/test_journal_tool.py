@@ -31,3 +31,23 @@ def test_dump_shows_ids_times_ack_state_and_torn_bytes(tmp_path):
     pending = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", "--pending", str(folder)],
                              capture_output=True, text=True, timeout=30)
     assert [json.loads(x).get("id") for x in pending.stdout.splitlines()[1:]] == [3, 4]
+
+
+def test_dump_reads_a_littlefs_image_written_by_micropython(tmp_path):
+    from host_tools import mpy
+    from host_tools.paths import ROOT
+    img = tmp_path / "flash.img"
+    res = subprocess.run([mpy.tool("micropython"), "tests/mp/make_image.py", str(img)], cwd=ROOT,
+                         env=mpy.micropython_env(ROOT), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    out = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", str(img)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[0] == {"image": str(img), "folder": "/journal/dev-9"}
+    assert lines[1] == {"cursor": 2}
+    assert [(e["id"], e["acked"], e["value"]["user"]) for e in lines[2:]] == [
+        (1, True, 0), (2, True, 1), (3, False, 2), (4, False, 3), (5, False, 4)]
+    bad = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", str(img), "--block-size", "512"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "no LittleFS file system" in bad.stderr
