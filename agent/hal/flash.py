@@ -28,9 +28,10 @@ class BlockDev:
         self.writes += 1
         self.bytes_written += len(buf)
         if self.image is not None:
+            # MicroPython's files are unbuffered: the write reaches the host
+            # file at once, as a program operation reaches the chip.
             self.image.seek(a)
             self.image.write(buf)
-            self.image.flush()
 
     def ioctl(self, op, arg):
         if op == 4:

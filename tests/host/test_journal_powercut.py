@@ -13,10 +13,12 @@ from agent.journal import Journal
 CUTS = 1000
 
 
-def test_littlefs_power_cuts_under_micropython(figure):
+def test_littlefs_power_cuts_under_micropython(figure, tmp_path):
     """1000 seeded cuts at random block writes of a LittleFS (os.VfsLfs2)
-    flash, each followed by a remount (tests/mp/powercut.py)."""
-    res = subprocess.run([mpy.tool("micropython"), "-X", "heapsize=4m", "tests/mp/powercut.py", "0", str(CUTS)],
+    flash kept in an image file, each followed by a boot from that file
+    (tests/mp/powercut.py)."""
+    res = subprocess.run([mpy.tool("micropython"), "-X", "heapsize=4m", "tests/mp/powercut.py", "0", str(CUTS),
+                          str(tmp_path / "flash.img")],
                          cwd=ROOT, env=mpy.micropython_env(ROOT), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     summary = json.loads(res.stdout.strip().splitlines()[-1])

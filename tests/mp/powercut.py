@@ -1,9 +1,9 @@
 # Power-cut trials for the journal on LittleFS, run inside MicroPython:
-#   micropython tests/mp/powercut.py FIRST_SEED COUNT
-# Each trial: a fresh LittleFS on a RAM-backed block device that "loses
-# power" at a random block write (that block is only partly programmed,
-# later writes fail), then a remount from the same bytes, as after a
-# reboot. Prints one JSON summary line.
+#   micropython tests/mp/powercut.py FIRST_SEED COUNT [IMAGE_FILE]
+# Each trial: a fresh LittleFS on a file-backed block device (the hal's
+# flash) that "loses power" at a random block write (that block is only
+# partly programmed, nothing after it is written), then a boot from what
+# the image file holds. Prints one JSON summary line.
 import os
 import sys
 import json
@@ -11,56 +11,53 @@ import random
 
 from agent.journal import Journal
 
+from agent.hal.flash import BlockDev
+
 BLOCK = 512
 BLOCKS = 128          # a 64 KB flash partition
 MOUNT = "/flash"
+IMAGE = "/tmp/doorlink-powercut.img"  # or argv[3]
 
 
 class PowerCut(OSError):
     pass
 
 
-class CutBlockDev:
-    """Block device over a bytearray; power fails at write number cut_at."""
+class CutBlockDev(BlockDev):
+    """The hal's file-backed flash, with power failing at write `cut_at`."""
 
-    def __init__(self, data, cut_at=None):
-        self.data = data
-        self.mv = memoryview(data)
-        self.writes = 0
+    def __init__(self, data, image, cut_at=None):
+        super().__init__(data, BLOCK, image)
         self.cut_at = cut_at
         self.dead = False
 
     def readblocks(self, block, buf, offset=0):
-        a = block * BLOCK + offset
-        buf[:] = self.mv[a:a + len(buf)]
+        if self.dead:
+            return  # no power, no data (and no allocation under a locked heap)
+        super().readblocks(block, buf, offset)
 
     def writeblocks(self, block, buf, offset=None):
-        if offset is None:
-            offset = 0
         if self.dead:
             # Power is off: nothing reaches the flash. No exception either:
             # these writes come from finalisers of the dead journal's files,
             # run by the GC with the heap locked.
             return
-        self.writes += 1
-        a = block * BLOCK + offset
-        n = len(buf)
-        if self.cut_at is not None and self.writes >= self.cut_at:
+        if self.cut_at is not None and self.writes + 1 >= self.cut_at:
             # The cut lands mid-program: only a prefix reaches the flash.
-            k = random.randint(0, n)
-            self.mv[a:a + k] = buf[:k]
+            k = random.randint(0, len(buf))
+            super().writeblocks(block, buf[:k], offset)
             self.dead = True
             raise PowerCut(5)
-        self.mv[a:a + n] = buf
+        super().writeblocks(block, buf, offset)
 
-    def ioctl(self, op, arg):
-        if op == 4:
-            return BLOCKS
-        if op == 5:
-            return BLOCK
-        if op == 6:  # erase: LittleFS programs whole blocks after it
-            return 0
-        return None
+
+def boot(image_path, cut_at=None):
+    """Power on: the flash chip's content is what the image file holds."""
+    with open(image_path, "rb") as f:
+        data = bytearray(f.read())
+    dev = CutBlockDev(data, open(image_path, "r+b"), cut_at)
+    mount(dev)
+    return dev
 
 
 def mount(dev):
@@ -73,10 +70,12 @@ def mount(dev):
 
 def trial(seed):
     random.seed(seed)
-    data = bytearray(BLOCK * BLOCKS)
-    os.VfsLfs2.mkfs(CutBlockDev(data))
-    dev = CutBlockDev(data)
-    mount(dev)
+    image = sys.argv[3] if len(sys.argv) > 3 else IMAGE
+    with open(image, "wb") as f:
+        f.write(bytearray(BLOCK * BLOCKS))
+    with open(image, "r+b") as f:
+        os.VfsLfs2.mkfs(CutBlockDev(bytearray(BLOCK * BLOCKS), f))
+    dev = boot(image)
     j = Journal(MOUNT + "/j", max_bytes=40 * 1024, segment_bytes=1024, clock=lambda: seed)
     dev.cut_at = dev.writes + random.randint(1, 600)
     returned = {}     # id -> value, for every append that returned
@@ -99,12 +98,12 @@ def trial(seed):
     # Power off, cut or not: the old mount's objects (finalised later by the
     # GC) must not write into the flash the next boot uses.
     dev.dead = True
+    dev.image.close()
     if j.stats["evicted"]:
         return "trial used more than the cap; lower the op count"
 
-    # Reboot: a new device object over the same bytes, power is back.
-    dev2 = CutBlockDev(data)
-    mount(dev2)
+    # Reboot: power is back; the flash holds what reached the image file.
+    dev2 = boot(image)
     j2 = Journal(MOUNT + "/j", max_bytes=40 * 1024, segment_bytes=1024, clock=lambda: seed)
     if j2.acked > acked:
         return "cursor %d beyond what was acknowledged (%d)" % (j2.acked, acked)
@@ -121,6 +120,8 @@ def trial(seed):
         if rid not in returned and rid != in_flight:
             return "record %d appeared from nowhere" % rid
     nxt = j2.append("event", "after", {})
+    j2.close()
+    dev2.image.close()
     if order and nxt <= order[-1]:
         return "id %d reused after reboot (last returned %d)" % (nxt, order[-1])
     return {"cut": cut, "appends": len(order), "torn": j2.stats["torn_bytes"] > 0}
