@@ -24,6 +24,8 @@ HEADER = 7
 MAX_RECORD = 4096
 CURSOR = "cursor"
 CURSOR_EVERY = 32
+ENOSPC = 28
+FULL_RETRIES = 8
 SEG_SUFFIX = ".seg"
 
 
@@ -245,6 +247,29 @@ class Journal:
         return int(time.time())
 
     def _write(self, rec, rid):
+        # The file system may fill up before the cap does (a cap larger than
+        # the partition, or other files): make room the same way, counted.
+        # LittleFS copies on write, so one freed segment may not be enough.
+        for _ in range(FULL_RETRIES):
+            try:
+                self._write_once(rec, rid)
+                return
+            except OSError as e:
+                if e.args[0] != ENOSPC or len(self._segs) < 2:
+                    raise
+                log.count("journal_disk_full")
+                self._drop_file()
+                self._evict_oldest()
+        self._write_once(rec, rid)
+
+    def _drop_file(self):
+        try:
+            self._file.close()
+        except (OSError, AttributeError):
+            pass
+        self._file = None
+
+    def _write_once(self, rec, rid):
         self._make_room(len(rec))
         seg = self._segs[-1] if self._segs else None
         if seg is None or seg.size + len(rec) > self.segment_bytes:
@@ -280,19 +305,22 @@ class Journal:
         # The cap counts whole segments: the oldest goes first, acknowledged
         # or not; lost records are counted and reported, never silent.
         while self._segs and self.size() + n > self.max_bytes and len(self._segs) > 1:
-            seg = self._segs.pop(0)
-            lost_first = max(seg.first, self.acked + 1)
-            lost = seg.last - lost_first + 1 if seg.last > self.acked else 0
-            os.remove(self._p(seg.name))
-            if lost > 0:
-                self.stats["evicted"] += lost
-                log.count("journal_evicted", lost)
-                log.warn("journal", "full: evicted %d unsent records (%d..%d)"
-                         % (lost, lost_first, seg.last))
-                self._write_cursor(seg.last)
-                old = self._evict_notice
-                self._evict_notice = [lost + (old[0] if old else 0),
-                                      old[1] if old else lost_first, seg.last]
+            self._evict_oldest()
+
+    def _evict_oldest(self):
+        seg = self._segs.pop(0)
+        lost_first = max(seg.first, self.acked + 1)
+        lost = seg.last - lost_first + 1 if seg.last > self.acked else 0
+        os.remove(self._p(seg.name))
+        if lost > 0:
+            self.stats["evicted"] += lost
+            log.count("journal_evicted", lost)
+            log.warn("journal", "full: evicted %d unsent records (%d..%d)"
+                     % (lost, lost_first, seg.last))
+            self._write_cursor(seg.last)
+            old = self._evict_notice
+            self._evict_notice = [lost + (old[0] if old else 0),
+                                  old[1] if old else lost_first, seg.last]
 
     # -- reading and acknowledging ------------------------------------------
     def size(self):

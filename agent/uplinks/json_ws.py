@@ -47,7 +47,14 @@ class JsonWsUplink:
     # travel as the events the peripherals raise.
     def _on_thing(self, kind, name, value):
         if kind == "telemetry" or kind == "event":
-            self.journal.append(kind, name, value)
+            try:
+                self.journal.append(kind, name, value)
+            except (OSError, ValueError) as e:
+                # Flash broken or full beyond eviction, or a record too big:
+                # this record cannot be kept. Say so; keep the device running.
+                log.count("journal_write_failed")
+                log.error(NAME, "%s %s not journaled: %r" % (kind, name or "", e))
+                return
             self._moved.set()
 
     async def run(self):

@@ -68,3 +68,16 @@ def test_killed_process_loses_nothing_on_cpython(tmp_path):
         j.close()
         promised = {}
     assert first > 100
+
+
+def test_full_partition_evicts_counted_instead_of_failing():
+    """LittleFS smaller than the journal's cap: the disk fills first. Every
+    append still succeeds, and every id is either kept or counted."""
+    res = subprocess.run([mpy.tool("micropython"), "-X", "heapsize=2m", "tests/mp/disk_full.py"],
+                         cwd=ROOT, env=mpy.micropython_env(ROOT), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    assert r["errors"] == []
+    assert r["evicted"] > 0 and r["notices"] > 0
+    assert r["kept"] + r["evicted"] == r["last_id"]
+    assert r["newest_value"]["i"] == 1999  # the newest records are the ones kept
