@@ -151,6 +151,17 @@ class BenchStore:
 
     # --- traffic -------------------------------------------------------
 
+    def _add_record(self, table: str, fields: dict, received_at, record_id, device_time) -> float | None:
+        # A resent record (same device and record id) hits the unique index
+        # and inserts nothing: returns None so the caller does not rebroadcast.
+        received_at = time.time() if received_at is None else received_at
+        row = dict(fields, received_at=received_at, record_id=record_id, device_time=device_time)
+        cur = self._exec(
+            f"INSERT OR IGNORE INTO {table}({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+        return received_at if cur.rowcount else None
+
     def add_telemetry(
         self,
         device_id: str,
@@ -160,13 +171,8 @@ class BenchStore:
         device_time: float | None = None,
     ) -> float | None:
         """Store a sample; returns received_at, or None for a duplicate record id."""
-        received_at = time.time() if received_at is None else received_at
-        cur = self._exec(
-            "INSERT OR IGNORE INTO telemetry(device_id, received_at, payload, record_id, device_time) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (device_id, received_at, _dumps(payload), record_id, device_time),
-        )
-        return received_at if cur.rowcount else None
+        fields = {"device_id": device_id, "payload": _dumps(payload)}
+        return self._add_record("telemetry", fields, received_at, record_id, device_time)
 
     def add_event(
         self,
@@ -178,13 +184,8 @@ class BenchStore:
         device_time: float | None = None,
     ) -> float | None:
         """Store an event; returns received_at, or None for a duplicate record id."""
-        received_at = time.time() if received_at is None else received_at
-        cur = self._exec(
-            "INSERT OR IGNORE INTO events(device_id, received_at, event_type, payload, record_id, device_time) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (device_id, received_at, event_type, _dumps(payload), record_id, device_time),
-        )
-        return received_at if cur.rowcount else None
+        fields = {"device_id": device_id, "event_type": event_type, "payload": _dumps(payload)}
+        return self._add_record("events", fields, received_at, record_id, device_time)
 
     def add_command(
         self,
