@@ -2,7 +2,6 @@
 # drains. Figures, printed; no pass/fail.
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile

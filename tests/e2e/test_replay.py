@@ -1,6 +1,5 @@
 # Backlog replay after an outage: oldest first, and a live command is not
 # stuck behind it.
-import asyncio
 import time
 
 from conftest import DEVICE, TOKEN, Admin, eventually, write_site

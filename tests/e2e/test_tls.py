@@ -1,7 +1,6 @@
 # wss:// against a TLS bench signed by a throwaway CA (trustme): the right CA
 # is accepted, a wrong one refused, on both runtimes.
 import asyncio
-import json
 import ssl
 
 import pytest
