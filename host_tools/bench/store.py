@@ -48,6 +48,30 @@ CREATE TABLE IF NOT EXISTS commands (
     payload    TEXT NOT NULL,
     sent_at    REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS punches (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    log_id      TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    punch_time  TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    UNIQUE(device_id, log_id)
+);
+CREATE TABLE IF NOT EXISTS admin_logs (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    log_id      TEXT NOT NULL,
+    admin_id    TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    log_time    TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    UNIQUE(device_id, log_id)
+);
 CREATE TABLE IF NOT EXISTS device_status (
     device_id  TEXT PRIMARY KEY,
     online     INTEGER NOT NULL,
@@ -187,6 +211,34 @@ class BenchStore:
         fields = {"device_id": device_id, "event_type": event_type, "payload": _dumps(payload)}
         return self._add_record("events", fields, received_at, record_id, device_time)
 
+    def add_punch(self, device_id: str, protocol: str, log_id: str, user_id: str, punch_time: str,
+                  fields: dict) -> bool:
+        """An attendance punch (XML TimeLog_v2, HTTP sendlog record). Returns
+        False for a duplicate (same device, same log id): already stored."""
+        cur = self._exec(
+            "INSERT OR IGNORE INTO punches(device_id, protocol, log_id, user_id, punch_time, fields, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (device_id, protocol, str(log_id), str(user_id), punch_time, _dumps(fields), time.time()),
+        )
+        return bool(cur.rowcount)
+
+    def add_admin_log(self, device_id: str, protocol: str, log_id: str, admin_id: str, user_id: str,
+                      action: str, log_time: str, fields: dict) -> bool:
+        """An admin action on the terminal (XML AdminLog_v2). False for a duplicate."""
+        cur = self._exec(
+            "INSERT OR IGNORE INTO admin_logs(device_id, protocol, log_id, admin_id, user_id, action, log_time, "
+            "fields, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (device_id, protocol, str(log_id), str(admin_id), str(user_id), action, log_time, _dumps(fields),
+             time.time()),
+        )
+        return bool(cur.rowcount)
+
+    def punch_rows(self, device_id: str | None = None) -> list[dict]:
+        return self._rows("punches", "*", json_col="fields", device_id=device_id)
+
+    def admin_log_rows(self, device_id: str | None = None) -> list[dict]:
+        return self._rows("admin_logs", "*", json_col="fields", device_id=device_id)
+
     def add_command(
         self,
         command_id: str,
@@ -203,9 +255,9 @@ class BenchStore:
         )
         return sent_at
 
-    def _rows(self, table: str, columns: str, **where: Any) -> list[dict]:
+    def _rows(self, table: str, columns: str, json_col: str = "payload", **where: Any) -> list[dict]:
         """Rows of `table` matching the non-None `where` filters, oldest first,
-        with the JSON `payload` column decoded."""
+        with the JSON column decoded."""
         filters = {k: v for k, v in where.items() if v is not None}
         sql = "SELECT %s FROM %s" % (columns, table)
         if filters:
@@ -213,7 +265,7 @@ class BenchStore:
         rows = []
         for r in self._query(sql + " ORDER BY id", tuple(filters.values())):
             row = dict(r)
-            row["payload"] = json.loads(row["payload"])
+            row[json_col] = json.loads(row[json_col])
             rows.append(row)
         return rows
 
