@@ -7,6 +7,9 @@
 # "command_result"), so a server that knows only the seed still stores it.
 import json
 
+from agent.codecs.session import (  # noqa: F401 - re-exported for the uplink
+    REGISTERED, ACK, AUTH_FAILED, SERVER_ERROR, COMMAND, SEND, BAD_INPUT, NOTHING)
+
 # What the cloud may send a device (seed "Server -> Client Messages").
 # device_status/telemetry/event are admin broadcasts; a device ignores them.
 # `ack` is our optional extension: a server that announces `"acks": true`
@@ -14,15 +17,9 @@ import json
 SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
                 "device_status", "telemetry", "event", "ack")
 
-# Events returned by Session.receive()
-REGISTERED = "registered"      # (REGISTERED, server_acks: bool)
-ACK = "ack"                    # (ACK, record_id)
-AUTH_FAILED = "auth_failed"      # error before registration: bad token/device
-SERVER_ERROR = "server_error"    # error after registration: the server objects to something we sent
-COMMAND = "command"              # (COMMAND, id_or_None, name, payload)
-SEND = "send"                    # (SEND, text): reply the codec wants sent (pong)
-BAD_INPUT = "bad_input"          # (BAD_INPUT, counter_name, message)
-NOTHING = "nothing"              # pong, broadcasts: nothing to do besides liveness
+# Journal record kinds this protocol carries (all of them: events and
+# telemetry are seed messages; punches and admin logs travel as events).
+CARRIES = ("telemetry", "event", "punch", "admin")
 
 
 class Session:
@@ -55,7 +52,9 @@ class Session:
         rid, t, kind, name, value = rec
         if kind == "telemetry":
             return self.telemetry(value, rid, t)
-        return self.event(name, value, rid, t)
+        if kind == "event":
+            return self.event(name, value, rid, t)
+        return self.event(kind, value, rid, t)  # punch, admin: event_type names the kind
 
     def ping(self):
         return '{"type": "ping"}'
