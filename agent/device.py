@@ -11,6 +11,20 @@ from agent.thing import Thing
 VERSION = "0.1.0"
 
 
+def uplink_factory(kind):
+    """The uplink for the site's protocol; imported only when used (RAM).
+    Code is loaded before the journal is read: see Device.__init__."""
+    from agent.uplinks.ws import WsUplink
+    if kind == "json_ws":
+        from agent.codecs import json_ws as proto
+
+        def make(site, thing, net, journal):
+            session = proto.Session(site["device_id"], site["token"], site["max_frame"])
+            return WsUplink(site, thing, net, journal, session, proto.CARRIES)
+        return make
+    raise ValueError("uplink %r is not supported" % kind)
+
+
 def journal_dir(board, site):
     # One journal per device identity: re-pointing a board at another
     # device id must not send the old device's records under the new name.
@@ -42,13 +56,13 @@ class Device:
         # Code first, then data: importing a module needs contiguous heap,
         # which journal recovery (many small reads) leaves fragmented.
         from agent.journal import Journal
-        from agent.uplinks.json_ws import JsonWsUplink
+        make_uplink = uplink_factory(site["uplink"])
         jcfg = board["journal"]
         self.journal = Journal(journal_dir(board, site), jcfg["max_kb"] * 1024, jcfg["segment_bytes"])
         hal.collect()
         if self.journal.pending():
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())
-        self.uplink = JsonWsUplink(site, self.thing, net, self.journal)
+        self.uplink = make_uplink(site, self.thing, net, self.journal)
         self.supervisor.add("uplink", self.uplink.run)
         if hal.MICROPYTHON:
             self.supervisor.add("heap", self._watch_heap)

@@ -9,7 +9,8 @@ from support import tmpdir
 from agent import log
 from agent.journal import Journal
 from agent.thing import Thing
-from agent.uplinks.json_ws import JsonWsUplink
+from agent.codecs import json_ws
+from agent.uplinks.ws import WsUplink
 
 SITE = {"server": "ws://x/ws", "device_id": "d1", "token": "t", "max_frame": 16384,
         "connect_timeout_s": 2, "write_timeout_s": 2, "heartbeat_s": 30,
@@ -55,7 +56,8 @@ async def _drain(server, n=40):
     for i in range(n):
         j.append("event", "punch", {"i": i})
     bad_before = log.counters.get("bad_ack", 0)
-    up = JsonWsUplink(SITE, Thing("d1"), server, j)
+    session = json_ws.Session("d1", "t")
+    up = WsUplink(SITE, Thing("d1"), server, j, session, json_ws.CARRIES)
     task = asyncio.create_task(up.run())
     try:
         for _ in range(500):  # bounded: 5 s

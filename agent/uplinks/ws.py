@@ -1,61 +1,58 @@
-# Seed 001 JSON WebSocket uplink: the I/O around codecs.json_ws.Session.
-# One connection at a time; per connection three loops run until the first
-# fails: reader (commands, pings, acks), sender (journal), heartbeat.
-#
-# Delivery: every record is in the journal before it is sent. With a server
-# that acknowledges (`"acks": true` in `registered`), a record is trimmed
-# when its ack arrives and at most WINDOW records are in flight; after a
-# reconnect everything unacknowledged is sent again (the server drops
-# duplicates by record id). With a seed-only server, a record is trimmed
-# once its write to the socket completed: a link that dies right then can
-# lose what the kernel had not yet sent.
+# The WebSocket uplink, for every protocol spoken over a WebSocket (seed 001
+# JSON, seed 001 XML): the I/O around a sans-IO session codec (see
+# agent/codecs/session.py for the events it reports). One connection at a
+# time; per connection three loops run until the first fails: reader
+# (commands, pings, acks), sender (journal, through Delivery), heartbeat.
 import asyncio
 
 from agent import log
 from agent.backoff import Backoff
-from agent.codecs import json_ws as codec
+from agent.codecs import session as codec
 from agent.errors import CommandError, LinkClosed
 from agent.hal import ticks_ms, ticks_diff, format_exc
 from agent.tasks import first_done
+from agent.uplinks.delivery import Delivery
 
 NAME = "uplink"
 WINDOW = 16   # records sent but not yet acknowledged
 BATCH = 8     # records read from flash at a time
-CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
+
+# Thing events that are journal records of their own kind.
+EVENT_KINDS = {"punch": "punch", "admin_log": "admin"}
 
 
-class JsonWsUplink:
-    __slots__ = ("site", "thing", "net", "journal", "session", "online", "acks",
-                 "_sent", "_last_rx", "_conn", "_moved", "backoff")
+def journal_kind(kind, name):
+    """Thing notification -> journal record kind (or None: not a record)."""
+    if kind == "event":
+        return EVENT_KINDS.get(name, "event")
+    if kind == "telemetry":
+        return "telemetry"
+    return None
 
-    def __init__(self, site, thing, net, journal):
+
+class WsUplink:
+    __slots__ = ("site", "thing", "net", "journal", "session", "online", "delivery",
+                 "_last_rx", "_conn", "backoff")
+
+    def __init__(self, site, thing, net, journal, session, carries):
         self.site = site
         self.thing = thing
         self.net = net
         self.journal = journal
-        self.session = codec.Session(site["device_id"], site["token"], site["max_frame"])
+        self.session = session
+        self.delivery = Delivery(journal, carries)
         self.online = False
-        self.acks = False
-        self._sent = journal.acked   # highest record id written to the link
         self._conn = None
         self._last_rx = 0
-        self._moved = asyncio.Event()  # a record was journaled or acknowledged
         self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
         thing.listen(self._on_thing)
 
     # Thing -> journal, durably, before anything is sent. Property changes
     # travel as the events the peripherals raise.
     def _on_thing(self, kind, name, value):
-        if kind == "telemetry" or kind == "event":
-            try:
-                self.journal.append(kind, name, value)
-            except (OSError, ValueError) as e:
-                # Flash broken or full beyond eviction, or a record too big:
-                # this record cannot be kept. Say so; keep the device running.
-                log.count("journal_write_failed")
-                log.error(NAME, "%s %s not journaled: %r" % (kind, name or "", e))
-                return
-            self._moved.set()
+        jkind = journal_kind(kind, name)
+        if jkind is not None:
+            self.delivery.keep(jkind, name, value)
 
     async def run(self):
         """Connect, serve, and reconnect forever (supervised task)."""
@@ -104,9 +101,7 @@ class JsonWsUplink:
         while True:
             ev = self.session.receive(await conn.recv())
             if ev[0] == codec.REGISTERED:
-                self.acks = ev[1]
-                # Whatever was in flight on the last link is sent again.
-                self._sent = self.journal.acked
+                self.delivery.restart(ev[1])
                 return
             if ev[0] == codec.AUTH_FAILED:
                 log.count("auth_failed")
@@ -127,12 +122,10 @@ class JsonWsUplink:
             # Commands run as tasks: a slow one must not stall pings/commands.
             asyncio.create_task(self._run_command(conn, ev[1], ev[2], ev[3]))
         elif kind == codec.ACK:
-            if ev[1] > self._sent:
-                log.count("bad_ack")
-                log.warn(NAME, "ack for record %d that was never sent ignored" % ev[1])
-                return
-            self.journal.ack(ev[1])
-            self._moved.set()
+            self.delivery.acked(ev[1])
+        elif kind == codec.REREGISTER:
+            log.count("reregistrations")
+            raise LinkClosed("server forgot the session: %s; registering again" % ev[1])
         elif kind == codec.BAD_INPUT:
             log.count(ev[1])
             log.warn(NAME, ev[2])
@@ -163,36 +156,17 @@ class JsonWsUplink:
             log.warn(NAME, "result of %s not delivered: %s" % (name, e))
 
     async def _sender(self, conn):
-        journal = self.journal
+        delivery = self.delivery
         while True:
-            self._moved.clear()
-            self._sent = max(self._sent, journal.acked)  # eviction may move the cursor
-            if self.acks and self._sent - journal.acked >= WINDOW:
-                await self._moved.wait()  # an ack opens the window
-                continue
-            room = WINDOW if not self.acks else WINDOW - (self._sent - journal.acked)
-            recs = journal.read(self._sent, min(BATCH, room))
-            if not recs:
-                # Caught up: wait for news, and once things are quiet put the
-                # cursor on flash so a reboot does not resend what is done.
-                try:
-                    await asyncio.wait_for(self._moved.wait(), CURSOR_IDLE_S)
-                except asyncio.TimeoutError:
-                    journal.flush_cursor()
-                continue
-            for rec in recs:
-                # Counted as sent before the write: the cloud's ack can
-                # arrive while this coroutine still waits in send(). (If
-                # the write fails, the link is gone and a reconnect sends
-                # everything unacknowledged again.)
-                self._sent = rec[0]
-                await conn.send(self.session.record(rec))
+            for rec in await delivery.next_batch(WINDOW, BATCH):
+                text = self.session.record(rec)
+                delivery.on_wire(rec[0])
+                await conn.send(text)
+                delivery.written(rec[0])
                 log.count("sent_" + rec[2])
                 # Between records: commands and acks get their turn even
                 # while a long backlog replays.
                 await asyncio.sleep(0)
-            if not self.acks:
-                journal.ack(self._sent)
 
     async def _heartbeat(self, conn):
         # Any message from the server proves the link; two silent intervals

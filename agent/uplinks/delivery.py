@@ -1,0 +1,84 @@
+# Which journal records are on the wire and which the cloud has: the part
+# of delivery every uplink shares (WebSocket JSON and XML, HTTP). The uplink
+# only says what it sent and what the cloud acknowledged.
+#
+# With acknowledgements, a record leaves the journal when the cloud acked
+# it, and at most `window` records are in flight; after a reconnect all
+# unacknowledged records go again (the cloud drops duplicates by id).
+# Without (a seed-only server), a record leaves once its write completed.
+import asyncio
+
+from agent import log
+
+CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
+
+
+class Delivery:
+    __slots__ = ("journal", "carries", "acks", "sent", "moved")
+
+    def __init__(self, journal, carries):
+        self.journal = journal
+        self.carries = carries        # journal record kinds the protocol can carry
+        self.acks = False
+        self.sent = journal.acked     # highest record id handed to the link
+        self.moved = asyncio.Event()  # a record was journaled or acknowledged
+
+    def keep(self, kind, name, value):
+        """Journal a record, durably, before anything is sent. Returns False
+        (counted, logged) when it cannot be kept; the device carries on."""
+        if kind not in self.carries:
+            return False
+        try:
+            self.journal.append(kind, name, value)
+        except (OSError, ValueError) as e:
+            log.count("journal_write_failed")
+            log.error("delivery", "%s %s not journaled: %r" % (kind, name or "", e))
+            return False
+        self.moved.set()
+        return True
+
+    def restart(self, acks):
+        """A new link: resend everything the cloud has not acknowledged."""
+        self.acks = acks
+        self.sent = self.journal.acked
+
+    async def next_batch(self, window, batch):
+        """The next records to send (oldest first), waiting while there are
+        none or while `window` records await their acks."""
+        journal = self.journal
+        while True:
+            self.moved.clear()
+            self.sent = max(self.sent, journal.acked)  # eviction may move the cursor
+            room = window - (self.sent - journal.acked) if self.acks else window
+            if room > 0:
+                recs = journal.read(self.sent, min(batch, room))
+                if recs:
+                    return recs
+            # Caught up (or the window is full): wait for news; once things
+            # are quiet, put the cursor on flash so a reboot resends nothing.
+            try:
+                await asyncio.wait_for(self.moved.wait(), CURSOR_IDLE_S)
+            except asyncio.TimeoutError:
+                journal.flush_cursor()
+
+    def on_wire(self, rid):
+        # Before the write, not after: the cloud's ack can arrive while the
+        # sender still waits in send(). If the write fails the link is gone
+        # and restart() sends everything unacknowledged again.
+        self.sent = rid
+
+    def written(self, rid):
+        """The write of record `rid` completed."""
+        if not self.acks:
+            self.journal.ack(rid)
+
+    def acked(self, upto):
+        """The cloud has every record up to `upto`. False for an ack of a
+        record never sent on this link (ignored, counted)."""
+        if upto > self.sent:
+            log.count("bad_ack")
+            log.warn("delivery", "ack for record %d that was never sent ignored" % upto)
+            return False
+        self.journal.ack(upto)
+        self.moved.set()
+        return True

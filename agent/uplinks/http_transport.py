@@ -1,0 +1,158 @@
+# JSON over HTTP/1.1 POST for the HTTP uplinks (CloudSolution 3.0): one
+# keep-alive connection reused across requests, reopened after any failure.
+# The bytes are agent.codecs.http11's; this file only moves them, each step
+# under a deadline: connect (DNS, TCP, TLS) and each request/response.
+# Every failure is a LinkClosed whose message says what went wrong.
+import asyncio
+import json
+
+from agent.codecs import http11
+from agent.errors import LinkClosed
+
+_READ = 2048
+
+
+def split_url(url):
+    """'https://host:port/base' -> (tls, host, port, base path without a trailing /)."""
+    if url.startswith("https://"):
+        tls, rest = True, url[8:]
+    elif url.startswith("http://"):
+        tls, rest = False, url[7:]
+    else:
+        raise ValueError("url must start with http:// or https://: %r" % url)
+    hostport, slash, base = rest.partition("/")
+    base = ("/" + base).rstrip("/") if slash else ""
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, tail = hostport[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ""
+    else:
+        host, _, port = hostport.partition(":")
+    if not host:
+        raise ValueError("url has no host: %r" % url)
+    if port and not port.isdigit():
+        raise ValueError("url has a bad port: %r" % url)
+    return tls, host, int(port) if port else (443 if tls else 80), base
+
+
+class HttpClient:
+    def __init__(self, url_base, timeout, ca_file=None, max_body=65536):
+        self.tls, self.host, self.port, self.base = split_url(url_base)
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self.max_body = max_body
+        self.connections = 0  # opened so far (keep-alive reuse is visible in stats)
+        self._reader = None
+        self._writer = None
+
+    def _where(self):
+        return "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.port)
+
+    async def post_json(self, path, obj):
+        """POST obj as JSON -> (status, parsed reply or None if empty, raw body).
+        A 5xx status, a reply that is not JSON, and every network failure
+        raise LinkClosed; 2xx-4xx replies are returned for the caller to judge."""
+        data = http11.request("POST", self.host, self.port, self.base + path,
+                              json.dumps(obj).encode(), default_port=443 if self.tls else 80)
+        try:
+            resp = await self._exchange(data)
+        except _Stale:
+            # The server dropped the idle keep-alive connection before our
+            # request reached it: once more on a fresh one.
+            resp = await self._exchange(data)
+        if not resp.keep_alive:
+            await self.close()
+        if resp.status >= 500:
+            raise LinkClosed("HTTP %d from server" % resp.status)
+        if not resp.body:
+            return resp.status, None, resp.body
+        try:
+            parsed = json.loads(resp.body)
+        except ValueError:
+            raise LinkClosed("reply is not JSON: HTTP %d %r" % (resp.status, resp.body[:60]))
+        return resp.status, parsed, resp.body
+
+    async def close(self):
+        writer = self._drop()
+        if writer is not None:
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            except Exception:  # noqa: BLE001 - closing a broken link may fail in any way
+                pass
+
+    def _drop(self):
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+        return writer
+
+    # -- internals ------------------------------------------------------------
+    async def _connect(self):
+        ctx = None
+        if self.tls:
+            from agent.hal.tls import client_context
+            ctx = client_context(self.ca_file)
+        try:
+            if ctx is None:
+                opening = asyncio.open_connection(self.host, self.port)
+            else:
+                opening = asyncio.open_connection(self.host, self.port, ssl=ctx,
+                                                  server_hostname=self.host)
+            self._reader, self._writer = await asyncio.wait_for(opening, self.timeout)
+        except asyncio.TimeoutError:
+            raise LinkClosed("connect to %s timed out after %ss" % (self._where(), self.timeout))
+        except (OSError, ValueError) as e:
+            # mbedtls reports a refused certificate as ValueError.
+            raise LinkClosed("connect to %s failed: %s" % (self._where(), _text(e)))
+        self.connections += 1
+
+    async def _exchange(self, data):
+        reused = self._writer is not None
+        if not reused:
+            await self._connect()
+        got = [0]
+        try:
+            return await asyncio.wait_for(self._send_and_read(data, got), self.timeout)
+        except asyncio.TimeoutError:
+            await self.close()
+            raise LinkClosed("no reply from %s within %ss" % (self._where(), self.timeout))
+        except http11.HttpError as e:
+            await self.close()
+            raise LinkClosed("bad HTTP reply from %s: %s" % (self._where(), e))
+        except (OSError, ValueError, EOFError) as e:
+            # ValueError: MicroPython's mbedtls refusing the certificate
+            # (its handshake runs on the first write).
+            await self.close()
+            if reused and not got[0]:
+                raise _Stale()
+            raise LinkClosed("connection to %s lost: %s" % (self._where(), _text(e)))
+        except BaseException:
+            self._drop()  # cancelled mid-request: the link is out of step
+            raise
+
+    async def _send_and_read(self, data, got):
+        self._writer.write(data)
+        await self._writer.drain()
+        parser = http11.ResponseParser(max_body=self.max_body)
+        while True:
+            chunk = await self._reader.read(_READ)
+            if not chunk:
+                if not got[0]:
+                    raise EOFError("closed by the server before replying")
+                return parser.eof()
+            got[0] += len(chunk)
+            resp = parser.feed(chunk)
+            if resp is not None:
+                if parser.rest:
+                    await self.close()  # more bytes than one response: out of step
+                return resp
+
+
+class _Stale(Exception):
+    pass
+
+
+def _text(e):
+    return str(e).strip() or e.__class__.__name__
