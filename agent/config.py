@@ -11,9 +11,10 @@ _NUM = (int, float)
 # field: (types, required, default, what it is — used in the error message)
 SITE_FIELDS = {
     "server": (str, True, None, "the cloud URL, e.g. ws://host:8780/ws"),
-    "device_id": (str, True, None, "this device's id as registered in the cloud"),
-    "token": (str, True, None, "the device's secret token"),
-    "uplink": (str, False, "json_ws", "the cloud protocol"),
+    "device_id": (str, True, None, "this device's id (XML DeviceSerialNo, HTTP sn)"),
+    "token": (str, True, None, "the device's secret token (XML CloudId)"),
+    "uplink": (str, False, "json_ws", "the cloud protocol: json_ws, xml_ws or http"),
+    "gmt": (_NUM, False, 0, "hours east of UTC of the site's wall clock (punch times)"),
     "ca_file": (str, False, None, "PEM file of the CA(s) that sign the wss:// server's certificate"),
     "telemetry_interval_s": (_NUM, False, 5, "seconds between sensor samples"),
     "heartbeat_s": (_NUM, False, 20, "seconds between heartbeat pings"),
@@ -57,7 +58,9 @@ PERIPHERAL_FIELDS = {
     },
 }
 
-VALID_UPLINKS = ("json_ws",)
+# uplink -> URL schemes it speaks
+VALID_UPLINKS = {"json_ws": ("ws://", "wss://"), "xml_ws": ("ws://", "wss://"),
+                 "http": ("http://", "https://")}
 VALID_HALS = ("emulated", "gpiozero", "esp32")
 
 
@@ -109,11 +112,13 @@ def load_site(path, server=None):
     site = _check(path, read_json(path), SITE_FIELDS)
     if server:
         site["server"] = server
-    url = site["server"]
-    if not (url.startswith("ws://") or url.startswith("wss://")):
-        raise ConfigError(path, "server", "must start with ws:// or wss://, got %r" % url)
     if site["uplink"] not in VALID_UPLINKS:
-        raise ConfigError(path, "uplink", "must be one of %s" % ", ".join(VALID_UPLINKS))
+        raise ConfigError(path, "uplink", "must be one of %s" % ", ".join(sorted(VALID_UPLINKS)))
+    url = site["server"]
+    schemes = VALID_UPLINKS[site["uplink"]]
+    if not any(url.startswith(p) for p in schemes):
+        raise ConfigError(path, "server", "must start with %s for uplink %s, got %r"
+                          % (" or ".join(schemes), site["uplink"], url))
     for key in ("telemetry_interval_s", "heartbeat_s", "connect_timeout_s", "write_timeout_s", "max_frame",
                 "backoff_base_s", "backoff_cap_s"):
         if site[key] <= 0:

@@ -3,7 +3,7 @@
 # them. Also the device's own commands (status).
 import asyncio
 
-from agent import hal, log
+from agent import clock, hal, log
 from agent.errors import CommandError
 from agent.supervisor import Supervisor
 from agent.thing import Thing
@@ -58,7 +58,8 @@ class Device:
         from agent.journal import Journal
         make_uplink = uplink_factory(site["uplink"])
         jcfg = board["journal"]
-        self.journal = Journal(journal_dir(board, site), jcfg["max_kb"] * 1024, jcfg["segment_bytes"])
+        self.journal = Journal(journal_dir(board, site), jcfg["max_kb"] * 1024, jcfg["segment_bytes"],
+                               clock=clock.now)
         hal.collect()
         if self.journal.pending():
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())

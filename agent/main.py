@@ -53,9 +53,11 @@ def main(argv=None):
         if hal.RUNTIME not in board["runtimes"]:
             raise ConfigError(opts["board"], "runtimes",
                               "does not list %s, the runtime running now" % hal.RUNTIME)
-        if site["server"].startswith("wss://") and hal.MICROPYTHON and not site["ca_file"]:
-            raise ConfigError(opts["site"], "ca_file", "is required for wss:// on MicroPython "
-                              "(a board has no system CA store)")
+        tls = site["server"].startswith("wss://") or site["server"].startswith("https://")
+        if tls and hal.MICROPYTHON and not site["ca_file"]:
+            scheme = site["server"].split(":")[0]
+            raise ConfigError(opts["site"], "ca_file", "is required for %s:// on MicroPython "
+                              "(a board has no system CA store)" % scheme)
         if opts["journal"]:
             board["journal"]["path"] = opts["journal"]
         io = hal.board_io(board, opts["emulator"])

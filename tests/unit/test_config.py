@@ -89,3 +89,14 @@ def test_shipped_board_and_example_site_are_valid():
     assert "micropython" in board["runtimes"]
     site = config.load_site("examples/site.json")
     assert site["server"].startswith("ws://")
+
+
+def test_uplink_and_url_scheme_must_match():
+    d = tmpdir()
+    site = config.load_site(write_json(d, "h.json", dict(SITE, uplink="http", server="http://cloud:80")))
+    assert site["uplink"] == "http" and site["gmt"] == 0
+    e = raises(ConfigError, config.load_site, write_json(d, "x.json", dict(SITE, uplink="xml_ws",
+                                                                         server="http://cloud")))
+    assert e.field == "server" and "ws://" in str(e)
+    e = raises(ConfigError, config.load_site, write_json(d, "y.json", dict(SITE, uplink="mqtt")))
+    assert e.field == "uplink" and "xml_ws" in str(e)
