@@ -122,11 +122,13 @@ class HttpClient:
             await self.close()
             raise LinkClosed("bad HTTP reply from %s: %s" % (self._where(), e))
         except (OSError, ValueError, EOFError) as e:
-            # ValueError: MicroPython's mbedtls refusing the certificate
-            # (its handshake runs on the first write).
             await self.close()
             if reused and not got[0]:
                 raise _Stale()
+            if not got[0] and not isinstance(e, EOFError):
+                # MicroPython connects and shakes hands lazily: a refused
+                # port or certificate (mbedtls: ValueError) shows up here.
+                raise LinkClosed("connect to %s failed: %s" % (self._where(), _text(e)))
             raise LinkClosed("connection to %s lost: %s" % (self._where(), _text(e)))
         except BaseException:
             self._drop()  # cancelled mid-request: the link is out of step

@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from host_tools.signals import stop_event
 
+from . import http_proto
 from .store import BenchStore
 
 Observer = Callable[[str, dict], Any]
@@ -206,9 +207,14 @@ async def _broadcast(state: _State, obj: dict) -> None:
             state.admins.discard(admin)
 
 
-async def _error(state: _State, conn: _Conn, kind: str, message: str) -> None:
+def _report_error(state: _State, conn: _Conn, kind: str, message: str) -> None:
+    """Count and log an error; the caller answers in the peer's protocol."""
     state.errors[kind] += 1
     state.notify("error", {"peer": conn.peer, "message": message, "kind": kind, "device_id": conn.device_id})
+
+
+async def _error(state: _State, conn: _Conn, kind: str, message: str) -> None:
+    _report_error(state, conn, kind, message)
     await _send(conn, {"type": "error", "message": message})
 
 
@@ -221,6 +227,16 @@ async def _on_register(app: web.Application, state: _State, conn: _Conn, msg: di
         await _error(state, conn, "auth", f"authentication failed for device {device_id}")
         await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"authentication failed")
         return
+    replaced = _claim_device(app, state, conn, device_id)
+    # `acks` is our extension: a device that numbers its records gets an
+    # `ack` for each and may forget it then. Seed-only devices ignore it.
+    await _send(conn, {"type": "registered", "device_id": device_id, "acks": True})
+    await _announce_online(state, conn, replaced)
+
+
+def _claim_device(app: web.Application, state: _State, conn: _Conn, device_id: str) -> bool:
+    """Make `conn` the authenticated connection of `device_id` (any
+    protocol). Returns True when it replaced an older connection."""
     conn.role, conn.device_id = "device", device_id
     old = state.devices.get(device_id)
     # Swap first: the old socket's cleanup sees it is no longer current and
@@ -233,11 +249,13 @@ async def _on_register(app: web.Application, state: _State, conn: _Conn, msg: di
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
     app[STORE].set_status(device_id, True)
-    # `acks` is our extension: a device that numbers its records gets an
-    # `ack` for each and may forget it then. Seed-only devices ignore it.
-    await _send(conn, {"type": "registered", "device_id": device_id, "acks": True})
-    await _broadcast(state, {"type": "device_status", "device_id": device_id, "status": "online"})
-    state.notify("device_online", {"device_id": device_id, "peer": conn.peer, "replaced": old is not None})
+    return old is not None
+
+
+async def _announce_online(state: _State, conn: _Conn, replaced: bool) -> None:
+    """Tell admins and the observer; after the device got its reply."""
+    await _broadcast(state, {"type": "device_status", "device_id": conn.device_id, "status": "online"})
+    state.notify("device_online", {"device_id": conn.device_id, "peer": conn.peer, "replaced": replaced})
 
 
 async def _on_subscribe(state: _State, conn: _Conn) -> None:
@@ -318,6 +336,10 @@ async def _on_command(app: web.Application, state: _State, conn: _Conn, msg: dic
 
 
 async def _on_text(app: web.Application, state: _State, conn: _Conn, text: str) -> None:
+    if text.lstrip().startswith("<"):  # seed 001 XML biometric terminals share /ws
+        from .xml_proto import handle_xml  # here: xml_proto imports this module
+
+        return await handle_xml(app, state, conn, text)
     size = len(text.encode("utf-8"))
     if size > state.max_message:
         await _error(state, conn, "too_large", f"message too large: {size} bytes (limit {state.max_message})")
@@ -446,6 +468,7 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     app.router.add_get("/ws", _ws_handler)
     app.router.add_get("/api/devices", _api_devices)
     app.router.add_get("/api/stats", _api_stats)
+    http_proto.add_routes(app)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)
     return app

@@ -1,0 +1,176 @@
+"""The bench's HTTP CloudSolution 3.0 endpoint, driven by the seed's own
+Python device example (`requests` calls, payloads copied from the seed)."""
+
+import asyncio
+import json
+import re
+import time
+
+import pytest
+import requests
+
+from host_tools.bench import add_device, start_bench
+
+SN = "ZX12345678"  # the seed's device serial number
+CLOUDTIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # "2026-06-12T10:30:00Z"
+TIMEOUT = 5
+
+
+@pytest.fixture
+async def bench(tmp_path):
+    db = tmp_path / "bench.sqlite3"
+    add_device(db, SN, "your-token")
+    events = []
+    b = await start_bench(port=0, db_path=str(db), observer=lambda kind, data: events.append((kind, data)))
+    b.events = events
+    try:
+        yield b
+    finally:
+        await asyncio.wait_for(b.stop(), TIMEOUT)
+
+
+async def post(bench, payload=None, **kw):
+    """requests.post as the seed's example calls it, off the event loop the bench runs on."""
+    if payload is not None:
+        kw["json"] = payload
+    return await asyncio.to_thread(requests.post, f"{bench.http_url}/api/device-http", timeout=TIMEOUT, **kw)
+
+
+# --- the seed's example device, payloads verbatim ------------------------------
+
+def register_payload():
+    return {
+        "cmd": "reg",
+        "sn": SN,
+        "cpusn": "123456789",
+        "devinfo": {
+            "modelname": "device-1",
+            "usersize": 1000,
+            "firmware": "v1.0.0",
+            "mac": "00:11:22:33:44:55",
+        },
+    }
+
+
+def send_logs_payload(records):
+    return {"cmd": "sendlog", "sn": SN, "count": len(records), "logindex": 0, "record": records}
+
+
+def heartbeat_payload():
+    return {"cmd": "checklive", "sn": SN, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+EXAMPLE_RECORDS = [{"enrollid": 1, "time": "2026-06-12T09:15:00", "mode": 1, "inout": 0, "event": 0}]
+
+
+async def test_seed_example_device_gets_the_documented_replies(bench):
+    resp = await post(bench, register_payload())
+    assert resp.status_code == 200
+    reply = resp.json()
+    assert reply["ret"] == "reg" and reply["result"] is True and reply["nosenduser"] is True
+    assert CLOUDTIME.match(reply["cloudtime"]), reply
+
+    reply = (await post(bench, send_logs_payload(EXAMPLE_RECORDS))).json()
+    assert reply["ret"] == "sendlog" and reply["result"] is True
+    assert reply["count"] == 1 and reply["access"] == 1 and reply["logindex"] == 0
+    assert CLOUDTIME.match(reply["cloudtime"])
+
+    reply = (await post(bench, heartbeat_payload())).json()
+    assert reply["ret"] == "checklive" and reply["result"] is True
+    assert CLOUDTIME.match(reply["cloudtime"])
+
+    rows = bench.store.punch_rows(SN)
+    assert [(r["protocol"], r["log_id"], r["user_id"], r["punch_time"]) for r in rows] == [
+        ("http", "0", "1", "2026-06-12T09:15:00")]
+    assert rows[0]["fields"] == EXAMPLE_RECORDS[0]
+    kinds = [k for k, _ in bench.events]
+    assert "device_online" in kinds and "punch" in kinds
+
+
+async def test_seed_sendlog_example_with_door_event(bench):
+    # The seed's sendlog request (temp, image) plus a door event record.
+    records = [
+        {"enrollid": 1, "time": "2026-06-12T09:15:30", "mode": 1, "inout": 0, "event": 0,
+         "temp": 36.5, "image": "base64_encoded_photo"},
+        {"enrollid": 2, "time": "2026-06-12T09:20:15", "mode": 0, "inout": 1, "event": 0, "temp": 36.8},
+        {"enrollid": 0, "time": "2026-06-12T09:21:00", "mode": 0, "inout": 0, "event": 5},
+    ]
+    reply = (await post(bench, {"cmd": "sendlog", "sn": SN, "count": 3, "logindex": 10, "record": records})).json()
+    assert reply == {"ret": "sendlog", "result": True, "count": 3, "logindex": 10,
+                     "cloudtime": reply["cloudtime"], "access": 1}
+    assert [r["log_id"] for r in bench.store.punch_rows(SN)] == ["10", "11"]
+    assert bench.store.punch_rows(SN)[0]["fields"]["temp"] == 36.5
+    events = bench.store.event_rows(SN)
+    assert [(e["event_type"], e["record_id"]) for e in events] == [("forced_open", 12)]
+
+
+async def test_resent_batch_is_acknowledged_and_stored_once(bench):
+    batch = send_logs_payload([
+        {"enrollid": 7, "time": "2026-06-12T09:15:00", "mode": 1, "inout": 0, "event": 0},
+        {"enrollid": 0, "time": "2026-06-12T09:15:05", "mode": 0, "inout": 0, "event": 1},
+    ])
+    for _ in range(2):
+        reply = (await post(bench, batch)).json()
+        assert reply["result"] is True and reply["count"] == 2
+    assert len(bench.store.punch_rows(SN)) == 1
+    assert len(bench.store.event_rows(SN)) == 1
+    assert [k for k, _ in bench.events].count("punch") == 1
+
+
+async def test_unknown_device_is_refused_with_result_false(bench):
+    for payload in (dict(register_payload(), sn="NOPE"), dict(send_logs_payload(EXAMPLE_RECORDS), sn="NOPE"),
+                    dict(heartbeat_payload(), sn="NOPE")):
+        resp = await post(bench, payload)
+        assert resp.status_code == 200
+        assert resp.json() == {"ret": payload["cmd"], "result": False, "reason": "unknown device"}
+    assert bench.store.punch_rows() == []
+
+
+BAD = [
+    ({"data": b"{not json"}, "error", "not JSON"),
+    ({"data": b"\xff\xfe"}, "error", "not JSON"),
+    ({"data": b"NaN"}, "error", "not JSON"),
+    ({"json": [1, 2]}, "error", "JSON object"),
+    ({"json": {"sn": SN}}, "error", "missing field 'cmd'"),
+    ({"json": {"cmd": "launch", "sn": SN}}, "launch", "unknown cmd 'launch'"),
+    ({"json": {"cmd": "reg"}}, "reg", "'sn'"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "logindex": 0, "record": []}}, "sendlog", "missing field 'count'"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "count": 0, "logindex": 0}}, "sendlog", "missing field 'record'"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "count": 2, "logindex": 0, "record": EXAMPLE_RECORDS}},
+     "sendlog", "count is 2 but 'record' holds 1"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "count": 1, "logindex": -1, "record": EXAMPLE_RECORDS}},
+     "sendlog", "'logindex'"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "count": 1, "logindex": 0, "record": ["x"]}},
+     "sendlog", "record 0 must be a JSON object"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "count": 1, "logindex": 0, "record": [{"enrollid": 1}]}},
+     "sendlog", "record 0: field 'time'"),
+    ({"json": {"cmd": "sendlog", "sn": SN, "count": 1, "logindex": 0,
+               "record": [{"enrollid": 0, "time": "2026-06-12T09:15:00", "event": 9}]}},
+     "sendlog", "needs 'event' 0-7"),
+]
+
+
+@pytest.mark.parametrize("kw, ret, words", BAD, ids=[w for _, _, w in BAD])
+async def test_bad_input_is_400_with_a_reason_and_the_bench_still_answers(bench, kw, ret, words):
+    resp = await post(bench, **kw)
+    assert resp.status_code == 400
+    reply = resp.json()
+    assert reply["ret"] == ret and reply["result"] is False and words in reply["reason"], reply
+    assert bench.store.punch_rows() == []
+    assert (await post(bench, heartbeat_payload())).json()["result"] is True
+
+
+async def test_body_over_1mb_is_refused(bench):
+    big = send_logs_payload([dict(EXAMPLE_RECORDS[0], image="x" * (1 << 20))])
+    resp = await post(bench, big)
+    assert resp.status_code == 400
+    assert "over the 1048576 byte limit" in resp.json()["reason"]
+
+    def chunked():  # no Content-Length: the limit holds while reading
+        body = json.dumps(big).encode()
+        for i in range(0, len(body), 65536):
+            yield body[i:i + 65536]
+    resp = await post(bench, data=chunked(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and "limit" in resp.json()["reason"]
+    assert bench.store.punch_rows() == []
+    assert (await post(bench, heartbeat_payload())).json()["result"] is True

@@ -1,0 +1,277 @@
+"""The bench's XML biometric protocol over a real socket: a live bench on
+127.0.0.1, port 0, tmp SQLite, an aiohttp client speaking the seed's XML."""
+
+import asyncio
+import json
+import xml.etree.ElementTree as ET
+
+import aiohttp
+import pytest
+
+from agent.codecs import xml_bio
+from host_tools.bench import add_device, start_bench
+from host_tools.bench.server import STATE
+
+SERIAL = "FK628001"
+CLOUD_ID = "cloud_001"
+JSON_DEV = "3f2b8c1e-0000-4000-8000-000000000001"
+JSON_TOKEN = "tok_bench_secret"
+TIMEOUT = 5
+
+REGISTER = """<Request>
+<Operation>Register</Operation>
+<DeviceSerialNo>{serial}</DeviceSerialNo>
+<CloudId>{cloud}</CloudId>
+</Request>"""
+
+TIMELOG = """<Request>
+<Operation>TimeLog_v2</Operation>
+<LogId>LOG001</LogId>
+<UserId>EMP123</UserId>
+<PunchTime>2026-05-12T09:15:30</PunchTime>
+<GMT>8</GMT>
+<AttendStat>0</AttendStat>
+<APStat>1</APStat>
+<Action>FP</Action>
+<JobCode>0</JobCode>
+<Photo>base64_encoded_photo...</Photo>
+<Latitude>40.7128</Latitude>
+<Longitude>-74.0060</Longitude>
+</Request>"""
+
+ADMINLOG = """<Request>
+<Operation>AdminLog_v2</Operation>
+<LogId>ADMIN001</LogId>
+<AdminId>ADMIN</AdminId>
+<UserId>EMP456</UserId>
+<Action>EnrollFP</Action>
+<Time>2026-05-12T10:30:00</Time>
+</Request>"""
+
+KEEPALIVE = "<Request>\n<Operation>KeepAlive</Operation>\n</Request>"
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<Request><Operation>TimeLog_v2</Operation><LogId>&lol3;</LogId></Request>"""
+
+
+@pytest.fixture
+async def bench(tmp_path):
+    db = tmp_path / "bench.sqlite3"
+    add_device(db, SERIAL, CLOUD_ID)
+    add_device(db, JSON_DEV, JSON_TOKEN)
+    events = []
+    b = await start_bench(port=0, db_path=str(db), observer=lambda kind, data: events.append((kind, data)))
+    b.events = events
+    try:
+        yield b
+    finally:
+        await asyncio.wait_for(b.stop(), TIMEOUT)
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def connect(session, bench):
+    return await asyncio.wait_for(session.ws_connect(bench.url), TIMEOUT)
+
+
+async def recv_text(ws):
+    msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected text, got {msg.type} {msg.data!r}"
+    return msg.data
+
+
+async def ask(ws, text):
+    """Send one XML request; the Response's fields, parsed by the stdlib."""
+    await ws.send_str(text)
+    root = ET.fromstring(await recv_text(ws))
+    assert root.tag == "Response"
+    return {child.tag: child.text or "" for child in root}
+
+
+async def terminal(session, bench):
+    ws = await connect(session, bench)
+    reply = await ask(ws, REGISTER.format(serial=SERIAL, cloud=CLOUD_ID))
+    assert reply["Result"] == "success" and reply["DeviceSerialNo"] == SERIAL
+    return ws, reply
+
+
+async def still_alive(ws):
+    reply = await ask(ws, KEEPALIVE)
+    assert reply["Result"] == "success" and reply["Operation"] == "KeepAlive"
+    assert xml_bio.wall_time(reply["ServerTime"]) == reply["ServerTime"]
+
+
+async def test_register_returns_a_session_and_marks_online(bench, session):
+    ws, reply = await terminal(session, bench)
+    sess = reply["Session"]
+    assert sess.startswith("sess_") and len(sess.split("_")) == 3 and sess.split("_")[1].isdigit()
+    assert {"device_id": SERIAL, "online": True} in [
+        {k: d[k] for k in ("device_id", "online")} for d in bench.store.devices()]
+    assert ("device_online", {"device_id": SERIAL, "peer": bench.events[0][1]["peer"], "replaced": False}) in (
+        bench.events)
+    await still_alive(ws)
+    # A second terminal session gets a new session token.
+    ws2, reply2 = await terminal(session, bench)
+    assert reply2["Session"] != sess
+    await still_alive(ws2)
+
+
+async def test_admin_sees_xml_terminal_and_its_punches(bench, session):
+    adm = await connect(session, bench)
+    await adm.send_json({"type": "subscribe", "role": "admin"})
+    ws, _ = await terminal(session, bench)
+    assert json.loads(await recv_text(adm)) == {"type": "device_status", "device_id": SERIAL, "status": "online"}
+    await ask(ws, TIMELOG)
+    got = json.loads(await recv_text(adm))
+    assert got["type"] == "event" and got["event_type"] == "punch" and got["device_id"] == SERIAL
+    assert got["payload"]["UserId"] == "EMP123" and got["payload"]["LogId"] == "LOG001"
+    await ws.close()
+    assert json.loads(await recv_text(adm)) == {"type": "device_status", "device_id": SERIAL, "status": "offline"}
+
+
+async def test_timelog_stored_once_even_if_sent_twice(bench, session):
+    ws, _ = await terminal(session, bench)
+    for _ in range(2):
+        reply = await ask(ws, TIMELOG)
+        assert reply == {"Operation": "TimeLog_v2", "LogId": "LOG001", "Result": "success"}
+    rows = bench.store.punch_rows(SERIAL)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["protocol"], row["log_id"], row["user_id"], row["punch_time"]) == (
+        "xml", "LOG001", "EMP123", "2026-05-12T09:15:30")
+    assert row["fields"]["Latitude"] == "40.7128" and row["fields"]["Photo"] == "base64_encoded_photo..."
+    assert [k for k, _ in bench.events].count("punch") == 1
+    assert bench.app[STATE].duplicates == 1
+
+
+async def test_vendor_time_format_and_padding_stored_normalised(bench, session):
+    ws, _ = await terminal(session, bench)
+    text = TIMELOG.replace("<LogId>LOG001</LogId>", "<LogId> 7 </LogId>").replace(
+        "2026-05-12T09:15:30", "2013-05-06-T11:09:30Z")
+    assert (await ask(ws, text))["LogId"] == "7"
+    row = bench.store.punch_rows(SERIAL)[0]
+    assert row["log_id"] == "7" and row["punch_time"] == "2013-05-06T11:09:30"
+    assert row["fields"]["PunchTime"] == "2013-05-06-T11:09:30Z"
+
+
+async def test_adminlog_stored(bench, session):
+    ws, _ = await terminal(session, bench)
+    for _ in range(2):
+        assert await ask(ws, ADMINLOG) == {"Operation": "AdminLog_v2", "LogId": "ADMIN001", "Result": "success"}
+    rows = bench.store.admin_log_rows(SERIAL)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["protocol"], row["log_id"], row["admin_id"], row["user_id"], row["action"], row["log_time"]) == (
+        "xml", "ADMIN001", "ADMIN", "EMP456", "EnrollFP", "2026-05-12T10:30:00")
+    assert [k for k, _ in bench.events].count("admin_log") == 1
+
+
+async def test_incomplete_log_refused_with_its_logid(bench, session):
+    ws, _ = await terminal(session, bench)
+    reply = await ask(ws, TIMELOG.replace("<UserId>EMP123</UserId>", ""))
+    assert reply["Result"] == "Fail" and reply["LogId"] == "LOG001" and "UserId" in reply["Reason"]
+    reply = await ask(ws, TIMELOG.replace("2026-05-12T09:15:30", "whenever"))
+    assert reply["Result"] == "Fail" and "PunchTime" in reply["Reason"]
+    assert bench.store.punch_rows() == []
+    await still_alive(ws)
+
+
+async def test_wrong_cloud_id_refused_and_closed(bench, session):
+    for serial, cloud in ((SERIAL, "cloud_wrong"), ("UNKNOWN1", CLOUD_ID)):
+        ws = await connect(session, bench)
+        reply = await ask(ws, REGISTER.format(serial=serial, cloud=cloud))
+        assert reply["Result"] == "Fail" and reply["Reason"] == f"authentication failed for device {serial}"
+        closed = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert bench.stats["errors"]["auth"] == 2
+    ws, _ = await terminal(session, bench)
+    await still_alive(ws)
+
+
+async def test_requests_before_register_refused(bench, session):
+    ws = await connect(session, bench)
+    reply = await ask(ws, TIMELOG)
+    assert reply["Result"] == "Fail" and reply["LogId"] == "LOG001"
+    assert reply["Reason"] == "not registered: send Register first"
+    # The device codec reads that as "register again".
+    assert xml_bio.Session(SERIAL, CLOUD_ID)._response("TimeLog_v2", reply)[0] == xml_bio.REREGISTER
+    assert (await ask(ws, KEEPALIVE))["Result"] == "Fail"
+    assert bench.store.punch_rows() == []
+    # Then registering on the same connection works.
+    reply = await ask(ws, REGISTER.format(serial=SERIAL, cloud=CLOUD_ID))
+    assert reply["Result"] == "success"
+    await still_alive(ws)
+
+
+async def test_unknown_or_missing_operation_and_double_register(bench, session):
+    ws, _ = await terminal(session, bench)
+    reply = await ask(ws, "<Request><Operation>SelfDestruct</Operation></Request>")
+    assert reply["Result"] == "Fail" and "unknown Operation 'SelfDestruct'" in reply["Reason"]
+    assert (await ask(ws, "<Request><UserId>1</UserId></Request>"))["Reason"] == "missing <Operation>"
+    assert "expected <Request>" in (await ask(ws, "<Hello/>"))["Reason"]
+    reply = await ask(ws, REGISTER.format(serial=SERIAL, cloud=CLOUD_ID))
+    assert reply["Result"] == "Fail" and "already registered" in reply["Reason"]
+    await still_alive(ws)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("<Request><Operation>KeepAlive</Operation>", "unclosed"),
+    ("<Request><Operation>KeepAlive</Oops></Request>", "mismatched"),
+    (BILLION_LAUGHS, "no DTDs"),
+    ('<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><Request><Operation>&xxe;</Operation></Request>',
+     "no DTDs"),
+    ("<Request><Operation>&xxe;</Operation></Request>", "unknown entity"),
+    ("<Request><Operation>TimeLog_v2</Operation><Photo>" + "A" * 70_000 + "</Photo></Request>", "limit"),
+    ('<Request><Operation a="1">KeepAlive</Operation></Request>', "attributes"),
+])
+async def test_malformed_xml_answered_and_connection_kept(bench, session, bad, words):
+    ws, _ = await terminal(session, bench)
+    reply = await ask(ws, bad)
+    assert reply["Result"] == "Fail" and reply["Reason"].startswith("malformed XML") and words in reply["Reason"]
+    await still_alive(ws)
+    assert bench.stats["errors"]["malformed_xml"] == 1
+    assert bench.store.punch_rows() == []
+
+
+async def test_json_devices_unaffected(bench, session):
+    xml_ws, _ = await terminal(session, bench)
+    ws = await connect(session, bench)
+    await ws.send_json({"type": "register", "device_id": JSON_DEV, "token": JSON_TOKEN})
+    assert json.loads(await recv_text(ws)) == {"type": "registered", "device_id": JSON_DEV, "acks": True}
+    await ws.send_json({"type": "event", "event_type": "door_opened", "id": 1})
+    assert json.loads(await recv_text(ws)) == {"type": "ack", "id": 1}
+    await ws.send_str("{broken")
+    assert json.loads(await recv_text(ws))["type"] == "error"
+    # XML sent on a JSON device's connection is answered in XML, not trusted.
+    reply = await ask(ws, TIMELOG)
+    assert reply["Result"] == "Fail" and reply["Reason"] == "not registered: send Register first"
+    await still_alive(xml_ws)
+    assert {d["device_id"] for d in bench.store.devices() if d["online"]} == {SERIAL, JSON_DEV}
+
+
+async def test_device_codec_talks_to_the_bench(bench, session):
+    """The agent's own session codec against the bench, end to end."""
+    dev = xml_bio.Session(SERIAL, CLOUD_ID)
+    ws = await connect(session, bench)
+    await ws.send_str(dev.hello())
+    assert dev.receive(await recv_text(ws)) == (xml_bio.REGISTERED, True)
+    assert dev.session.startswith("sess_")
+    punch = [5, 0, "punch", "punch", {"user": "EMP1", "time": "2026-05-12T09:15:30", "gmt": 8}]
+    admin = [6, 0, "admin", "admin_log", {"user": "EMP1", "action": "DeleteFP", "time": "2026-05-12T09:16:00"}]
+    for rec in (punch, admin, punch):
+        await ws.send_str(dev.record(rec))
+        assert dev.receive(await recv_text(ws)) == (xml_bio.ACK, rec[0])
+    await ws.send_str(dev.ping())
+    assert dev.receive(await recv_text(ws)) == (xml_bio.NOTHING,)
+    assert [r["log_id"] for r in bench.store.punch_rows(SERIAL)] == ["5"]
+    assert bench.store.punch_rows(SERIAL)[0]["fields"]["GMT"] == "8"
+    assert [r["action"] for r in bench.store.admin_log_rows(SERIAL)] == ["DeleteFP"]
