@@ -13,14 +13,25 @@ VERSION = "0.1.0"
 
 def uplink_factory(kind):
     """The uplink for the site's protocol; imported only when used (RAM).
-    Code is loaded before the journal is read: see Device.__init__."""
+    Code is loaded before the journal is read: see Device.__init__.
+    `net` is called only by WebSocket uplinks (it imports the WS library)."""
+    if kind == "http":
+        from agent.uplinks.http import HttpUplink
+        return lambda site, thing, net, journal: HttpUplink(site, thing, journal)
     from agent.uplinks.ws import WsUplink
     if kind == "json_ws":
         from agent.codecs import json_ws as proto
 
         def make(site, thing, net, journal):
             session = proto.Session(site["device_id"], site["token"], site["max_frame"])
-            return WsUplink(site, thing, net, journal, session, proto.CARRIES)
+            return WsUplink(site, thing, net(), journal, session, proto.carries)
+        return make
+    if kind == "xml_ws":
+        from agent.codecs import xml_bio as proto
+
+        def make(site, thing, net, journal):
+            session = proto.Session(site["device_id"], site["token"], site["max_frame"], site["gmt"])
+            return WsUplink(site, thing, net(), journal, session, proto.carries)
         return make
     raise ValueError("uplink %r is not supported" % kind)
 

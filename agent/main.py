@@ -69,7 +69,7 @@ def main(argv=None):
 
     from agent.device import Device
     try:
-        device = Device(board, site, io, hal.network())
+        device = Device(board, site, io, hal.network)
     except ValueError as e:  # a peripheral this board's hal cannot drive
         print("config error: %s: %s" % (opts["board"], e))
         sys.exit(2)

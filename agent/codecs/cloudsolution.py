@@ -67,6 +67,11 @@ def record(rec, gmt=0):
     return None
 
 
+def carries(kind, name):
+    """Whether a record of this kind/name is journaled for this protocol."""
+    return kind == "punch" or (kind == "event" and name in DOOR_EVENTS)
+
+
 def carried(rec):
     return record(rec) is not None
 

@@ -22,6 +22,10 @@ SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
 CARRIES = ("telemetry", "event", "punch", "admin")
 
 
+def carries(kind, name):
+    return kind in CARRIES
+
+
 class Session:
     __slots__ = ("device_id", "token", "max_frame", "registered")
 

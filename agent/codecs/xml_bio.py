@@ -20,6 +20,10 @@ from agent.codecs.session import (
 # Journal record kinds this protocol carries.
 CARRIES = ("punch", "admin")
 
+
+def carries(kind, name):
+    return kind in CARRIES
+
 TERMINAL_TYPE = "doorlink"
 _LOGS = ("TimeLog_v2", "AdminLog_v2")
 # LockControl modes (vendor numbering); 1 and 2 are the Thing's own commands.

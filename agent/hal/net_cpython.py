@@ -1,12 +1,12 @@
 # WebSocket client for the CPython agent (Raspberry Pi, desktop): the
 # `websockets` library behind the agent's Connection.
 import asyncio
-import ssl
 
 import websockets
 from websockets.asyncio.client import connect as _connect
 
 from agent.errors import LinkClosed
+from agent.hal.tls import client_context
 from agent.hal.ws_conn import Connection
 
 _GONE = (websockets.ConnectionClosed, OSError)
@@ -20,13 +20,8 @@ def _why(e):
 
 
 async def connect(url, max_size, timeout, write_timeout=10, ca_file=None):
-    tls = None
-    if url.startswith("wss://"):
-        # Verified against ca_file, or the system's CAs when none is given.
-        try:
-            tls = ssl.create_default_context(cafile=ca_file)
-        except (OSError, ssl.SSLError) as e:
-            raise LinkClosed("cannot load ca_file %s: %s" % (ca_file, e))
+    # Verified against ca_file, or the system's CAs when none is given.
+    tls = client_context(ca_file) if url.startswith("wss://") else None
     try:
         ws = await asyncio.wait_for(
             _connect(url, max_size=max_size, open_timeout=None, ping_interval=None,

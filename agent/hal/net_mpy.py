@@ -7,6 +7,7 @@ import micropython_websockets as mws
 from micropython_websockets import websockets as mws_core  # the handshake, for wss://
 
 from agent.errors import LinkClosed
+from agent.hal.tls import client_context
 from agent.hal.ws_conn import Connection
 
 _GONE = (mws.ConnectionClosed, OSError)
@@ -20,45 +21,13 @@ def _why(e):
     return "connection lost (%s)" % (e,)
 
 
-def _pem_certs(path):
-    # MicroPython's mbedtls takes DER: decode each PEM block.
-    import binascii
-    out, cur = [], None
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("-----BEGIN CERTIFICATE"):
-                cur = []
-            elif line.startswith("-----END CERTIFICATE") and cur is not None:
-                out.append(binascii.a2b_base64("".join(cur)))
-                cur = None
-            elif cur is not None:
-                cur.append(line)
-    return out
-
-
-def _tls_context(ca_file):
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        certs = _pem_certs(ca_file)
-    except OSError as e:
-        raise LinkClosed("cannot read ca_file %s: %s" % (ca_file, e))
-    if not certs:
-        raise LinkClosed("ca_file %s holds no PEM certificate" % ca_file)
-    for der in certs:
-        ctx.load_verify_locations(cadata=der)
-    return ctx
-
-
 async def _open_wss(url, max_size, ca_file):
     # micropython-websockets 0.1.0 wants `ussl` and passes a dict as ssl=,
     # which current MicroPython refuses. So the TLS stream is opened here
     # with a real SSLContext (certificate and host name verified), and the
     # library's own handshake and connection run on top of it.
     scheme, host, port, path = mws_core._parse_uri(url)
-    reader, writer = await asyncio.open_connection(host, port, ssl=_tls_context(ca_file),
+    reader, writer = await asyncio.open_connection(host, port, ssl=client_context(ca_file),
                                                    server_hostname=host)
     try:
         hdrs, proto = await mws_core._client_handshake(reader, writer, host, path, {}, [])

@@ -12,13 +12,25 @@ from agent import log
 
 CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
 
+# Thing events that are journal records of their own kind.
+EVENT_KINDS = {"punch": "punch", "admin_log": "admin"}
+
+
+def journal_kind(kind, name):
+    """Thing notification -> journal record kind (or None: not a record)."""
+    if kind == "event":
+        return EVENT_KINDS.get(name, "event")
+    if kind == "telemetry":
+        return "telemetry"
+    return None
+
 
 class Delivery:
     __slots__ = ("journal", "carries", "acks", "sent", "moved")
 
     def __init__(self, journal, carries):
         self.journal = journal
-        self.carries = carries        # journal record kinds the protocol can carry
+        self.carries = carries        # carries(kind, name): can the protocol carry it?
         self.acks = False
         self.sent = journal.acked     # highest record id handed to the link
         self.moved = asyncio.Event()  # a record was journaled or acknowledged
@@ -26,7 +38,7 @@ class Delivery:
     def keep(self, kind, name, value):
         """Journal a record, durably, before anything is sent. Returns False
         (counted, logged) when it cannot be kept; the device carries on."""
-        if kind not in self.carries:
+        if not self.carries(kind, name):
             return False
         try:
             self.journal.append(kind, name, value)
@@ -66,6 +78,21 @@ class Delivery:
         # sender still waits in send(). If the write fails the link is gone
         # and restart() sends everything unacknowledged again.
         self.sent = rid
+
+    def in_flight(self):
+        return self.sent - self.journal.acked
+
+    async def skip(self, rid, why):
+        """Record `rid` cannot be put on the wire (the codec refused it): it
+        leaves the journal, counted and logged, once everything before it
+        is acknowledged (acks are cumulative, so not before)."""
+        log.count("records_unsendable")
+        log.error("delivery", "record %d cannot be sent (%s); dropped" % (rid, why))
+        while self.acks and self.journal.acked < rid - 1:
+            self.moved.clear()
+            await self.moved.wait()
+        self.sent = rid
+        self.journal.ack(rid)
 
     def written(self, rid):
         """The write of record `rid` completed."""

@@ -11,24 +11,11 @@ from agent.codecs import session as codec
 from agent.errors import CommandError, LinkClosed
 from agent.hal import ticks_ms, ticks_diff, format_exc
 from agent.tasks import first_done
-from agent.uplinks.delivery import Delivery
+from agent.uplinks.delivery import Delivery, journal_kind
 
 NAME = "uplink"
 WINDOW = 16   # records sent but not yet acknowledged
 BATCH = 8     # records read from flash at a time
-
-# Thing events that are journal records of their own kind.
-EVENT_KINDS = {"punch": "punch", "admin_log": "admin"}
-
-
-def journal_kind(kind, name):
-    """Thing notification -> journal record kind (or None: not a record)."""
-    if kind == "event":
-        return EVENT_KINDS.get(name, "event")
-    if kind == "telemetry":
-        return "telemetry"
-    return None
-
 
 class WsUplink:
     __slots__ = ("site", "thing", "net", "journal", "session", "online", "delivery",
@@ -132,6 +119,10 @@ class WsUplink:
         elif kind == codec.SERVER_ERROR:
             log.count("server_errors")
             log.warn(NAME, "server reports an error: %s" % ev[1])
+            if self.delivery.acks and self.delivery.in_flight():
+                # A record was refused: acks stop at it, so the window would
+                # never reopen. Reconnect (with backoff); it is sent again.
+                raise LinkClosed("server refused a record: %s" % ev[1])
 
     async def _run_command(self, conn, cmd_id, name, payload):
         log.info(NAME, "command %s %s" % (name, payload))
@@ -159,7 +150,15 @@ class WsUplink:
         delivery = self.delivery
         while True:
             for rec in await delivery.next_batch(WINDOW, BATCH):
-                text = self.session.record(rec)
+                try:
+                    text = self.session.record(rec)
+                except ValueError as e:
+                    text, why = None, str(e)
+                else:
+                    why = "not carried by this protocol"
+                if text is None:
+                    await delivery.skip(rec[0], why)
+                    continue
                 delivery.on_wire(rec[0])
                 await conn.send(text)
                 delivery.written(rec[0])

@@ -1,6 +1,6 @@
 from agent.attendance import Attendance
 from agent.thing import Thing
-from agent.uplinks.ws import journal_kind
+from agent.uplinks.delivery import journal_kind
 from support import raises
 
 

@@ -57,7 +57,7 @@ async def _drain(server, n=40):
         j.append("event", "punch", {"i": i})
     bad_before = log.counters.get("bad_ack", 0)
     session = json_ws.Session("d1", "t")
-    up = WsUplink(SITE, Thing("d1"), server, j, session, json_ws.CARRIES)
+    up = WsUplink(SITE, Thing("d1"), server, j, session, json_ws.carries)
     task = asyncio.create_task(up.run())
     try:
         for _ in range(500):  # bounded: 5 s
@@ -83,3 +83,52 @@ async def test_seed_only_server_trims_on_completed_write():
     j, bad = await _drain(server)
     assert server.records == list(range(1, 41))
     assert j.pending() == 0
+
+
+class PickySession:
+    """A protocol that cannot carry every record (XML has no telemetry):
+    record() returns None for some and raises ValueError for others."""
+
+    def __init__(self):
+        self.inner = json_ws.Session("d1", "t")
+
+    def hello(self):
+        return self.inner.hello()
+
+    def ping(self):
+        return self.inner.ping()
+
+    def receive(self, text):
+        return self.inner.receive(text)
+
+    def command_result(self, *a, **kw):
+        return self.inner.command_result(*a, **kw)
+
+    def record(self, rec):
+        if rec[4]["i"] % 5 == 1:
+            return None
+        if rec[4]["i"] % 7 == 3:
+            raise ValueError("punch without a user")
+        return self.inner.record(rec)
+
+
+async def test_unsendable_records_are_skipped_not_wedged():
+    server = ScriptedServer(acks=True)
+    j = Journal(tmpdir() + "/j", clock=lambda: 1)
+    for i in range(30):
+        j.append("event", "punch", {"i": i})
+    before = log.counters.get("records_unsendable", 0)
+    up = WsUplink(SITE, Thing("d1"), server, j, PickySession(), json_ws.carries)
+    task = asyncio.create_task(up.run())
+    try:
+        for _ in range(500):
+            if j.pending() == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.sleep(0)
+    skipped = [i for i in range(30) if i % 5 == 1 or i % 7 == 3]
+    assert j.pending() == 0
+    assert server.records == [i + 1 for i in range(30) if i not in skipped]
+    assert log.counters.get("records_unsendable", 0) - before == len(skipped)
