@@ -6,6 +6,8 @@
 from agent import clock
 
 MODES = ("toggle", "in", "out")   # how the in/out state of a punch is chosen
+# reader's action -> the Action terminals report (XML AdminLog_v2)
+ADMIN_ACTIONS = {"enrol": "EnrollFP", "delete": "DeleteFP"}
 IN, OUT = 0, 1                    # AttendStat / inout as terminals send it
 
 
@@ -41,7 +43,7 @@ class Attendance:
         return record
 
     def admin(self, action, user, admin_id="ADMIN"):
-        record = {"admin": admin_id, "user": str(user), "action": action,
+        record = {"admin": admin_id, "user": str(user), "action": ADMIN_ACTIONS.get(action, action),
                   "time": clock.local_iso(clock.now(), self.gmt)}
         self.thing.emit("admin_log", record)
         return record

@@ -52,6 +52,16 @@ PERIPHERAL_FIELDS = {
         "sensor_open_level": (int, False, 1, "pin level that means the door is open"),
         "unlock_ms": (int, False, 3000, "how long an unlock keeps the relay energised"),
     },
+    "fingerprint": {
+        "name": (str, False, "reader", "the reader's name"),
+        "port": (str, True, None, "serial device of the ZFM module, e.g. /dev/serial0"),
+        "baud": (int, False, 57600, "UART speed (ZFM modules default to 57600 8N1)"),
+        "address": (int, False, 0xFFFFFFFF, "module address"),
+        "password": (int, False, 0, "module password (VfyPwd)"),
+        "poll_ms": (int, False, 200, "how often the sensor is checked for a finger"),
+        "enrol_timeout_s": (_NUM, False, 15, "how long enrolment waits for each finger placement"),
+        "mode": (str, False, "toggle", "in/out state of punches: toggle, in or out"),
+    },
     "climate": {
         "name": (str, False, "climate", "the sensor's name"),
         "interval_s": (_NUM, False, None, "seconds between samples (default: site telemetry_interval_s)"),

@@ -81,6 +81,12 @@ class Device:
 
     def _peripheral(self, cfg):
         kind = cfg["type"]
+        if kind == "fingerprint":
+            from agent.attendance import Attendance
+            from agent.peripherals.fingerprint import FingerprintReader
+            reader = FingerprintReader(self.thing, self.io, cfg)
+            Attendance(self.thing, reader, self.site["gmt"], cfg["mode"])
+            return reader
         if kind == "door":
             from agent.peripherals.door import Door
             return Door(self.thing, self.io, cfg)

@@ -10,12 +10,12 @@ from agent import hal, log
 from agent.errors import ConfigError
 
 USAGE = ("usage: agent.main --board BOARD.json --site SITE.json [--server URL] "
-         "[--emulator HOST:PORT] [--journal DIR] [--log-level debug|info|warn|error]")
+         "[--emulator HOST:PORT] [--journal DIR] [--serial TTY] [--log-level debug|info|warn|error]")
 
 
 def parse_args(argv):
     opts = {"board": None, "site": None, "server": None, "emulator": None, "journal": None,
-            "log_level": "info"}
+            "serial": None, "log_level": "info"}
     i = 0
     while i < len(argv):
         key = argv[i]
@@ -58,6 +58,10 @@ def main(argv=None):
             scheme = site["server"].split(":")[0]
             raise ConfigError(opts["site"], "ca_file", "is required for %s:// on MicroPython "
                               "(a board has no system CA store)" % scheme)
+        if opts["serial"]:
+            for p in board["peripherals"]:
+                if p["type"] == "fingerprint":
+                    p["port"] = opts["serial"]
         if opts["journal"]:
             board["journal"]["path"] = opts["journal"]
         io = hal.board_io(board, opts["emulator"])

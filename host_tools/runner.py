@@ -10,7 +10,7 @@ RUNTIMES = ("micropython", "cpython")
 
 
 def agent_command(runtime, board_path, site_path, server=None, emulator=None,
-                  heap_kb=None, log_level="info", journal=None):
+                  heap_kb=None, log_level="info", journal=None, serial=None):
     """(argv, env, cwd) that run the agent. For MicroPython the agent runs
     precompiled from build/mpy, with the heap capped at `heap_kb` (the
     board's budget): over budget it fails with MemoryError, as a board would."""
@@ -21,6 +21,8 @@ def agent_command(runtime, board_path, site_path, server=None, emulator=None,
         args += ["--emulator", "%s:%d" % emulator]
     if journal:
         args += ["--journal", str(journal)]
+    if serial:
+        args += ["--serial", serial]
     if runtime == "micropython":
         deploy = mpy.build_deploy()
         argv = [mpy.tool("micropython")]
@@ -56,9 +58,10 @@ class BoardSession:
     """An agent process plus, for an emulated board, the emulator it drives.
     What `doorlink run`, `doorlink demo` and the end-to-end tests start."""
 
-    def __init__(self, proc, emulator, pump):
+    def __init__(self, proc, emulator, pump, reader=None):
         self.proc = proc
         self.emulator = emulator
+        self.reader = reader  # the fingerprint reader emulator, if the board has one
         self._pump = pump
 
     async def wait(self):
@@ -74,6 +77,8 @@ class BoardSession:
             self._pump.cancel()
         if self.emulator:
             await self.emulator.stop()
+        if self.reader:
+            self.reader.stop()
         return rc
 
 
@@ -94,19 +99,26 @@ async def start_board(board_path, site_path, runtime=None, server=None, heap_kb=
         emulator = await BoardEmulator(board, board["emulator"]["host"], port,
                                        visitor=visitor).start()
         emu_addr = (emulator.host, emulator.port)
+    reader = None
+    if any(p["type"] == "fingerprint" and p["port"] == "emulated" for p in board["peripherals"]):
+        from host_tools.zfm_emulator import ReaderEmulator
+        reader = ReaderEmulator()
+        reader.start()
     if heap_kb is None and runtime == "micropython":
         heap_kb = board["heap_kb"]
     try:
         proc = await start_agent(runtime, board_path, site_path, server=server,
                                  emulator=emu_addr, heap_kb=heap_kb, log_level=log_level,
-                                 journal=journal)
+                                 journal=journal, serial=reader.path if reader else None)
     except BaseException:
         if emulator:
             await emulator.stop()
+        if reader:
+            reader.stop()
         raise
 
     async def pump():
         async for raw in proc.stdout:
             on_line(raw.decode("utf-8", "replace").rstrip("\n"))
 
-    return BoardSession(proc, emulator, asyncio.create_task(pump()))
+    return BoardSession(proc, emulator, asyncio.create_task(pump()), reader)

@@ -1,7 +1,7 @@
 # ZFM / R30x / R503 / AS608 fingerprint module: driver, flows (identify,
 # enrol, delete) and the reader peripheral that polls for fingers.
 # The port is any object with `async write(data)` and `async read(max_n)`
-# (at least one byte); the hal gives it (agent/hal/serial_posix.py, _uart.py).
+# (at least one byte); the hal gives it (agent/hal/serial_posix.py, serial_uart.py).
 import asyncio
 
 from agent import log

@@ -44,6 +44,6 @@ def test_fixed_modes_and_bad_mode():
 
 def test_enrol_and_delete_become_admin_logs():
     reader, seen = _setup()
-    reader.on_admin("EnrollFP", 5)
-    reader.on_admin("DeleteFP", 5)
+    reader.on_admin("enrol", 5)
+    reader.on_admin("delete", 5)
     assert [(k, r["action"], r["user"]) for k, r in seen] == [("admin", "EnrollFP", "5"), ("admin", "DeleteFP", "5")]
