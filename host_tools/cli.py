@@ -93,6 +93,11 @@ def _perf(args):
     return perf.main(args)
 
 
+def _emulate(args):
+    from host_tools import zfm_emulator
+    return zfm_emulator.main(args)
+
+
 def _chaos(args):
     from host_tools import chaos
     return chaos.main(args)
@@ -135,17 +140,18 @@ def parser():
     c.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
     c.add_argument("--server", default="ws://127.0.0.1:8780/ws")
     c.add_argument("--timeout", type=float, default=10.0)
-    from host_tools import chaos, journal_tool, perf
+    from host_tools import chaos, journal_tool, perf, zfm_emulator
     journal_tool.add_parser(sub)
     chaos.add_parser(sub)
     perf.add_parser(sub)
+    zfm_emulator.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
     handler = {"bench": _bench, "run": _run, "demo": _demo, "command": _command,
-               "journal": _journal, "chaos": _chaos, "perf": _perf}[args.cmd]
+               "journal": _journal, "chaos": _chaos, "perf": _perf, "emulate": _emulate}[args.cmd]
     sys.exit(handler(args))
 
 

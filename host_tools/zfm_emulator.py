@@ -1,0 +1,412 @@
+# An emulated ZFM / R30x / AS608 fingerprint module on a pty: the agent (or
+# any ZFM client, e.g. the `pyfingerprint` library over pyserial) opens the
+# pty's slave path as it would /dev/serial0 and talks the real packet
+# protocol. Fingers are simulated: tests and the CLI place and lift them.
+#
+#   doorlink emulate reader [--json] [--library-size N]
+#   then on stdin: place N | unknown | smudge | lift | enroll N | list | quit
+import argparse
+import json
+import os
+import random
+import select
+import sys
+import threading
+import time
+import tty
+
+from agent.codecs import zfm
+
+SYSTEM_ID = 0x0009
+PACKET_SIZE_CODE = 2  # 128-byte data packets
+BAUD = 57600
+_UNKNOWN_BASE = 1 << 20  # finger ids handed to never-enrolled visitors
+
+
+class ReaderEmulator:
+    """One module. Templates are simulated by the finger id they were taken
+    from: a search matches when the ids agree, as a real matcher would for
+    two good captures of the same finger."""
+
+    def __init__(self, library_size=300, seed=0, address=zfm.DEFAULT_ADDRESS, password=0):
+        self.library_size = library_size
+        self.address = address
+        self.password = password
+        self.security_level = 3
+        self.library = {}          # page -> finger id
+        self.image = None          # finger id | "smudged" | None
+        self.char = {1: None, 2: None}
+        self._finger = None        # what lies on the sensor now
+        self._rand = random.Random(seed)
+        self._unknown = 0
+        self._noise = 0
+        self._corrupt = False
+        self._silent = 0
+        self._reject = None
+        self.history = []          # (command code, confirmation) answered, or (code, None) ignored
+        self.changed = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = None
+        self.master = self.slave = None
+        self.path = None
+
+    # -- the physical world ---------------------------------------------------
+    def place(self, finger_id):
+        with self._lock:
+            self._finger = finger_id
+
+    def place_unknown(self):
+        with self._lock:
+            self._unknown += 1
+            self._finger = _UNKNOWN_BASE + self._unknown
+
+    def place_smudged(self):
+        with self._lock:
+            self._finger = "smudged"
+
+    def lift(self):
+        with self._lock:
+            self._finger = None
+
+    def enroll(self, finger_id, page=None):
+        """Pre-load a template of finger_id (at page finger_id by default)."""
+        with self._lock:
+            self.library[finger_id if page is None else page] = finger_id
+
+    # -- fault injection -------------------------------------------------------
+    def noise(self, n):
+        """n random bytes on the line before the next reply."""
+        with self._lock:
+            self._noise += n
+
+    def corrupt_next_checksum(self):
+        with self._lock:
+            self._corrupt = True
+
+    def silent(self, n=1):
+        """Ignore the next n commands (a module still booting, a cut wire)."""
+        with self._lock:
+            self._silent += n
+
+    def reject_next(self, code):
+        """Answer the next command with this confirmation code."""
+        with self._lock:
+            self._reject = code
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self):
+        self.master, self.slave = os.openpty()
+        # raw on both ends: no echo, no CR/LF translation, 8-bit clean
+        tty.setraw(self.master)
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self._thread = threading.Thread(target=self._serve, name="zfm-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        for fd in (self.master, self.slave):
+            if fd is not None:
+                os.close(fd)
+        self.master = self.slave = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def answered(self, code, confirm=None):
+        """How many commands `code` were answered (with `confirm`, if given)."""
+        with self.changed:
+            return sum(1 for c, r in self.history
+                       if c == code and r is not None and confirm in (None, r))
+
+    def wait_answered(self, code, count=1, timeout=5.0, confirm=None):
+        """Block until `count` commands `code` have been answered (tests use
+        it to lift the finger exactly when a client has read it)."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while self.answered(code, confirm) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("command 0x%02x not answered %d times within %.1fs"
+                                       % (code, count, timeout))
+                self.changed.wait(left)
+
+    def _serve(self):
+        parser = zfm.Parser()
+        # The emulator holds the slave open too, so a client closing and
+        # reopening the path never sees a hung-up line.
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                time.sleep(0.02)
+                continue
+            parser.feed(data)
+            for address, pid, payload in parser.packets():
+                if address != self.address or pid != zfm.CMD or not payload:
+                    continue  # real modules answer only commands for their address
+                reply = self._answer(payload)
+                if reply is not None:
+                    os.write(self.master, reply)
+            if parser.bad_checksum:
+                # a real module answers a garbled command with 0x01
+                parser.bad_checksum = 0
+                os.write(self.master, zfm.ack(zfm.PACKET_ERROR, address=self.address))
+
+    def _answer(self, payload):
+        code, params = payload[0], payload[1:]
+        with self._lock:
+            if self._silent:
+                self._silent -= 1
+                self._note(code, None)
+                return None
+            if self._reject is not None:
+                confirm, data = self._reject, b""
+                self._reject = None
+            else:
+                try:
+                    confirm, data = self._run(code, params)
+                except IndexError:  # parameters missing
+                    confirm, data = zfm.PACKET_ERROR, b""
+            out = zfm.ack(confirm, data, self.address)
+            if self._corrupt:
+                self._corrupt = False
+                out = out[:-1] + bytes(((out[-1] + 1) & 0xFF,))
+            if self._noise:
+                out = bytes(self._rand.randrange(256) for _ in range(self._noise)) + out
+                self._noise = 0
+            self._note(code, confirm)
+            return out
+
+    def _note(self, code, confirm):
+        with self.changed:
+            self.history.append((code, confirm))
+            self.changed.notify_all()
+
+    # -- the module's instruction set ----------------------------------------
+    def _run(self, code, p):
+        handler = _HANDLERS.get(code)
+        if handler is None:
+            return zfm.PACKET_ERROR, b""
+        return handler(self, p)
+
+    def _vfy_pwd(self, p):
+        if len(p) < 4:
+            raise IndexError
+        pw = int.from_bytes(p[0:4], "big")
+        return (zfm.OK if pw == self.password else zfm.WRONG_PASSWORD), b""
+
+    def _read_sys_para(self, p):
+        return zfm.OK, (zfm.u16(0) + zfm.u16(SYSTEM_ID) + zfm.u16(self.library_size)
+                        + zfm.u16(self.security_level) + zfm.u32(self.address)
+                        + zfm.u16(PACKET_SIZE_CODE) + zfm.u16(BAUD // 9600))
+
+    def _template_num(self, p):
+        return zfm.OK, zfm.u16(len(self.library))
+
+    def _gen_img(self, p):
+        if self._finger is None:
+            return zfm.NO_FINGER, b""
+        self.image = self._finger
+        return zfm.OK, b""
+
+    def _img2tz(self, p):
+        buf = p[0]
+        if buf not in (1, 2):
+            return zfm.PACKET_ERROR, b""
+        if self.image is None:
+            return zfm.INVALID_IMAGE, b""
+        if self.image == "smudged":
+            return zfm.TOO_MESSY, b""
+        self.char[buf] = self.image
+        return zfm.OK, b""
+
+    def _match(self, p):
+        a, b = self.char[1], self.char[2]
+        if a is not None and a == b:
+            return zfm.OK, zfm.u16(self._score())
+        return zfm.NO_MATCH, zfm.u16(0)
+
+    def _search(self, p):
+        buf, start, count = p[0], _u16(p, 1), _u16(p, 3)
+        finger = self.char.get(buf)
+        if finger is None:
+            return zfm.NOT_FOUND, zfm.u16(0) + zfm.u16(0)
+        for page in sorted(self.library):
+            if start <= page < start + count and self.library[page] == finger:
+                return zfm.OK, zfm.u16(page) + zfm.u16(self._score())
+        return zfm.NOT_FOUND, zfm.u16(0) + zfm.u16(0)
+
+    def _reg_model(self, p):
+        a, b = self.char[1], self.char[2]
+        if a is None or a != b:
+            return zfm.ENROL_MISMATCH, b""
+        return zfm.OK, b""  # the model lands in both char buffers
+
+    def _store(self, p):
+        buf, page = p[0], _u16(p, 1)
+        if page >= self.library_size:
+            return zfm.BAD_PAGE, b""
+        if self.char.get(buf) is None:
+            return zfm.READ_ERROR, b""
+        self.library[page] = self.char[buf]
+        return zfm.OK, b""
+
+    def _load_char(self, p):
+        buf, page = p[0], _u16(p, 1)
+        if page >= self.library_size:
+            return zfm.BAD_PAGE, b""
+        if page not in self.library:
+            return zfm.READ_ERROR, b""
+        self.char[buf] = self.library[page]
+        return zfm.OK, b""
+
+    def _delete_char(self, p):
+        page, count = _u16(p, 0), _u16(p, 2)
+        if page + count > self.library_size:
+            return zfm.DELETE_FAILED, b""
+        for n in range(page, page + count):
+            self.library.pop(n, None)
+        return zfm.OK, b""
+
+    def _empty(self, p):
+        self.library.clear()
+        return zfm.OK, b""
+
+    def _read_index_table(self, p):
+        table = p[0]
+        bits = bytearray(32)
+        for page in self.library:
+            if table * 256 <= page < (table + 1) * 256:
+                n = page - table * 256
+                bits[n // 8] |= 1 << (n % 8)
+        return zfm.OK, bytes(bits)
+
+    def _get_random(self, p):
+        return zfm.OK, zfm.u32(self._rand.getrandbits(32))
+
+    def _set_sys_para(self, p):
+        reg, value = p[0], p[1]
+        if reg == 5 and 1 <= value <= 5:
+            self.security_level = value
+            return zfm.OK, b""
+        if reg in (4, 6):
+            return zfm.OK, b""  # baud / packet size: the pty does not care
+        return zfm.INVALID_REGISTER, b""
+
+    def _ok(self, p):
+        return zfm.OK, b""
+
+    def _score(self):
+        return self._rand.randrange(60, 250)
+
+
+def _u16(p, i):
+    if len(p) < i + 2:
+        raise IndexError
+    return (p[i] << 8) | p[i + 1]
+
+
+_HANDLERS = {
+    zfm.VFY_PWD: ReaderEmulator._vfy_pwd,
+    zfm.READ_SYS_PARA: ReaderEmulator._read_sys_para,
+    zfm.TEMPLATE_NUM: ReaderEmulator._template_num,
+    zfm.GEN_IMG: ReaderEmulator._gen_img,
+    zfm.IMG2TZ: ReaderEmulator._img2tz,
+    zfm.MATCH: ReaderEmulator._match,
+    zfm.SEARCH: ReaderEmulator._search,
+    zfm.HIGH_SPEED_SEARCH: ReaderEmulator._search,
+    zfm.REG_MODEL: ReaderEmulator._reg_model,
+    zfm.STORE: ReaderEmulator._store,
+    zfm.LOAD_CHAR: ReaderEmulator._load_char,
+    zfm.DELETE_CHAR: ReaderEmulator._delete_char,
+    zfm.EMPTY: ReaderEmulator._empty,
+    zfm.READ_INDEX_TABLE: ReaderEmulator._read_index_table,
+    zfm.GET_RANDOM: ReaderEmulator._get_random,
+    zfm.SET_SYS_PARA: ReaderEmulator._set_sys_para,
+    zfm.HANDSHAKE: ReaderEmulator._ok,
+    zfm.SOFT_RESET: ReaderEmulator._ok,
+    zfm.AURA_LED: ReaderEmulator._ok,
+}
+
+
+# -- CLI ----------------------------------------------------------------------
+def add_parser(subparsers):
+    e = subparsers.add_parser("emulate", help="emulate peripherals on this host")
+    esub = e.add_subparsers(dest="emulate_cmd", required=True, metavar="DEVICE")
+    r = esub.add_parser("reader", help="a ZFM fingerprint module on a pty; fingers driven from stdin")
+    r.add_argument("--json", action="store_true", help='print {"path": ...} instead of text')
+    r.add_argument("--library-size", type=int, default=300, help="templates it holds (default 300)")
+    return e
+
+
+HELP = "commands: place N | unknown | smudge | lift | enroll N | list | quit"
+
+
+def _command(emu, line):
+    words = line.split()
+    if not words:
+        return True
+    cmd, arg = words[0], words[1:]
+    try:
+        if cmd == "quit":
+            return False
+        if cmd == "place":
+            emu.place(int(arg[0]))
+        elif cmd == "unknown":
+            emu.place_unknown()
+        elif cmd == "smudge":
+            emu.place_smudged()
+        elif cmd == "lift":
+            emu.lift()
+        elif cmd == "enroll":
+            emu.enroll(int(arg[0]))
+        elif cmd == "list":
+            with emu._lock:
+                print(json.dumps({"templates": {str(k): v for k, v in sorted(emu.library.items())}}))
+            return True
+        else:
+            print("unknown command %r; %s" % (cmd, HELP))
+            return True
+    except (IndexError, ValueError):
+        print("%s needs a finger number; %s" % (cmd, HELP))
+        return True
+    print("ok")
+    return True
+
+
+def main(args) -> int:
+    if args.library_size < 1 or args.library_size > 1000:
+        print("error: --library-size must be from 1 to 1000", file=sys.stderr)
+        return 2
+    emu = ReaderEmulator(library_size=args.library_size).start()
+    try:
+        if args.json:
+            print(json.dumps({"path": emu.path}), flush=True)
+        else:
+            print("fingerprint module on %s (57600 baud, library %d); %s"
+                  % (emu.path, args.library_size, HELP), flush=True)
+        for line in sys.stdin:
+            if not _command(emu, line):
+                break
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="zfm_emulator")
+    sys.exit(main(add_parser(p.add_subparsers(dest="cmd")).parse_args(["reader"] + sys.argv[1:])))
