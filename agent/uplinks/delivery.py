@@ -9,6 +9,7 @@
 import asyncio
 
 from agent import log
+from agent.hal import ticks_ms, ticks_diff
 
 CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
 
@@ -26,7 +27,7 @@ def journal_kind(kind, name):
 
 
 class Delivery:
-    __slots__ = ("journal", "carries", "acks", "sent", "moved")
+    __slots__ = ("journal", "carries", "acks", "sent", "moved", "_waiting_since")
 
     def __init__(self, journal, carries):
         self.journal = journal
@@ -34,6 +35,7 @@ class Delivery:
         self.acks = False
         self.sent = journal.acked     # highest record id handed to the link
         self.moved = asyncio.Event()  # a record was journaled or acknowledged
+        self._waiting_since = None    # ticks when the oldest unacked record was sent
 
     def keep(self, kind, name, value):
         """Journal a record, durably, before anything is sent. Returns False
@@ -53,6 +55,7 @@ class Delivery:
         """A new link: resend everything the cloud has not acknowledged."""
         self.acks = acks
         self.sent = self.journal.acked
+        self._waiting_since = None
 
     async def next_batch(self, window, batch):
         """The next records to send (oldest first), waiting while there are
@@ -77,7 +80,17 @@ class Delivery:
         # Before the write, not after: the cloud's ack can arrive while the
         # sender still waits in send(). If the write fails the link is gone
         # and restart() sends everything unacknowledged again.
+        if self._waiting_since is None:
+            self._waiting_since = ticks_ms()
         self.sent = rid
+
+    def ack_overdue(self, timeout_s):
+        """Records are in flight and no ack came for `timeout_s`: the ack was
+        lost or garbled (the link itself may look fine). The caller drops
+        the link so that restart() sends them again."""
+        if not self.acks or self._waiting_since is None or self.in_flight() <= 0:
+            return False
+        return ticks_diff(ticks_ms(), self._waiting_since) >= timeout_s * 1000
 
     def in_flight(self):
         return self.sent - self.journal.acked
@@ -107,5 +120,7 @@ class Delivery:
             log.warn("delivery", "ack for record %d that was never sent ignored" % upto)
             return False
         self.journal.ack(upto)
+        # Progress: the clock for the next ack starts now, or stops.
+        self._waiting_since = ticks_ms() if self.in_flight() > 0 else None
         self.moved.set()
         return True

@@ -177,4 +177,8 @@ class WsUplink:
             if silent >= 2 * period:
                 log.count("heartbeat_timeouts")
                 raise LinkClosed("no reply from the server for %.0fs (half-open link)" % silent)
+            if self.delivery.ack_overdue(2 * period):
+                log.count("ack_timeouts")
+                raise LinkClosed("no ack for record %d within %.0fs; sending it again"
+                                 % (self.journal.acked + 1, 2 * period))
             await conn.send(self.session.ping())

@@ -132,3 +132,40 @@ async def test_unsendable_records_are_skipped_not_wedged():
     assert j.pending() == 0
     assert server.records == [i + 1 for i in range(30) if i not in skipped]
     assert log.counters.get("records_unsendable", 0) - before == len(skipped)
+
+
+class ForgetfulServer(ScriptedServer):
+    """Answers pings but loses the first ack: the link looks healthy."""
+
+    def __init__(self):
+        super().__init__(acks=True)
+        self.dropped = False
+
+    async def send(self, text):
+        msg = json.loads(text)
+        if msg["type"] == "ping":
+            self._reply({"type": "pong"})
+        elif "id" in msg and not self.dropped:
+            self.dropped = True
+            self.records.append(msg["id"])
+            return  # the ack never comes
+        await ScriptedServer.send(self, text)
+
+
+async def test_lost_ack_is_detected_and_the_record_resent():
+    server = ForgetfulServer()
+    j = Journal(tmpdir() + "/j", clock=lambda: 1)
+    j.append("event", "punch", {"i": 0})
+    site = dict(SITE, heartbeat_s=0.1)
+    up = WsUplink(site, Thing("d1"), server, j, json_ws.Session("d1", "t"), json_ws.carries)
+    task = asyncio.create_task(up.run())
+    try:
+        for _ in range(300):  # bounded: 3 s
+            if j.pending() == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.sleep(0)
+    assert j.pending() == 0
+    assert server.records == [1, 1]  # sent, ack lost, sent again
