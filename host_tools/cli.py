@@ -133,6 +133,10 @@ def parser():
     d.add_argument("--duration", type=float, help="stop after this many seconds")
     d.add_argument("--runtime", choices=RUNTIMES, default="micropython")
     d.add_argument("--emulator-port", type=int, default=0, help="emulator port (default: any free)")
+    d.add_argument("--attendance", action="store_true",
+                   help="an attendance terminal: emulated fingerprint reader, punches")
+    d.add_argument("--uplink", choices=("json_ws", "xml_ws", "http"), default="json_ws",
+                   help="cloud protocol (default json_ws; terminals usually speak xml_ws or http)")
 
     c = sub.add_parser("command", help="send a command to a device as an admin and print its result")
     c.add_argument("device")

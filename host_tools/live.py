@@ -13,6 +13,13 @@ def _kv(payload):
     return " ".join("%s=%s" % (k, payload[k]) for k in sorted(payload))
 
 
+def _first(d, *keys):
+    for k in keys:
+        if d.get(k) is not None:
+            return d[k]
+    return "?"
+
+
 def render(kind, data):
     """Bench observer event -> a line, or None for what is not worth a line."""
     dev = data.get("device_id", "")
@@ -28,6 +35,18 @@ def render(kind, data):
     if kind == "command":
         return "%s  command -> %s  %s %s (id %s)" % (_clock(), dev, data.get("command"),
                                                    _kv(data.get("payload")), data.get("id"))
+    if kind in ("punch", "admin_log"):
+        # XML (TimeLog_v2/AdminLog_v2 tags), HTTP (sendlog record) and JSON
+        # (event payload) name the same facts differently.
+        p = dict(data.get("payload") or {})
+        p.update({k: v for k, v in data.items() if k not in ("payload", "type")})
+        user = _first(p, "UserId", "enrollid", "user", "user_id")
+        when = _first(p, "PunchTime", "Time", "time")
+        proto = p.get("protocol", "json")
+        if kind == "punch":
+            return "%s  PUNCH      %s  user=%s at %s (%s)" % (_clock(), dev, user, when, proto)
+        return "%s  ADMIN LOG  %s  %s user=%s at %s (%s)" % (_clock(), dev, _first(p, "Action", "action"),
+                                                          user, when, proto)
     if kind == "error":
         return "%s  error      %s" % (_clock(), data.get("message"))
     return None

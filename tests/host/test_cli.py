@@ -95,3 +95,13 @@ def test_perf_journal_prints_figures():
     for label in ("LittleFS (RAM flash),  1 per sync", "host file system + fsync", "micropython agent, 100 records",
                   "cpython agent, 100 records"):
         assert label in out, out
+
+
+def test_attendance_demo_shows_punches():
+    port = _free_port()
+    res = subprocess.run(DOORLINK + ["demo", "--attendance", "--uplink", "xml_ws", "--port", str(port),
+                                     "--duration", "9"],
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "ONLINE     demo-terminal-1" in res.stdout
+    assert "PUNCH      demo-terminal-1  user=" in res.stdout
