@@ -46,7 +46,8 @@ async def _run_agent(runtime, tmp_path, url, uplink, lines):
     session = await start_board(_board(tmp_path, 50), _site(tmp_path, url, uplink), runtime=runtime,
                                 emulator_port=0, on_line=lines.append, journal=tmp_path / "journal")
     session.reader.enroll(5)
-    await eventually(lambda: "module ready" in "\n".join(lines), timeout=20)
+    out = lambda: "\n".join(lines)  # noqa: E731
+    await eventually(lambda: "module ready" in out() and "registered as" in out(), timeout=20)
     await _press(session.reader, 5, 0)
     return session
 
