@@ -7,55 +7,24 @@
 import asyncio
 
 from agent import clock, log
-from agent.backoff import Backoff
 from agent.codecs import cloudsolution as cs
 from agent.errors import CommandError, LinkClosed
-from agent.hal import format_exc
 from agent.tasks import first_done
-from agent.uplinks.delivery import Delivery, journal_kind
+from agent.uplinks.base import NAME, Uplink
 from agent.uplinks.http_transport import HttpClient
 
-NAME = "uplink"
 PATH = "/api/device-http"
 BATCH = 16   # records per sendlog
 
 
-class HttpUplink:
-    __slots__ = ("site", "thing", "journal", "delivery", "client", "backoff", "online", "gmt")
-
+class HttpUplink(Uplink):
     def __init__(self, site, thing, journal, client=None):
-        self.site = site
-        self.thing = thing
-        self.journal = journal
+        Uplink.__init__(self, site, thing, journal, cs.carries)
         self.gmt = site["gmt"]
-        self.delivery = Delivery(journal, cs.carries)
         self.client = client or HttpClient(site["server"], site["connect_timeout_s"], site["ca_file"])
-        self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
-        self.online = False
-        thing.listen(self._on_thing)
 
-    def _on_thing(self, kind, name, value):
-        jkind = journal_kind(kind, name)
-        if jkind is not None:
-            self.delivery.keep(jkind, name, value)
-
-    async def run(self):
-        """Register, send, keep alive; start over with backoff on failure."""
-        while True:
-            try:
-                await self._serve_once()
-            except LinkClosed as e:
-                log.warn(NAME, "link down: %s" % e)
-            except Exception as e:  # noqa: BLE001 - any failure means start over
-                log.error(NAME, "link failed: %r\n%s" % (e, format_exc(e)))
-            await self.client.close()
-            self.backoff.down()
-            if self.online:
-                self.online = False
-                self.thing.update("online", False)
-            delay = self.backoff.next_delay()
-            log.info(NAME, "reconnecting in %.1fs" % delay)
-            await asyncio.sleep(delay)
+    async def _after_link(self):
+        await self.client.close()
 
     async def _call(self, request):
         status, body, raw = await self.client.post_json(PATH, request)
@@ -85,11 +54,7 @@ class HttpUplink:
             raise LinkClosed("registration refused: %s (check device_id in the site file)"
                              % (reply["reason"] or "no reason given"))
         self.delivery.restart(True)  # sendlog replies acknowledge by count
-        self.online = True
-        self.thing.update("online", True)
-        self.backoff.up()
-        log.count("registrations")
-        log.info(NAME, "registered as %s" % sn)
+        self._up()
         await first_done(self._sender(), self._heartbeat())
 
     async def _sender(self):

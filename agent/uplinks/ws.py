@@ -6,57 +6,22 @@
 import asyncio
 
 from agent import log
-from agent.backoff import Backoff
 from agent.codecs import session as codec
 from agent.errors import CommandError, LinkClosed
 from agent.hal import ticks_ms, ticks_diff, format_exc
 from agent.tasks import first_done
-from agent.uplinks.delivery import Delivery, journal_kind
+from agent.uplinks.base import NAME, Uplink
 
-NAME = "uplink"
 WINDOW = 16   # records sent but not yet acknowledged
 BATCH = 8     # records read from flash at a time
 
-class WsUplink:
-    __slots__ = ("site", "thing", "net", "journal", "session", "online", "delivery",
-                 "_last_rx", "_conn", "backoff")
-
+class WsUplink(Uplink):
     def __init__(self, site, thing, net, journal, session, carries):
-        self.site = site
-        self.thing = thing
+        Uplink.__init__(self, site, thing, journal, carries)
         self.net = net
-        self.journal = journal
         self.session = session
-        self.delivery = Delivery(journal, carries)
-        self.online = False
         self._conn = None
         self._last_rx = 0
-        self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
-        thing.listen(self._on_thing)
-
-    # Thing -> journal, durably, before anything is sent. Property changes
-    # travel as the events the peripherals raise.
-    def _on_thing(self, kind, name, value):
-        jkind = journal_kind(kind, name)
-        if jkind is not None:
-            self.delivery.keep(jkind, name, value)
-
-    async def run(self):
-        """Connect, serve, and reconnect forever (supervised task)."""
-        while True:
-            try:
-                await self._serve_once()
-            except LinkClosed as e:
-                log.warn(NAME, "link down: %s" % e)
-            except Exception as e:  # noqa: BLE001 - any link failure means reconnect
-                log.error(NAME, "link failed: %r\n%s" % (e, format_exc(e)))
-            self.backoff.down()
-            if self.online:
-                self.online = False
-                self.thing.update("online", False)
-            delay = self.backoff.next_delay()
-            log.info(NAME, "reconnecting in %.1fs" % delay)
-            await asyncio.sleep(delay)
 
     async def _serve_once(self):
         url = self.site["server"]
@@ -71,11 +36,7 @@ class WsUplink:
         try:
             await conn.send(self.session.hello())
             await asyncio.wait_for(self._await_registered(conn), timeout)
-            self.online = True
-            self.thing.update("online", True)
-            self.backoff.up()
-            log.count("registrations")
-            log.info(NAME, "registered as %s" % self.site["device_id"])
+            self._up()
             self._last_rx = ticks_ms()
             await first_done(self._reader(conn), self._sender(conn), self._heartbeat(conn))
         except asyncio.TimeoutError:

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from agent import clock
 from conftest import eventually
-from test_terminal import DEVICE, _board, _press
 from test_terminal_bad_input import _run_agent, _serve
 
 AHEAD_S = 7200

@@ -1,7 +1,6 @@
 # Hostile clouds for the attendance uplinks, per runtime: every kind of bad
 # reply gets a clear log line, the punch stays in the journal, the agent
 # backs off and keeps running, and the punch arrives once the cloud behaves.
-import asyncio
 import json
 
 from aiohttp import web
