@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "mp" / "fingerprint_check.py"
 
 
+# What each fault of the MicroPython script's fault phase does to the line.
+ARM = {
+    "noise": lambda emu: emu.noise(40),                 # garbage before the reply
+    "corrupt": lambda emu: emu.corrupt_next_checksum(),  # one bad checksum: a retry fixes it
+    "silent": lambda emu: emu.silent(1),                 # one lost reply: deadline, retry
+    "silent_long": lambda emu: emu.silent(3),            # every try lost: a clear error
+    "reject": lambda emu: emu.reject_next(0x18),         # the module refuses (flash error)
+}
+
+
 def _person(emu, errors):
     """Enrol: finger 9 down, up once read (and seen gone), down again (and left there)."""
     try:
@@ -41,6 +51,10 @@ def test_driver_under_micropython():
         try:
             for line in proc.stdout:
                 lines.append(line)
+                if line.startswith("@@arm "):
+                    ARM[line.split()[1]](emu)
+                    proc.stdin.write("go\n")
+                    proc.stdin.flush()
                 if line.startswith("@@enrol"):
                     emu.lift()
                     person = threading.Thread(target=_person, args=(emu, errors))
@@ -67,3 +81,10 @@ def test_driver_under_micropython():
         assert r["after_delete"] is None
         assert r["bad_page"][0] == zfm.BAD_PAGE and "0 to 299" in r["bad_page"][1]
         assert emu.library == {7: 7}
+        f = r["faults"]
+        for name in ("noise", "corrupt", "silent"):
+            assert f[name] == ["ok", 1], (name, f[name])  # survived: the answer is right
+        assert f["silent_long"][0] == "error" and "no answer" in f["silent_long"][2]
+        assert f["reject"][:2] == ["error", 0x18] and f["reject"][2]
+        assert f["after"] == 1  # and the line works again afterwards
+        assert r["counters"].get("fp_retries", 0) >= 4

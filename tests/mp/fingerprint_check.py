@@ -1,7 +1,8 @@
 # The fingerprint driver under the MicroPython unix port, over the pty of
 # the host's emulated module (tests/host/test_fingerprint_mpy.py drives the
-# simulated finger). Prints "@@enrol" when it wants a new finger, waits for
-# a line on stdin, and ends with one JSON result line "@@result {...}".
+# simulated finger). Prints "@@enrol" when it wants a new finger and
+# "@@arm FAULT" when it wants a line fault, waits for a line on stdin each
+# time, and ends with one JSON result line "@@result {...}".
 #   micropython tests/mp/fingerprint_check.py /dev/pts/N
 import asyncio
 import json
@@ -30,6 +31,17 @@ async def main(path):
         await fp.enrol(5000)
     except FingerprintError as e:
         out["bad_page"] = [e.code, str(e)]
+    # Line faults, armed on the emulator by the host between our steps.
+    faults = {}
+    for name in ("noise", "corrupt", "silent", "silent_long", "reject"):
+        print("@@arm " + name)
+        sys.stdin.readline()
+        try:
+            faults[name] = ["ok", await fp.template_count()]
+        except FingerprintError as e:
+            faults[name] = ["error", e.code, str(e)]
+    faults["after"] = await fp.template_count()
+    out["faults"] = faults
     out["counters"] = log.counters
     port.close()
     print("@@result " + json.dumps(out))
