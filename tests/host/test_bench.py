@@ -12,26 +12,7 @@ from host_tools.bench import BenchStore, add_device, start_bench, validate_messa
 DEV = "3f2b8c1e-0000-4000-8000-000000000001"
 TOKEN = "tok_bench_secret"
 TIMEOUT = 5
-
-
-@pytest.fixture
-async def bench(tmp_path):
-    db = tmp_path / "bench.sqlite3"
-    add_device(db, DEV, TOKEN)
-    events = []
-    b = await start_bench(port=0, db_path=str(db), observer=lambda kind, data: events.append((kind, data)))
-    b.db_path = db
-    b.events = events
-    try:
-        yield b
-    finally:
-        await asyncio.wait_for(b.stop(), TIMEOUT)
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as s:
-        yield s
+BENCH_DEVICES = {DEV: TOKEN}  # registered in the shared bench fixture
 
 
 async def recv(ws):

@@ -9,24 +9,11 @@ import time
 import pytest
 import requests
 
-from host_tools.bench import add_device, start_bench
 
 SN = "ZX12345678"  # the seed's device serial number
 CLOUDTIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # "2026-06-12T10:30:00Z"
 TIMEOUT = 5
-
-
-@pytest.fixture
-async def bench(tmp_path):
-    db = tmp_path / "bench.sqlite3"
-    add_device(db, SN, "your-token")
-    events = []
-    b = await start_bench(port=0, db_path=str(db), observer=lambda kind, data: events.append((kind, data)))
-    b.events = events
-    try:
-        yield b
-    finally:
-        await asyncio.wait_for(b.stop(), TIMEOUT)
+BENCH_DEVICES = {SN: "your-token"}  # registered in the shared bench fixture
 
 
 async def post(bench, payload=None, **kw):

@@ -9,7 +9,6 @@ import aiohttp
 import pytest
 
 from agent.codecs import xml_bio
-from host_tools.bench import add_device, start_bench
 from host_tools.bench.server import STATE
 
 SERIAL = "FK628001"
@@ -17,6 +16,7 @@ CLOUD_ID = "cloud_001"
 JSON_DEV = "3f2b8c1e-0000-4000-8000-000000000001"
 JSON_TOKEN = "tok_bench_secret"
 TIMEOUT = 5
+BENCH_DEVICES = {SERIAL: CLOUD_ID, JSON_DEV: JSON_TOKEN}  # registered in the shared bench fixture
 
 REGISTER = """<Request>
 <Operation>Register</Operation>
@@ -57,26 +57,6 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
 ]>
 <Request><Operation>TimeLog_v2</Operation><LogId>&lol3;</LogId></Request>"""
-
-
-@pytest.fixture
-async def bench(tmp_path):
-    db = tmp_path / "bench.sqlite3"
-    add_device(db, SERIAL, CLOUD_ID)
-    add_device(db, JSON_DEV, JSON_TOKEN)
-    events = []
-    b = await start_bench(port=0, db_path=str(db), observer=lambda kind, data: events.append((kind, data)))
-    b.events = events
-    try:
-        yield b
-    finally:
-        await asyncio.wait_for(b.stop(), TIMEOUT)
-
-
-@pytest.fixture
-async def session():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def connect(session, bench):

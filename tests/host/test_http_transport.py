@@ -15,16 +15,8 @@ from host_tools.bench import add_device, start_bench
 
 SN = "ZX12345678"
 PATH = "/api/device-http"
+BENCH_DEVICES = {SN: "unused"}  # registered in the shared bench fixture
 DEVINFO = {"modelname": "doorlink", "usersize": 1000, "firmware": "0.1.0", "mac": "00:11:22:33:44:55"}
-
-
-@pytest.fixture
-async def bench(tmp_path):
-    db = tmp_path / "bench.sqlite3"
-    add_device(db, SN, "unused")
-    b = await start_bench(port=0, db_path=str(db))
-    yield b
-    await b.stop()
 
 
 class CountingProxy:
