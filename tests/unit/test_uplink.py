@@ -51,6 +51,19 @@ class ScriptedServer:
         pass
 
 
+async def _run_until(uplink, done, seconds=5):
+    """Run the uplink until done() holds (bounded in time), then stop it."""
+    task = asyncio.create_task(uplink.run())
+    try:
+        for _ in range(int(seconds * 100)):
+            if done():
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.sleep(0)
+
+
 async def _drain(server, n=40):
     j = Journal(tmpdir() + "/j", clock=lambda: 1)
     for i in range(n):
@@ -58,15 +71,7 @@ async def _drain(server, n=40):
     bad_before = log.counters.get("bad_ack", 0)
     session = json_ws.Session("d1", "t")
     up = WsUplink(SITE, Thing("d1"), server, j, session, json_ws.carries)
-    task = asyncio.create_task(up.run())
-    try:
-        for _ in range(500):  # bounded: 5 s
-            if j.pending() == 0 and len(server.records) >= n:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.sleep(0)
+    await _run_until(up, lambda: j.pending() == 0 and len(server.records) >= n)
     return j, log.counters.get("bad_ack", 0) - bad_before
 
 
@@ -119,15 +124,7 @@ async def test_unsendable_records_are_skipped_not_wedged():
         j.append("event", "punch", {"i": i})
     before = log.counters.get("records_unsendable", 0)
     up = WsUplink(SITE, Thing("d1"), server, j, PickySession(), json_ws.carries)
-    task = asyncio.create_task(up.run())
-    try:
-        for _ in range(500):
-            if j.pending() == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.sleep(0)
+    await _run_until(up, lambda: j.pending() == 0)
     skipped = [i for i in range(30) if i % 5 == 1 or i % 7 == 3]
     assert j.pending() == 0
     assert server.records == [i + 1 for i in range(30) if i not in skipped]
@@ -158,14 +155,6 @@ async def test_lost_ack_is_detected_and_the_record_resent():
     j.append("event", "punch", {"i": 0})
     site = dict(SITE, heartbeat_s=0.1)
     up = WsUplink(site, Thing("d1"), server, j, json_ws.Session("d1", "t"), json_ws.carries)
-    task = asyncio.create_task(up.run())
-    try:
-        for _ in range(300):  # bounded: 3 s
-            if j.pending() == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.sleep(0)
+    await _run_until(up, lambda: j.pending() == 0, seconds=3)
     assert j.pending() == 0
     assert server.records == [1, 1]  # sent, ack lost, sent again
