@@ -187,14 +187,18 @@ class _State:
             pass  # a broken live log must never take the bench down
 
 
-async def _send(conn: _Conn, obj: dict) -> bool:
+async def _send_text(conn: _Conn, text: str) -> bool:
     if conn.ws.closed:
         return False
     try:
-        await conn.ws.send_json(obj)
+        await conn.ws.send_str(text)
         return True
     except Exception:
         return False
+
+
+async def _send(conn: _Conn, obj: dict) -> bool:
+    return await _send_text(conn, json.dumps(obj))
 
 
 async def _broadcast(state: _State, obj: dict) -> None:
@@ -328,7 +332,17 @@ async def _on_command(app: web.Application, state: _State, conn: _Conn, msg: dic
         command_id = f"cmd-{state.next_command}"
     payload = msg.get("payload", {})
     out = {"type": "command", "device_id": device_id, "command": msg["command"], "payload": payload, "id": command_id}
-    if not await _send(target, out):
+    from .xml_proto import command_request, is_xml_device  # here: xml_proto imports this module
+
+    if is_xml_device(target):
+        request = command_request(msg["command"], payload, command_id)
+        if request is None:
+            await _error(state, conn, "invalid", f"command {msg['command']!r} has no XML form for terminal {device_id}")
+            return
+        sent = await _send_text(target, request)
+    else:
+        sent = await _send(target, out)
+    if not sent:
         await _error(state, conn, "offline", f"device {device_id} is not online")
         return
     app[STORE].add_command(str(command_id), device_id, msg["command"], payload)

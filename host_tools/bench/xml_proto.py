@@ -28,7 +28,7 @@ MAX_FIELDS = 64
 NOT_REGISTERED = "not registered: send Register first"
 
 
-def _is_xml_device(conn: _Conn) -> bool:
+def is_xml_device(conn: _Conn) -> bool:
     return getattr(conn, "protocol", None) == PROTOCOL and conn.device_id is not None
 
 
@@ -39,6 +39,24 @@ async def _reply(conn: _Conn, fields: list) -> None:
         await conn.ws.send_str(xml_flat.encode("Response", fields))
     except Exception:
         pass  # the peer is gone; its cleanup runs in the socket handler
+
+
+# Admin commands an XML terminal understands, as the Request that carries
+# them (field-seen server commands: LockControl, GetDeviceStatus, SetTime).
+def command_request(command: str, payload: dict, command_id) -> str | None:
+    """The XML Request for an admin command, or None if terminals have none."""
+    if command == "unlock":
+        fields = [("Operation", "LockControl"), ("Mode", "1")]
+    elif command == "lock":
+        fields = [("Operation", "LockControl"), ("Mode", "2")]
+    elif command == "status":
+        fields = [("Operation", "GetDeviceStatus")]
+    elif command == "set_time" and isinstance(payload.get("time"), str):
+        fields = [("Operation", "SetTime"), ("Time", payload["time"])]
+    else:
+        return None
+    fields.append(("TransID", str(command_id)))
+    return xml_flat.encode("Request", fields)
 
 
 async def _fail(state: _State, conn: _Conn, kind: str, reason: str, echo: list = ()) -> None:
@@ -57,8 +75,17 @@ async def handle_xml(app: web.Application, state: _State, conn: _Conn, text: str
     # Counted by known operation only: peer-chosen names must not grow the table.
     state.counts["xml:" + (op if op == "Register" or op in _HANDLERS else "other")] += 1
     if root == "Response":
-        # A terminal's answer to a server command: logged, never answered
-        # (answering an answer could start an endless exchange).
+        # A terminal's answer to a server command: never answered (answering
+        # an answer could start an endless exchange). Admins get the same
+        # command_result event a JSON device sends, so one admin client
+        # works with every terminal.
+        ok = fields.get("Result", "").lower() in ("success", "ok")
+        result = {"id": fields.get("TransID"), "command": op, "ok": ok}
+        if not ok:
+            result["error"] = fields.get("Reason", "failed")
+        out = {"type": "event", "device_id": conn.device_id, "event_type": "command_result",
+               "payload": result, "received_at": time.time()}
+        await _broadcast(state, out)
         state.notify("command_result", {"device_id": conn.device_id, "protocol": PROTOCOL, **fields})
         return
     if root != "Request":
@@ -71,7 +98,7 @@ async def handle_xml(app: web.Application, state: _State, conn: _Conn, text: str
         await _fail(state, conn, "invalid", "missing <Operation>")
     elif op not in _HANDLERS:
         await _fail(state, conn, "invalid", f"unknown Operation {op[:40]!r}", echo)
-    elif not _is_xml_device(conn):
+    elif not is_xml_device(conn):
         await _fail(state, conn, "invalid", NOT_REGISTERED, echo + _log_id(fields))
     else:
         await _HANDLERS[op](app, state, conn, fields)

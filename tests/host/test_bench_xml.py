@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import aiohttp
 import pytest
 
-from agent.codecs import xml_bio
+from agent.codecs import xml_bio, xml_flat
 from host_tools.bench.server import STATE
 
 SERIAL = "FK628001"
@@ -255,3 +255,30 @@ async def test_device_codec_talks_to_the_bench(bench, session):
     assert [r["log_id"] for r in bench.store.punch_rows(SERIAL)] == ["5"]
     assert bench.store.punch_rows(SERIAL)[0]["fields"]["GMT"] == "8"
     assert [r["action"] for r in bench.store.admin_log_rows(SERIAL)] == ["DeleteFP"]
+
+
+async def test_admin_commands_reach_an_xml_terminal_and_results_come_back(bench, session):
+    """An admin's unlock becomes LockControl for an XML terminal; the
+    terminal's Response comes back to admins as a command_result event."""
+    term = await connect(session, bench)
+    await term.send_str(REGISTER.format(serial=SERIAL, cloud=CLOUD_ID))
+    assert "<Session>" in (await asyncio.wait_for(term.receive(), TIMEOUT)).data
+    adm = await connect(session, bench)
+    await adm.send_json({"type": "subscribe", "role": "admin"})
+    await adm.send_json({"type": "command", "device_id": SERIAL, "command": "unlock", "id": "u1"})
+    req = (await asyncio.wait_for(term.receive(), TIMEOUT)).data
+    root, fields = xml_flat.decode(req)
+    assert (root, fields["Operation"], fields["Mode"], fields["TransID"]) == ("Request", "LockControl", "1", "u1")
+    await term.send_str(xml_flat.encode("Response", [("Operation", "LockControl"), ("TransID", "u1"),
+                                                     ("Result", "success")]))
+    while True:
+        msg = json.loads((await asyncio.wait_for(adm.receive(), TIMEOUT)).data)
+        if msg.get("event_type") == "command_result":
+            break
+    assert msg["payload"] == {"id": "u1", "command": "LockControl", "ok": True}
+    await adm.send_json({"type": "command", "device_id": SERIAL, "command": "self_destruct"})
+    while True:
+        msg = json.loads((await asyncio.wait_for(adm.receive(), TIMEOUT)).data)
+        if msg.get("type") == "error":
+            break
+    assert "no XML form" in msg["message"]
