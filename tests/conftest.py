@@ -90,6 +90,21 @@ FIGURES = []
 
 
 @pytest.fixture
+def pki(tmp_path):
+    """A throwaway CA (trustme): `server` is an SSL context with a certificate
+    for "localhost" signed by it; `ca` its PEM file, `wrong` another CA's."""
+    import ssl
+
+    import trustme
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(ctx)
+    return {"server": ctx, "ca": str(tmp_path / "ca.pem"), "wrong": str(tmp_path / "other-ca.pem")}
+
+
+@pytest.fixture
 def figure():
     return FIGURES.append
 

@@ -5,8 +5,7 @@ import json
 
 import aiohttp
 from aiohttp import web
-
-from conftest import DEVICE, eventually, write_site
+from e2e_support import DEVICE, eventually, write_site
 
 
 class HostileCloud:

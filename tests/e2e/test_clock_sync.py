@@ -3,10 +3,10 @@
 import time
 
 from aiohttp import web
+from e2e_support import eventually
+from test_terminal_bad_input import _run_agent, _serve
 
 from agent import clock
-from conftest import eventually
-from test_terminal_bad_input import _run_agent, _serve
 
 AHEAD_S = 7200
 

@@ -9,7 +9,8 @@ import json
 import random
 import signal
 
-from conftest import BOARD, eventually
+from e2e_support import BOARD, eventually
+
 from host_tools.bench import start_bench
 from host_tools.chaos import FaultProxy, FaultSchedule
 from host_tools.journal_tool import pending_ids, read_cursor

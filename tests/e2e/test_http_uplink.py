@@ -1,6 +1,6 @@
 # The CloudSolution 3.0 HTTP uplink end to end, per runtime: door events
 # travel as enrollid-0 records, the bench's cloudtime corrects the clock.
-from conftest import DEVICE, eventually, write_site
+from e2e_support import DEVICE, eventually, write_site
 
 
 async def test_door_events_reach_the_bench_over_http(runtime, bench, agent, tmp_path):

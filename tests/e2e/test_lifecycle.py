@@ -1,7 +1,8 @@
 # The walking skeleton end to end, per runtime: bench cloud + emulated board
 # + the real agent process.
+from e2e_support import BOARD, DEVICE, eventually, write_site
+
 from agent.config import load_board
-from conftest import BOARD, DEVICE, eventually, write_site
 
 
 async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench, admin, agent, tmp_path, figure):

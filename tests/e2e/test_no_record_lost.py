@@ -3,7 +3,8 @@
 import asyncio
 import signal
 
-from conftest import DEVICE, TOKEN, eventually, write_site
+from e2e_support import DEVICE, TOKEN, eventually, write_site
+
 from host_tools.bench import start_bench
 from host_tools.journal_tool import pending_ids
 

@@ -2,11 +2,11 @@
 # stuck behind it.
 import time
 
-from conftest import DEVICE, TOKEN, Admin, eventually, write_site
+import aiohttp
+from e2e_support import DEVICE, TOKEN, Admin, eventually, write_site
+
 from host_tools.bench import start_bench
 from host_tools.chaos import FaultProxy
-
-import aiohttp
 
 BACKLOG = 300
 

@@ -7,10 +7,10 @@ import json
 import time
 
 import pytest
+from e2e_support import eventually
 
 from agent import clock
 from agent.codecs import zfm
-from conftest import eventually
 from host_tools.bench import start_bench
 from host_tools.paths import BOARDS
 from host_tools.runner import start_board

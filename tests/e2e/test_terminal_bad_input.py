@@ -4,11 +4,11 @@
 import json
 
 from aiohttp import web
+from e2e_support import eventually
+from test_terminal import DEVICE, _board, _press
 
-from conftest import eventually
 from host_tools.journal_tool import pending_ids
 from host_tools.runner import start_board
-from test_terminal import DEVICE, _board, _press
 
 BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
                   '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><Response><Result>&lol2;</Result></Response>')

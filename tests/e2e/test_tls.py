@@ -1,24 +1,11 @@
 # wss:// against a TLS bench signed by a throwaway CA (trustme): the right CA
 # is accepted, a wrong one refused, on both runtimes.
 import asyncio
-import ssl
 
 import pytest
-import trustme
+from e2e_support import DEVICE, TOKEN, eventually, write_site
 
-from conftest import DEVICE, TOKEN, eventually, write_site
 from host_tools.bench import start_bench
-
-
-@pytest.fixture
-def pki(tmp_path):
-    ca = trustme.CA()
-    cert = ca.issue_cert("localhost")
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(ctx)
-    return {"server": ctx, "ca": tmp_path / "ca.pem", "wrong": tmp_path / "other-ca.pem"}
 
 
 @pytest.fixture
@@ -35,14 +22,14 @@ def _url(bench):
 
 
 async def test_wss_with_the_right_ca_delivers(runtime, tls_bench, agent, tmp_path, pki):
-    await agent.start(runtime, write_site(tmp_path, _url(tls_bench), ca_file=str(pki["ca"])))
+    await agent.start(runtime, write_site(tmp_path, _url(tls_bench), ca_file=pki["ca"]))
     rows = await eventually(lambda: tls_bench.store.telemetry_rows(DEVICE), timeout=20)
     assert rows[0]["record_id"] == 1
     assert "registered as" in agent.output()
 
 
 async def test_wss_with_a_wrong_ca_is_refused(runtime, tls_bench, agent, tmp_path, pki):
-    await agent.start(runtime, write_site(tmp_path, _url(tls_bench), ca_file=str(pki["wrong"]),
+    await agent.start(runtime, write_site(tmp_path, _url(tls_bench), ca_file=pki["wrong"],
                                           backoff_base_s=0.2, backoff_cap_s=0.5))
     await eventually(lambda: agent.output().count("failed") >= 2, timeout=20)
     out = agent.output()

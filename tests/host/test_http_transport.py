@@ -2,10 +2,8 @@
 servers that misbehave: 5xx, non-JSON, silence, TLS with the right and a wrong CA."""
 
 import asyncio
-import ssl
 
 import pytest
-import trustme
 from aiohttp import web
 
 from agent.codecs import cloudsolution as cs
@@ -202,16 +200,6 @@ def test_split_url():
     for bad in ("ftp://h", "http://", "http://h:port"):
         with pytest.raises(ValueError):
             split_url(bad)
-
-
-@pytest.fixture
-def pki(tmp_path):
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(ctx)
-    return {"server": ctx, "ca": str(tmp_path / "ca.pem"), "wrong": str(tmp_path / "other-ca.pem")}
 
 
 @pytest.fixture

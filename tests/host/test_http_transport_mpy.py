@@ -3,10 +3,7 @@ the real bench, over http and over https with a trustme CA."""
 
 import asyncio
 import json
-import ssl
 
-import pytest
-import trustme
 
 from host_tools import mpy
 from host_tools.bench import add_device, start_bench
@@ -56,16 +53,6 @@ async def test_micropython_refused_port(tmp_path):
     await server.wait_closed()
     res = await run_check("http://127.0.0.1:%d" % port)
     assert res["error"].startswith("connect to http://127.0.0.1:%d failed" % port), res
-
-
-@pytest.fixture
-def pki(tmp_path):
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(ctx)
-    return {"server": ctx, "ca": str(tmp_path / "ca.pem"), "wrong": str(tmp_path / "other-ca.pem")}
 
 
 async def test_micropython_https_right_and_wrong_ca(tmp_path, pki):
