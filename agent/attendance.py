@@ -1,14 +1,14 @@
 # Attendance policy, between the fingerprint reader and the Thing: an
 # identified finger is a punch (who, when in local wall-clock time, in or
 # out), an enrolment or deletion is an admin log. Both become Thing events
-# ("punch", "admin_log") that the uplink journals as records of their own
-# kind, so they reach the cloud even if it is down right now.
-from agent import clock
+# (records.PUNCH, records.ADMIN_LOG) that the uplink journals as records of
+# their own kind, so they reach the cloud even if it is down right now.
+from agent import clock, records as r
+from agent.codecs.values import epoch_wall
 
 MODES = ("toggle", "in", "out")   # how the in/out state of a punch is chosen
 # reader's action -> the Action terminals report (XML AdminLog_v2)
 ADMIN_ACTIONS = {"enrol": "EnrollFP", "delete": "DeleteFP"}
-IN, OUT = 0, 1                    # AttendStat / inout as terminals send it
 
 
 class Attendance:
@@ -26,24 +26,24 @@ class Attendance:
 
     def _state(self, user):
         if self.mode == "in":
-            return IN
+            return r.IN
         if self.mode == "out":
-            return OUT
-        state = OUT if self._last.get(user) == IN else IN
+            return r.OUT
+        state = r.OUT if self._last.get(user) == r.IN else r.IN
         self._last[user] = state
         return state
 
     def punch(self, user, score=None):
         user = str(user)
-        record = {"user": user, "time": clock.local_iso(clock.now(), self.gmt), "gmt": self.gmt,
-                  "attend": self._state(user), "ap": 1, "action": "FP", "job": 0}
+        record = {r.USER: user, r.WHEN: epoch_wall(clock.now(), self.gmt), r.GMT: self.gmt,
+                  r.ATTEND: self._state(user), r.AP: 1, r.ACTION: "FP", r.JOB: 0}
         if score is not None:
-            record["score"] = score
-        self.thing.emit("punch", record)
+            record[r.SCORE] = score
+        self.thing.emit(r.PUNCH, record)
         return record
 
     def admin(self, action, user, admin_id="ADMIN"):
-        record = {"admin": admin_id, "user": str(user), "action": ADMIN_ACTIONS.get(action, action),
-                  "time": clock.local_iso(clock.now(), self.gmt)}
-        self.thing.emit("admin_log", record)
+        record = {r.ADMIN: admin_id, r.USER: str(user), r.ACTION: ADMIN_ACTIONS.get(action, action),
+                  r.WHEN: epoch_wall(clock.now(), self.gmt)}
+        self.thing.emit(r.ADMIN_LOG, record)
         return record

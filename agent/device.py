@@ -1,37 +1,38 @@
 # Assembles one device from its board and site files: the Thing, the
 # peripherals the board declares, the uplink, and the supervisor that runs
-# them. Also the device's own commands (status).
+# them. Also the device's own commands: status, set, set_time, get_time,
+# reboot.
 import asyncio
 
-from agent import clock, hal, log
+from agent import __version__, clock, hal, log
 from agent.errors import CommandError
 from agent.supervisor import Supervisor
 from agent.thing import Thing
 
-VERSION = "0.1.0"
+REBOOT_DELAY_S = 1  # time for the reboot command's result to reach the cloud
 
 
 def uplink_factory(kind):
     """The uplink for the site's protocol; imported only when used (RAM).
-    Code is loaded before the journal is read: see Device.__init__.
-    `net` is called only by WebSocket uplinks (it imports the WS library)."""
+    Code is loaded before the journal is read: see Device.__init__."""
     if kind == "http":
         from agent.uplinks.http import HttpUplink
-        return lambda site, thing, net, journal: HttpUplink(site, thing, journal)
+        return HttpUplink
+    from agent.transports import websocket
     from agent.uplinks.ws import WsUplink
     if kind == "json_ws":
-        from agent.codecs import json_ws as proto
+        from agent.codecs import json_ws
 
-        def make(site, thing, net, journal):
-            session = proto.Session(site["device_id"], site["token"], site["max_frame"])
-            return WsUplink(site, thing, net(), journal, session, proto.carries)
+        def make(site, thing, journal):
+            session = json_ws.Session(site["device_id"], site["token"], site["max_frame"])
+            return WsUplink(site, thing, websocket, journal, session)
         return make
     if kind == "xml_ws":
-        from agent.codecs import xml_bio as proto
+        from agent.codecs import xml_bio
 
-        def make(site, thing, net, journal):
-            session = proto.Session(site["device_id"], site["token"], site["max_frame"], site["gmt"])
-            return WsUplink(site, thing, net(), journal, session, proto.carries)
+        def make(site, thing, journal):
+            session = xml_bio.Session(site["device_id"], site["token"], site["max_frame"], site["gmt"])
+            return WsUplink(site, thing, websocket, journal, session)
         return make
     raise ValueError("uplink %r is not supported" % kind)
 
@@ -44,19 +45,24 @@ def journal_dir(board, site):
 
 class Device:
     __slots__ = ("board", "site", "thing", "io", "uplink", "journal", "supervisor",
-                 "heap_peak", "_started")
+                 "heap_peak", "restart", "_started")
 
-    def __init__(self, board, site, io, net):
+    def __init__(self, board, site, io):
         self.board = board
         self.site = site
         self.io = io
         self.thing = Thing(site["device_id"])
         self.supervisor = Supervisor()
         self.heap_peak = 0
+        self.restart = False   # a reboot was asked for: main() restarts once stopped
         self._started = hal.ticks_ms()
-        self.thing.prop("online", False)
-        self.thing.command("status", self.status)
-        self.thing.command("set", self.set_property)
+        thing = self.thing
+        thing.prop("online", False)
+        thing.command("status", self.status)
+        thing.command("set", self.set_property)
+        thing.command("set_time", self.set_time)
+        thing.command("get_time", self.get_time)
+        thing.command("reboot", self.reboot)
 
         if hasattr(io, "run"):
             self.supervisor.add("io", io.run, base_s=0.2, cap_s=5)
@@ -74,7 +80,7 @@ class Device:
         hal.collect()
         if self.journal.pending():
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())
-        self.uplink = make_uplink(site, self.thing, net, self.journal)
+        self.uplink = make_uplink(site, thing, self.journal)
         self.supervisor.add("uplink", self.uplink.run)
         if hal.MICROPYTHON:
             self.supervisor.add("heap", self._watch_heap)
@@ -84,7 +90,7 @@ class Device:
         if kind == "fingerprint":
             from agent.attendance import Attendance
             from agent.peripherals.fingerprint import FingerprintReader
-            reader = FingerprintReader(self.thing, self.io, cfg)
+            reader = FingerprintReader(self.thing, cfg)
             Attendance(self.thing, reader, self.site["gmt"], cfg["mode"])
             return reader
         if kind == "door":
@@ -111,9 +117,41 @@ class Device:
         await self.thing.write(name, payload["value"])
         return {"property": name, "value": self.thing.get(name)}
 
+    # The time commands load the time-stamp code only when used (RAM: a door
+    # agent on JSON WebSocket never needs it otherwise).
+    async def set_time(self, payload):
+        """{"time": "YYYY-MM-DDTHH:MM:SS"} on the site's wall clock (a Z or
+        +hh:mm in it is honoured), or {"epoch": seconds}: the cloud's time."""
+        from agent.codecs.values import is_int, wall_epoch
+        epoch = payload.get("epoch")
+        if epoch is None:
+            epoch = wall_epoch(payload.get("time"), self.site["gmt"], trust_zone=True)
+        if not is_int(epoch) or epoch < 0:
+            raise CommandError('set_time needs {"time": "YYYY-MM-DDTHH:MM:SS"} or {"epoch": SECONDS}')
+        drift = clock.set_from_cloud(epoch)
+        result = await self.get_time(payload)
+        result["corrected_s"] = drift
+        return result
+
+    async def get_time(self, payload):
+        from agent.codecs.values import epoch_wall
+        return {"time": epoch_wall(clock.now(), self.site["gmt"]), "gmt": self.site["gmt"]}
+
+    async def reboot(self, payload):
+        """Stop every task, close the journal, and start again (a board
+        resets; elsewhere the process ends with hal.RESTART_EXIT)."""
+        log.warn("agent", "reboot requested by the cloud")
+        self.restart = True
+        asyncio.create_task(self._stop_soon())
+        return {"rebooting_in_s": REBOOT_DELAY_S}
+
+    async def _stop_soon(self):
+        await asyncio.sleep(REBOOT_DELAY_S)
+        self.supervisor.stop()
+
     async def status(self, payload):
         return {
-            "version": VERSION,
+            "version": __version__,
             "runtime": hal.RUNTIME,
             "board": self.board["name"],
             "uptime_s": hal.ticks_diff(hal.ticks_ms(), self._started) // 1000,
@@ -132,5 +170,5 @@ class Device:
 
     async def run(self):
         log.info("agent", "doorlink %s on %s, board %s, device %s"
-                 % (VERSION, hal.RUNTIME, self.board["name"], self.site["device_id"]))
+                 % (__version__, hal.RUNTIME, self.board["name"], self.site["device_id"]))
         await self.supervisor.run()

@@ -29,11 +29,13 @@ def parse_args(argv):
     if opts["log_level"] not in log.LEVELS:
         raise ValueError("--log-level must be one of %s" % ", ".join(log.LEVELS))
     if opts["emulator"]:
-        host, _, port = opts["emulator"].rpartition(":")
+        # Only emulated boards take this, and only at start: released after (RAM).
+        from agent.codecs.url import split_hostport
         try:
-            opts["emulator"] = (host, int(port))
-        except ValueError:
-            raise ValueError("--emulator must be HOST:PORT, got %r" % opts["emulator"])
+            opts["emulator"] = split_hostport(opts["emulator"])
+        except ValueError as e:
+            raise ValueError("--emulator must be HOST:PORT: %s" % e)
+        hal.release("agent.codecs.url")
     return opts
 
 
@@ -73,7 +75,7 @@ def main(argv=None):
 
     from agent.device import Device
     try:
-        device = Device(board, site, io, hal.network)
+        device = Device(board, site, io)
     except ValueError as e:  # a peripheral this board's hal cannot drive
         print("config error: %s: %s" % (opts["board"], e))
         sys.exit(2)
@@ -83,6 +85,9 @@ def main(argv=None):
         log.info("agent", "stopped")
     finally:
         device.close()
+    if device.restart:
+        log.info("agent", "restarting")
+        hal.restart()
 
 
 if __name__ == "__main__":

@@ -1,31 +1,42 @@
-# A one-shot admin client for seed 001: subscribe, send a command to a
-# device, wait for its result event. What `doorlink command` runs.
+"""`doorlink command`: a one-shot admin client of the bench's JSON WebSocket
+API - subscribe, send a command to a device, wait for its command_result,
+print it.
+
+    doorlink command DEVICE unlock [--payload '{"duration_ms": 5000}'] [--server URL]
+"""
+
+from __future__ import annotations
+
+import argparse
 import asyncio
 import json
 import uuid
 
 import aiohttp
 
+from host_tools.cli_common import CliError, Parents, positive
+
 
 class CommandFailed(RuntimeError):
     pass
 
 
-async def send_command(server, device_id, command, payload=None, timeout=10.0):
-    """Returns the device's command_result payload; raises CommandFailed on a
-    bench error, a refusal by the device, or no answer within `timeout`."""
+async def send_command(server: str, device_id: str, command: str, payload: dict | None = None,
+                       timeout: float = 10.0) -> dict:
+    """The device's command_result payload; CommandFailed on a bench error,
+    a refusal by the device, or no answer within `timeout`."""
     cmd_id = "cli-" + uuid.uuid4().hex[:8]
     async with aiohttp.ClientSession() as session:
         try:
             ws = await session.ws_connect(server, timeout=aiohttp.ClientWSTimeout(ws_close=2))
         except (aiohttp.ClientError, OSError) as e:
-            raise CommandFailed("cannot reach %s: %s (is the bench running?)" % (server, e))
+            raise CommandFailed(f"cannot reach {server}: {e} (is the bench running?)") from None
         async with ws:
             await ws.send_json({"type": "subscribe", "role": "admin"})
             await ws.send_json({"type": "command", "device_id": device_id, "command": command,
                                 "payload": payload or {}, "id": cmd_id})
 
-            async def result():
+            async def result() -> dict:
                 async for msg in ws:
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         continue
@@ -41,4 +52,32 @@ async def send_command(server, device_id, command, payload=None, timeout=10.0):
             try:
                 return await asyncio.wait_for(result(), timeout)
             except asyncio.TimeoutError:
-                raise CommandFailed("no result from %s within %ss" % (device_id, timeout))
+                raise CommandFailed(f"no result from {device_id} within {timeout}s") from None
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:
+    p = sub.add_parser("command", parents=[parents.server],
+                       help="send a command to a device as an admin and print its result")
+    p.add_argument("device")
+    p.add_argument("command", help="e.g. unlock, lock, status, set_time, reboot, enrol")
+    p.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
+    p.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait (default %(default)s)")
+    p.set_defaults(handler=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as e:
+        raise CliError(f"--payload is not JSON ({e})", 'give a JSON object, e.g. --payload \'{"duration_ms": 5000}\'') \
+            from None
+    if not isinstance(payload, dict):
+        raise CliError("--payload must be a JSON object", 'e.g. --payload \'{"duration_ms": 5000}\'')
+    try:
+        res = asyncio.run(send_command(args.server, args.device, args.command, payload, args.timeout))
+    except CommandFailed as e:
+        raise CliError(str(e), f"check that {args.device} is online: doorlink demo / bench show it", code=1) \
+            from None
+    print(json.dumps(res, indent=2, sort_keys=True))
+    return 0 if res.get("ok") else 1

@@ -1,162 +1,77 @@
-# `doorlink`: the one entry point for host-side jobs.
+"""`doorlink`: the one entry point for host-side jobs.
+
+Each command lives in a module of its own that owns its parser and its
+handler (see host_tools/cli_common.py for the convention). This module only
+builds the parser from them and handles the one error type, once: a
+CliError prints `error: ...` (and what to do next) and exits 2.
+
+A machine may hold only some of the extras: a Raspberry Pi installs `pi`
+(no aiohttp), yet `doorlink run` must work there. So a command whose module
+cannot be imported is still listed, and says what to install when used.
+"""
+
+from __future__ import annotations
+
 import argparse
-import asyncio
-import json
+import importlib
 import sys
+from collections.abc import Sequence
 
-from host_tools.runner import RUNTIMES
+from agent import __version__
 
-DEFAULT_DB = "bench.sqlite3"
+from host_tools.cli_common import CliError, Parents, parents
+
+# command -> the module that owns it
+COMMANDS = {
+    "run": "host_tools.run",
+    "demo": "host_tools.demo",
+    "bench": "host_tools.bench.cli",
+    "command": "host_tools.admin",
+    "journal": "host_tools.journal_tool",
+    "emulate": "host_tools.emulate",
+    "chaos": "host_tools.chaos.cli",
+    "perf": "host_tools.perf",
+}
 
 
-def _bench(args):
-    from host_tools.bench import add_device, run_bench, tls_context
-    if args.bench_cmd == "add-device":
-        add_device(args.db, args.id, args.token)
-        print("device %s added to %s" % (args.id, args.db))
-        return 0
-    ctx = None
-    if args.tls_cert:
+def _unavailable(sub: argparse._SubParsersAction, name: str, missing: str, shared: Parents) -> None:
+    """A command whose dependencies are not installed on this machine."""
+    def handler(args: argparse.Namespace) -> int:
+        raise CliError(f"`doorlink {name}` needs {missing}, which is not installed here",
+                       "pip install 'doorlink[host]' (a laptop's tools; a Pi running the agent needs only [pi])")
+    p = sub.add_parser(name, help=f"(not available: needs {missing})", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=handler)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="doorlink", description="doorlink host tools: run the agent, a bench cloud, "
+                                "emulators, fault injection and benchmarks")
+    p.add_argument("--version", action="version", version=f"doorlink {__version__}")
+    sub = p.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+    shared = parents()
+    for name, module_name in COMMANDS.items():
         try:
-            ctx = tls_context(args.tls_cert, args.tls_key)
-        except (OSError, ValueError) as e:
-            print("error: cannot load --tls-cert/--tls-key: %s" % e, file=sys.stderr)
-            return 2
-    return run_bench(args.host, args.port, args.db, ssl_context=ctx)
-
-
-def _run(args):
-    from agent.config import load_board
-    from agent.errors import ConfigError
-    from host_tools.paths import board_path
-    from host_tools.runner import start_board
-    from host_tools.signals import stop_event
-
-    board_file = board_path(args.board)
-    try:
-        board = load_board(str(board_file))
-    except ConfigError as e:
-        print("config error: %s" % e, file=sys.stderr)
-        return 2
-    if args.runtime and args.runtime not in board["runtimes"]:
-        print("error: board %s runs %s, not %s" % (board["name"], ", ".join(board["runtimes"]),
-                                                   args.runtime), file=sys.stderr)
-        return 2
-
-    async def go():
-        session = await start_board(board_file, args.site, runtime=args.runtime,
-                                    server=args.server, log_level=args.log_level,
-                                    journal=args.journal,
-                                    on_line=lambda line: print(line, flush=True))
-        stop = stop_event()
-        waiter = asyncio.create_task(session.proc.wait())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        rc = await session.stop()
-        return 0 if stop.is_set() else rc
-
-    return asyncio.run(go())
-
-
-def _demo(args):
-    from host_tools import demo
-    return demo.main(args)
-
-
-def _command(args):
-    from host_tools.admin import CommandFailed, send_command
-    try:
-        payload = json.loads(args.payload)
-        if not isinstance(payload, dict):
-            raise ValueError("not an object")
-    except ValueError as e:
-        print("error: --payload must be a JSON object (%s)" % e, file=sys.stderr)
-        return 2
-    try:
-        res = asyncio.run(send_command(args.server, args.device, args.command, payload,
-                                       args.timeout))
-    except CommandFailed as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    print(json.dumps(res, indent=2, sort_keys=True))
-    return 0 if res.get("ok") else 1
-
-
-def _journal(args):
-    from host_tools import journal_tool
-    return journal_tool.main(args)
-
-
-def _perf(args):
-    from host_tools import perf
-    return perf.main(args)
-
-
-def _emulate(args):
-    from host_tools import zfm_emulator
-    return zfm_emulator.main(args)
-
-
-def _chaos(args):
-    from host_tools import chaos
-    return chaos.main(args)
-
-
-def parser():
-    p = argparse.ArgumentParser(prog="doorlink", description="doorlink host tools")
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-
-    b = sub.add_parser("bench", help="run the bench cloud (JSON WebSocket server + SQLite)")
-    b.add_argument("--host", default="127.0.0.1")
-    b.add_argument("--port", type=int, default=8780)
-    b.add_argument("--db", default=DEFAULT_DB, help="SQLite file (default %(default)s)")
-    b.add_argument("--tls-cert", help="PEM certificate (chain) to serve wss:// (key included, or --tls-key)")
-    b.add_argument("--tls-key", help="PEM private key, if not in --tls-cert")
-    bsub = b.add_subparsers(dest="bench_cmd", metavar="SUBCOMMAND")
-    ad = bsub.add_parser("add-device", help="add a device (or change its token)")
-    ad.add_argument("--id", required=True)
-    ad.add_argument("--token", required=True)
-    ad.add_argument("--db", default=DEFAULT_DB)
-
-    r = sub.add_parser("run", help="run the agent on this host (a Pi, or a desktop with an emulated board)")
-    r.add_argument("--board", required=True, help="board file or name in boards/, e.g. emulated")
-    r.add_argument("--site", required=True, help="site file: server URL, device id, token")
-    r.add_argument("--runtime", choices=RUNTIMES, help="default: the board's first runtime")
-    r.add_argument("--server", help="override the site file's server URL")
-    r.add_argument("--journal", help="override the board's journal folder")
-    r.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error"))
-
-    d = sub.add_parser("demo", help="bench + emulated board + agent on 127.0.0.1, with a live log")
-    d.add_argument("--port", type=int, default=8780, help="bench port (default %(default)s)")
-    d.add_argument("--db", help="bench SQLite file (default: a temporary file)")
-    d.add_argument("--duration", type=float, help="stop after this many seconds")
-    d.add_argument("--runtime", choices=RUNTIMES, default="micropython")
-    d.add_argument("--emulator-port", type=int, default=0, help="emulator port (default: any free)")
-    d.add_argument("--attendance", action="store_true",
-                   help="an attendance terminal: emulated fingerprint reader, punches")
-    d.add_argument("--uplink", choices=("json_ws", "xml_ws", "http"), default="json_ws",
-                   help="cloud protocol (default json_ws; terminals usually speak xml_ws or http)")
-
-    c = sub.add_parser("command", help="send a command to a device as an admin and print its result")
-    c.add_argument("device")
-    c.add_argument("command", help="e.g. unlock, lock, status")
-    c.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
-    c.add_argument("--server", default="ws://127.0.0.1:8780/ws")
-    c.add_argument("--timeout", type=float, default=10.0)
-    from host_tools import chaos, journal_tool, perf, zfm_emulator
-    journal_tool.add_parser(sub)
-    chaos.add_parser(sub)
-    perf.add_parser(sub)
-    zfm_emulator.add_parser(sub)
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.split(".")[0] in ("agent", "host_tools"):
+                raise  # our own code is broken: say so, loudly
+            _unavailable(sub, name, e.name or "a package", shared)
+            continue
+        module.add_parser(sub, shared)
     return p
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    handler = {"bench": _bench, "run": _run, "demo": _demo, "command": _command,
-               "journal": _journal, "chaos": _chaos, "perf": _perf, "emulate": _emulate}[args.cmd]
-    sys.exit(handler(args))
+    try:
+        code = args.handler(args)
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = e.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,32 +1,39 @@
-# `doorlink demo`: the bench cloud, an emulated board and the agent, all on
-# 127.0.0.1, with a live log of what the cloud sees.
+"""`doorlink demo`: the bench cloud, an emulated board and the agent, all on
+127.0.0.1 (one rig, host_tools/rig.py), with a live log of what the cloud
+sees. What `make run` runs.
+
+    doorlink demo [--attendance] [--uplink json_ws|xml_ws|http] [--port P] [--duration S]
+"""
+
+from __future__ import annotations
+
+import argparse
 import asyncio
-import json
-import sys
+import random
 import tempfile
 import time
 from pathlib import Path
 
 from host_tools import live
-from host_tools.bench import start_bench
-from host_tools.paths import BOARDS
-from host_tools.runner import start_board
+from host_tools.cli_common import CliError, Parents, port_number, positive
+from host_tools.rig import Rig
 from host_tools.signals import stop_event
+from host_tools.zfm_emulator import ReaderEmulator
 
 DEVICE_ID = "demo-door-1"
 TERMINAL_ID = "demo-terminal-1"
 TOKEN = "tok_demo_only"
 PRESS_EVERY_S = 5
+ONLINE_WITHIN_S = 30
 
 
-def _say(line):
+def _say(line: str) -> None:
     print(line, flush=True)
 
 
-async def _employees(reader, stop):
+async def _employees(reader: ReaderEmulator, stop: asyncio.Event) -> None:
     """An emulated queue of employees: fingers 1-3 enrolled, one pressed
     every few seconds (on, read by the agent, off)."""
-    import random
     for finger in (1, 2, 3):
         reader.enroll(finger)
     rng = random.Random(7)
@@ -37,96 +44,90 @@ async def _employees(reader, stop):
         reader.lift()
 
 
-async def demo(port=8780, db=None, duration=None, runtime="micropython", emulator_port=0,
-               quiet_agent=False, attendance=False, uplink="json_ws"):
+async def demo(port: int = 8780, db: str | None = None, duration: float | None = None,
+               runtime: str = "micropython", attendance: bool = False, uplink: str = "json_ws",
+               quiet_agent: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="doorlink-demo-"))
-    db = db or str(workdir / "bench.sqlite3")
     online = asyncio.Event()
 
-    def observer(kind, data):
+    def observer(kind: str, data: dict) -> None:
         if kind == "device_online":
             online.set()
         line = live.render(kind, data)
         if line:
             _say(line)
 
-    try:
-        bench = await start_bench("127.0.0.1", port, db, observer=observer)
-    except OSError as e:
-        _say("error: cannot listen on 127.0.0.1:%d (%s); pass --port with a free port"
-             % (port, e.strerror or e))
-        return 1
-    device = TERMINAL_ID if attendance else DEVICE_ID
-    board = BOARDS / ("emulated-attendance.json" if attendance else "emulated.json")
-    bench.store.add_device(device, TOKEN)
-    server = bench.http_url if uplink == "http" else bench.url
-    site = workdir / "site.json"
-    site.write_text(json.dumps({"server": server, "device_id": device, "token": TOKEN, "uplink": uplink,
-                                "gmt": time.localtime().tm_gmtoff / 3600,
-                                "telemetry_interval_s": 5, "heartbeat_s": 20}, indent=2))
-    _say("bench cloud  %s   (SQLite: %s)" % (server, db))
-    _say("agent        %s on the emulated board (boards/%s), device %s, uplink %s"
-         % (runtime, board.name, device, uplink))
-
-    def agent_line(line):
+    def agent_line(line: str) -> None:
         if not quiet_agent:
             _say("    agent | " + line)
 
-    session = await start_board(board, site, runtime=runtime,
-                                on_line=agent_line, emulator_port=emulator_port, visitor=True,
-                                journal=workdir / "journal")
-    stop = stop_event()
-    people = asyncio.create_task(_employees(session.reader, stop)) if attendance else None
-    exited = asyncio.create_task(session.proc.wait())
-    stopper = asyncio.create_task(stop.wait())
+    device = TERMINAL_ID if attendance else DEVICE_ID
+    rig = Rig(workdir, board="emulated-attendance" if attendance else "emulated", runtime=runtime,
+              device_id=device, token=TOKEN, uplink=uplink, observer=observer, on_line=agent_line,
+              visitor=True, site={"gmt": time.localtime().tm_gmtoff / 3600, "telemetry_interval_s": 5,
+                                  "heartbeat_s": 20})
     try:
-        got = await _first(online.wait(), exited, stopper, timeout=30)
-        if online.is_set() and attendance:
+        bench = await rig.start_bench(port=port, db=db)
+    except OSError as e:
+        raise CliError(f"cannot listen on 127.0.0.1:{port} ({e.strerror or e})",
+                       "another bench or demo may run there: pass --port with a free port") from None
+    stop = stop_event()
+    people = None
+    try:
+        _say(f"bench cloud  {rig.server_url()}   (SQLite: {db or workdir / 'bench.sqlite3'})")
+        _say(f"agent        {runtime} on the emulated board (boards/{rig.board_path.name}), "
+             f"device {device}, uplink {uplink}")
+        session = await rig.start_agent()
+        if attendance:
+            people = asyncio.create_task(_employees(session.reader, stop))
+        ended = asyncio.create_task(session.wait())
+        stopper = asyncio.create_task(stop.wait())
+        waiter = asyncio.create_task(online.wait())
+        await asyncio.wait([waiter, ended, stopper], timeout=ONLINE_WITHIN_S, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if online.is_set():
             _say("")
-            _say("The terminal is online. An emulated employee presses a finger every %d s;" % PRESS_EVERY_S)
-            _say("each punch goes to the journal, then to the bench (PUNCH lines, table punches).")
+            if attendance:
+                _say(f"The terminal is online. An emulated employee presses a finger every {PRESS_EVERY_S} s;")
+                _say("each punch goes to the journal, then to the bench (PUNCH lines, table punches).")
+            else:
+                _say("The device is online. Unlock the door from another terminal with:")
+                _say(f"    .venv/bin/doorlink command {DEVICE_ID} unlock --server {bench.url}")
+                _say("(an emulated visitor then walks through: door_opened, door_closed, relock)")
             _say("Ctrl-C stops the demo.")
             _say("")
-        elif online.is_set():
-            _say("")
-            _say("The device is online. Unlock the door from another terminal with:")
-            _say("    .venv/bin/doorlink command %s unlock --server %s" % (DEVICE_ID, bench.url))
-            _say("(an emulated visitor then walks through: door_opened, door_closed, relock)")
-            _say("Ctrl-C stops the demo.")
-            _say("")
-        elif got is None and not stop.is_set():
-            _say("error: the agent did not come online within 30 s (see its log above)")
-        await _first(exited, stopper, timeout=duration)
-        if exited.done():
-            _say("error: the agent exited with code %s" % session.proc.returncode)
-            return 1
+        elif not stop.is_set() and not ended.done():
+            _say(f"error: the agent did not come online within {ONLINE_WITHIN_S} s (see its log above)")
+        await asyncio.wait([ended, stopper], timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if ended.done():
+            raise CliError(f"the agent exited with code {session.proc.returncode}", "see its log above", code=1)
         return 0
     finally:
-        stopper.cancel()
         if people:
             people.cancel()
-        await session.stop()
-        await bench.stop()
+        await rig.stop()
         _say("demo stopped")
 
 
-async def _first(*aws, timeout=None):
-    """Wait for the first awaitable; returns its result or None on timeout."""
-    tasks = [a if isinstance(a, asyncio.Task) else asyncio.ensure_future(a) for a in aws]
-    done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    for t in tasks:
-        if t not in done and t not in aws:
-            t.cancel()
-    return next(iter(done)).result() if done else None
+def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:
+    d = sub.add_parser("demo", help="bench + emulated board + agent on 127.0.0.1, with a live log")
+    d.add_argument("--port", type=port_number, default=8780, help="bench port (default %(default)s)")
+    d.add_argument("--db", help="bench SQLite file (default: a temporary file)")
+    d.add_argument("--duration", type=positive, help="stop after this many seconds")
+    d.add_argument("--runtime", choices=("micropython", "cpython"), default="micropython",
+                   help="agent runtime (default %(default)s)")
+    d.add_argument("--attendance", action="store_true",
+                   help="an attendance terminal: emulated fingerprint reader, punches")
+    d.add_argument("--uplink", choices=("json_ws", "xml_ws", "http"), default="json_ws",
+                   help="cloud protocol (default json_ws; terminals usually speak xml_ws or http)")
+    d.set_defaults(handler=run)
+    return d
 
 
-def main(args):
+def run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(demo(args.port, args.db, args.duration, args.runtime,
-                                args.emulator_port, attendance=args.attendance, uplink=args.uplink))
+        return asyncio.run(demo(args.port, args.db, args.duration, args.runtime, attendance=args.attendance,
+                                uplink=args.uplink))
     except KeyboardInterrupt:
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(None))

@@ -1,52 +1,47 @@
-# Readable one-line renderings of what the bench sees, for the demo and
-# `doorlink watch`-style output: a technician should read it at a glance.
+"""One-line renderings of what the bench's hub reports to its observer, for
+`doorlink demo`: a technician should read them at a glance. Punches and
+admin logs arrive in the record vocabulary (agent/records.py), whatever
+protocol the terminal spoke, so they are read one way only.
+"""
+
+from __future__ import annotations
+
 import time
 
+from agent import records
 
-def _clock():
+
+def _clock() -> str:
     return time.strftime("%H:%M:%S")
 
 
-def _kv(payload):
+def _kv(payload: object) -> str:
     if not isinstance(payload, dict) or not payload:
         return ""
-    return " ".join("%s=%s" % (k, payload[k]) for k in sorted(payload))
+    return " ".join(f"{k}={payload[k]}" for k in sorted(payload))
 
 
-def _first(d, *keys):
-    for k in keys:
-        if d.get(k) is not None:
-            return d[k]
-    return "?"
-
-
-def render(kind, data):
-    """Bench observer event -> a line, or None for what is not worth a line."""
+def render(kind: str, data: dict) -> str | None:
+    """Observer event -> a line, or None for what is not worth a line."""
     dev = data.get("device_id", "")
     if kind == "device_online":
-        return "%s  ONLINE     %s (from %s)" % (_clock(), dev, data.get("peer", "?"))
+        return f"{_clock()}  ONLINE     {dev} (from {data.get('peer', '?')}, {data.get('protocol', '?')})"
     if kind == "device_offline":
-        return "%s  OFFLINE    %s" % (_clock(), dev)
-    if kind == "telemetry":
-        return "%s  telemetry  %s  %s" % (_clock(), dev, _kv(data.get("payload")))
-    if kind == "event":
-        return "%s  event      %s  %s  %s" % (_clock(), dev, data.get("event_type"),
-                                              _kv(data.get("payload")))
+        return f"{_clock()}  OFFLINE    {dev}"
+    if kind == records.TELEMETRY:
+        return f"{_clock()}  telemetry  {dev}  {_kv(data.get('payload'))}"
+    if kind == records.EVENT:
+        if data.get("event_type") in (records.PUNCH, records.ADMIN_LOG):
+            return None  # reported as the record it is (below)
+        return f"{_clock()}  event      {dev}  {data.get('event_type')}  {_kv(data.get('payload'))}"
     if kind == "command":
-        return "%s  command -> %s  %s %s (id %s)" % (_clock(), dev, data.get("command"),
-                                                   _kv(data.get("payload")), data.get("id"))
-    if kind in ("punch", "admin_log"):
-        # XML (TimeLog_v2/AdminLog_v2 tags), HTTP (sendlog record) and JSON
-        # (event payload) name the same facts differently.
-        p = dict(data.get("payload") or {})
-        p.update({k: v for k, v in data.items() if k not in ("payload", "type")})
-        user = _first(p, "UserId", "enrollid", "user", "user_id")
-        when = _first(p, "PunchTime", "Time", "time")
-        proto = p.get("protocol", "json")
-        if kind == "punch":
-            return "%s  PUNCH      %s  user=%s at %s (%s)" % (_clock(), dev, user, when, proto)
-        return "%s  ADMIN LOG  %s  %s user=%s at %s (%s)" % (_clock(), dev, _first(p, "Action", "action"),
-                                                          user, when, proto)
+        return f"{_clock()}  command -> {dev}  {data.get('command')} {_kv(data.get('payload'))} (id {data.get('id')})"
+    if kind in (records.PUNCH, records.ADMIN_LOG):
+        value = data.get("value") or {}
+        who = f"user={value.get(records.USER, '?')} at {value.get(records.WHEN, '?')} ({data.get('protocol')})"
+        if kind == records.PUNCH:
+            return f"{_clock()}  PUNCH      {dev}  {who}"
+        return f"{_clock()}  ADMIN LOG  {dev}  {value.get(records.ACTION, '?')} {who}"
     if kind == "error":
-        return "%s  error      %s" % (_clock(), data.get("message"))
+        return f"{_clock()}  error      {data.get('message')}"
     return None

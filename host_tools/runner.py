@@ -1,16 +1,37 @@
-# Starts the agent as a process on this host, under MicroPython's unix port
-# or CPython: the same agent/ code that runs on an ESP32 or a Raspberry Pi.
+"""Starts the agent as a process on this host, under MicroPython's unix port
+or CPython: the same agent/ code that runs on an ESP32 or a Raspberry Pi,
+with the board's emulated peripherals (pins, the fingerprint module) when
+the board file says so. What `doorlink run` and the rig (host_tools/rig.py)
+start.
+
+An agent that exits with hal.RESTART_EXIT asked to be restarted (a reboot
+command on a host that cannot reset itself): it is started again, as a
+board would come back after a reset.
+"""
+
+from __future__ import annotations
+
 import asyncio
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.config import load_board
+from agent.hal import RESTART_EXIT
 
 from host_tools import mpy
+from host_tools.emulator import BoardEmulator
 from host_tools.paths import ROOT
+from host_tools.zfm_emulator import ReaderEmulator
 
 RUNTIMES = ("micropython", "cpython")
+STOP_TIMEOUT_S = 5.0
 
 
-def agent_command(runtime, board_path, site_path, server=None, emulator=None,
-                  heap_kb=None, log_level="info", journal=None, serial=None):
+def agent_command(runtime: str, board_path: str | Path, site_path: str | Path, server: str | None = None,
+                  emulator: tuple[str, int] | None = None, heap_kb: int | None = None, log_level: str = "info",
+                  journal: str | Path | None = None, serial: str | None = None) -> tuple[list[str], dict, str]:
     """(argv, env, cwd) that run the agent. For MicroPython the agent runs
     precompiled from build/mpy, with the heap capped at `heap_kb` (the
     board's budget): over budget it fails with MemoryError, as a board would."""
@@ -18,7 +39,7 @@ def agent_command(runtime, board_path, site_path, server=None, emulator=None,
     if server:
         args += ["--server", server]
     if emulator:
-        args += ["--emulator", "%s:%d" % emulator]
+        args += ["--emulator", f"{emulator[0]}:{emulator[1]}"]
     if journal:
         args += ["--journal", str(journal)]
     if serial:
@@ -27,23 +48,15 @@ def agent_command(runtime, board_path, site_path, server=None, emulator=None,
         deploy = mpy.build_deploy()
         argv = [mpy.tool("micropython")]
         if heap_kb:
-            argv += ["-X", "heapsize=%dk" % heap_kb]
+            argv += ["-X", f"heapsize={heap_kb}k"]
         return argv + ["-m", "agent.main"] + args, mpy.micropython_env(deploy), str(ROOT)
     if runtime == "cpython":
-        import os
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         return [sys.executable, "-m", "agent.main"] + args, env, str(ROOT)
-    raise ValueError("runtime must be one of %s" % ", ".join(RUNTIMES))
+    raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
 
 
-async def start_agent(runtime, board_path, site_path, **kw):
-    argv, env, cwd = agent_command(runtime, board_path, site_path, **kw)
-    return await asyncio.create_subprocess_exec(
-        *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-
-
-async def stop_agent(proc, timeout=5.0):
+async def stop_agent(proc: asyncio.subprocess.Process, timeout: float = STOP_TIMEOUT_S) -> int:
     if proc.returncode is None:
         proc.terminate()
         try:
@@ -55,26 +68,60 @@ async def stop_agent(proc, timeout=5.0):
 
 
 class BoardSession:
-    """An agent process plus, for an emulated board, the emulator it drives.
-    What `doorlink run`, `doorlink demo` and the end-to-end tests start."""
+    """An agent process plus, for an emulated board, the emulators it drives.
+    `proc` is the current agent process (a new one after each restart)."""
 
-    def __init__(self, proc, emulator, pump, reader=None):
-        self.proc = proc
+    def __init__(self, argv: list[str], env: dict, cwd: str, on_line: Callable[[str], object],
+                 emulator: BoardEmulator | None, reader: ReaderEmulator | None) -> None:
         self.emulator = emulator
-        self.reader = reader  # the fingerprint reader emulator, if the board has one
-        self._pump = pump
+        self.reader = reader      # the fingerprint module emulator, if the board has one
+        self.restarts = 0         # times the agent asked to be restarted
+        self.proc: asyncio.subprocess.Process | None = None
+        self._argv, self._env, self._cwd, self._on_line = argv, env, cwd, on_line
+        self._stopping = False
+        self._ended = asyncio.Event()
+        self._watch: asyncio.Task | None = None
 
-    async def wait(self):
-        rc = await self.proc.wait()
-        await self._pump
-        return rc
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *self._argv, env=self._env, cwd=self._cwd, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
-    async def stop(self):
-        rc = await stop_agent(self.proc)
+    async def start(self) -> BoardSession:
+        self.proc = await self._spawn()
+        self._watch = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
         try:
-            await asyncio.wait_for(self._pump, 2)
-        except asyncio.TimeoutError:
-            self._pump.cancel()
+            while True:
+                async for raw in self.proc.stdout:
+                    self._on_line(raw.decode("utf-8", "replace").rstrip("\n"))
+                rc = await self.proc.wait()
+                if rc != RESTART_EXIT or self._stopping:
+                    return
+                self.restarts += 1
+                self.proc = await self._spawn()
+        finally:
+            self._ended.set()
+
+    async def wait(self) -> int:
+        """Until the agent ends for good (a restart is not an end)."""
+        await self._ended.wait()
+        return self.proc.returncode
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def stop(self) -> int | None:
+        self._stopping = True
+        rc = await stop_agent(self.proc) if self.proc else None
+        if self._watch is not None:
+            try:
+                await asyncio.wait_for(self._ended.wait(), 2)
+            except asyncio.TimeoutError:
+                self._watch.cancel()
         if self.emulator:
             await self.emulator.stop()
         if self.reader:
@@ -82,43 +129,33 @@ class BoardSession:
         return rc
 
 
-async def start_board(board_path, site_path, runtime=None, server=None, heap_kb=None,
-                      on_line=print, emulator_port=None, visitor=False, log_level="info",
-                      journal=None):
+async def start_board(board_path: str | Path, site_path: str | Path, runtime: str | None = None,
+                      server: str | None = None, heap_kb: int | None = None,
+                      on_line: Callable[[str], object] = print, emulator_port: int | None = None,
+                      visitor: bool = False, log_level: str = "info",
+                      journal: str | Path | None = None) -> BoardSession:
     """Start the agent for `board_path`; returns a BoardSession. Every line
     the agent prints goes to on_line(str)."""
-    from agent.config import load_board
-    from host_tools.emulator import BoardEmulator
-
     board = load_board(str(board_path))
     runtime = runtime or board["runtimes"][0]
-    emulator = None
+    emulator = reader = None
     emu_addr = None
-    if board["hal"] == "emulated":
-        port = board["emulator"]["port"] if emulator_port is None else emulator_port
-        emulator = await BoardEmulator(board, board["emulator"]["host"], port,
-                                       visitor=visitor).start()
-        emu_addr = (emulator.host, emulator.port)
-    reader = None
-    if any(p["type"] == "fingerprint" and p["port"] == "emulated" for p in board["peripherals"]):
-        from host_tools.zfm_emulator import ReaderEmulator
-        reader = ReaderEmulator()
-        reader.start()
-    if heap_kb is None and runtime == "micropython":
-        heap_kb = board["heap_kb"]
     try:
-        proc = await start_agent(runtime, board_path, site_path, server=server,
-                                 emulator=emu_addr, heap_kb=heap_kb, log_level=log_level,
-                                 journal=journal, serial=reader.path if reader else None)
+        if board["hal"] == "emulated":
+            port = board["emulator"]["port"] if emulator_port is None else emulator_port
+            emulator = await BoardEmulator(board, board["emulator"]["host"], port, visitor=visitor).start()
+            emu_addr = (emulator.host, emulator.port)
+        if any(p["type"] == "fingerprint" and p["port"] == "emulated" for p in board["peripherals"]):
+            reader = ReaderEmulator().start()
+        if heap_kb is None and runtime == "micropython":
+            heap_kb = board["heap_kb"]
+        argv, env, cwd = agent_command(runtime, board_path, site_path, server=server, emulator=emu_addr,
+                                       heap_kb=heap_kb, log_level=log_level, journal=journal,
+                                       serial=reader.path if reader else None)
+        return await BoardSession(argv, env, cwd, on_line, emulator, reader).start()
     except BaseException:
         if emulator:
             await emulator.stop()
         if reader:
             reader.stop()
         raise
-
-    async def pump():
-        async for raw in proc.stdout:
-            on_line(raw.decode("utf-8", "replace").rstrip("\n"))
-
-    return BoardSession(proc, emulator, asyncio.create_task(pump()), reader)

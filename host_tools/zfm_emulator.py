@@ -3,14 +3,10 @@
 # pty's slave path as it would /dev/serial0 and talks the real packet
 # protocol. Fingers are simulated: tests and the CLI place and lift them.
 #
-#   doorlink emulate reader [--json] [--library-size N]
-#   then on stdin: place N | unknown | smudge | lift | enroll N | list | quit
-import argparse
-import json
+# `doorlink emulate reader` (host_tools/emulate.py) runs one from the command line.
 import os
 import random
 import select
-import sys
 import threading
 import time
 import tty
@@ -73,6 +69,11 @@ class ReaderEmulator:
         """Pre-load a template of finger_id (at page finger_id by default)."""
         with self._lock:
             self.library[finger_id if page is None else page] = finger_id
+
+    def templates(self):
+        """{page: finger id} of the library, a copy."""
+        with self._lock:
+            return dict(self.library)
 
     # -- fault injection -------------------------------------------------------
     def noise(self, n):
@@ -338,75 +339,3 @@ _HANDLERS = {
     zfm.SOFT_RESET: ReaderEmulator._ok,
     zfm.AURA_LED: ReaderEmulator._ok,
 }
-
-
-# -- CLI ----------------------------------------------------------------------
-def add_parser(subparsers):
-    e = subparsers.add_parser("emulate", help="emulate peripherals on this host")
-    esub = e.add_subparsers(dest="emulate_cmd", required=True, metavar="DEVICE")
-    r = esub.add_parser("reader", help="a ZFM fingerprint module on a pty; fingers driven from stdin")
-    r.add_argument("--json", action="store_true", help='print {"path": ...} instead of text')
-    r.add_argument("--library-size", type=int, default=300, help="templates it holds (default 300)")
-    return e
-
-
-HELP = "commands: place N | unknown | smudge | lift | enroll N | list | quit"
-
-
-def _command(emu, line):
-    words = line.split()
-    if not words:
-        return True
-    cmd, arg = words[0], words[1:]
-    try:
-        if cmd == "quit":
-            return False
-        if cmd == "place":
-            emu.place(int(arg[0]))
-        elif cmd == "unknown":
-            emu.place_unknown()
-        elif cmd == "smudge":
-            emu.place_smudged()
-        elif cmd == "lift":
-            emu.lift()
-        elif cmd == "enroll":
-            emu.enroll(int(arg[0]))
-        elif cmd == "list":
-            with emu._lock:
-                print(json.dumps({"templates": {str(k): v for k, v in sorted(emu.library.items())}}))
-            return True
-        else:
-            print("unknown command %r; %s" % (cmd, HELP))
-            return True
-    except (IndexError, ValueError):
-        print("%s needs a finger number; %s" % (cmd, HELP))
-        return True
-    print("ok")
-    return True
-
-
-def main(args) -> int:
-    if args.library_size < 1 or args.library_size > 1000:
-        print("error: --library-size must be from 1 to 1000", file=sys.stderr)
-        return 2
-    emu = ReaderEmulator(library_size=args.library_size).start()
-    try:
-        if args.json:
-            print(json.dumps({"path": emu.path}), flush=True)
-        else:
-            print("fingerprint module on %s (57600 baud, library %d); %s"
-                  % (emu.path, args.library_size, HELP), flush=True)
-        for line in sys.stdin:
-            if not _command(emu, line):
-                break
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(prog="zfm_emulator")
-    sys.exit(main(add_parser(p.add_subparsers(dest="cmd")).parse_args(["reader"] + sys.argv[1:])))

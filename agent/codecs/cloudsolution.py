@@ -1,116 +1,130 @@
-# Seed 001 HTTP CloudSolution 3.0, device side, sans-IO: functions build
-# the request objects (posted as JSON to /api/device-http), parse_reply()
-# checks and decodes the server's answer. No sockets; times are converted
-# with agent.clock's pure helpers (local wall clock at the site's GMT offset).
+# CloudSolution 3.0 over HTTP, device side, sans-IO: a Session builds the
+# request objects (posted as JSON to /api/device-http) and reads the
+# server's answers (reply()). No sockets, no clocks: times are converted
+# with agent.codecs.values (local wall clock at the site's GMT offset).
 #
 # Journal records go out in `sendlog`: `logindex` is the first record's
 # journal id and record i stands for journal id logindex+i, so a server can
 # de-duplicate a resent batch on (sn, logindex+i). That only holds for a run
 # of consecutive journal ids, which sendlog() therefore insists on.
-from agent.clock import local_iso, parse_iso
+#
+# A reply may carry a server command (`"cmd": {...}`, or its fields beside
+# the reply's own); reply() hands it over as a Command whose id is the
+# command word, which command_result() echoes as `ret` in the device's
+# answer. What each word means here: docs/protocols/cloudsolution-http.md.
+from collections import namedtuple
 
-# Journal record kinds this protocol carries. Of the events only door
-# events travel (as enrollid-0 records); record() returns None for others.
-CARRIES = ("punch", "event")
+from agent import records
+from agent.codecs.session import Command, RemoteProtocolError, Session as _Session
+from agent.codecs.values import as_int, epoch_wall, is_int, parse_stamp, wall_epoch, wall_text
 
-# Door event codes (CloudSolution `event` field with enrollid 0).
-DOOR_EVENTS = {
-    "door_closed": 0,
-    "door_opened": 1,
-    "exit_button": 2,
-    "door_unlocked": 3,   # opened by software (a cloud/local grant)
-    "door_locked": 4,     # closed by software
-    "forced_open": 5,
-    "tamper": 6,
-    "alarm": 7,
-}
+PATH = "/api/device-http"
 
+# Door event codes (records with enrollid 0 and `event`).
+DOOR_EVENTS = {"door_closed": 0, "door_opened": 1, "exit_button": 2, "door_unlocked": 3,
+               "door_locked": 4, "forced_open": 5, "tamper": 6, "alarm": 7}
 
-class ProtocolError(ValueError):
-    """A server reply that is not a CloudSolution answer to our request."""
+# Server command word -> the Thing command it runs. Words not here are
+# answered `result: false` (not supported), so the server stops waiting.
+SERVER_COMMANDS = {"opendoor": "unlock", "settime": "set_time", "gettime": "get_time",
+                   "getnewlog": "resend", "reboot": "reboot"}
 
+# Reply fields this codec reads; anything else next to a command word is
+# part of the server command.
+_REPLY_KEYS = ("ret", "result", "reason", "count", "logindex", "cloudtime", "access", "nosenduser")
 
-# -- requests -------------------------------------------------------------------
-
-def reg(sn, cpusn, devinfo):
-    return {"cmd": "reg", "sn": sn, "cpusn": cpusn, "devinfo": devinfo}
-
-
-def checklive(sn, time_str):
-    return {"cmd": "checklive", "sn": sn, "time": time_str}
+Reply = namedtuple("Reply", ("ok", "reason", "count", "logindex", "cloudtime", "access", "nosenduser",
+                             "command"))
 
 
-def _enrollid(user):
-    text = str(user)
-    return int(text) if text.isdigit() else text
+class Session(_Session):
+    """Carries punches and door events (as enrollid-0 records)."""
+    __slots__ = ("sn", "gmt", "devinfo")
+    CARRIES = (records.PUNCH, records.EVENT)
+
+    def __init__(self, sn, gmt=0, devinfo=None):
+        _Session.__init__(self)
+        self.sn = sn
+        self.gmt = gmt
+        self.devinfo = devinfo or {}
+
+    def carries(self, kind, name):
+        return kind == records.PUNCH or (kind == records.EVENT and name in DOOR_EVENTS)
+
+    # -- requests -------------------------------------------------------------
+    def hello(self):
+        self.open()
+        return {"cmd": "reg", "sn": self.sn, "cpusn": self.sn, "devinfo": self.devinfo}
+
+    def ping(self, now):
+        """checklive, with the device's local wall clock (epoch `now`)."""
+        self.require("ping()")
+        return {"cmd": "checklive", "sn": self.sn, "time": epoch_wall(now, self.gmt)}
+
+    def sendlog(self, recs):
+        """A sendlog request for journal records with consecutive ids, every
+        one carried. ValueError otherwise: the caller splits its batch there,
+        so logindex+i always names the right journal id."""
+        self.require("sendlog()")
+        if not recs:
+            raise ValueError("sendlog needs at least one record")
+        first = recs[0][records.ID]
+        out = []
+        for i, rec in enumerate(recs):
+            if rec[records.ID] != first + i:
+                raise ValueError("sendlog records must have consecutive ids: %d follows %d"
+                                 % (rec[records.ID], first + i - 1))
+            r = record(rec, self.gmt)
+            if r is None:
+                raise ValueError("journal record %d (%s %s) is not carried by CloudSolution"
+                                 % (rec[records.ID], records.kind(rec), rec[records.NAME]))
+            out.append(r)
+        return {"cmd": "sendlog", "sn": self.sn, "count": len(out), "logindex": first, "record": out}
+
+    def command_result(self, cmd_id, name, ok, result=None, error=None):
+        """The device's answer to server command `cmd_id` (the command word):
+        {"ret": word, "sn", "result", "reason" on failure, scalar results}."""
+        self.require("command_result()")
+        out = {"ret": cmd_id, "sn": self.sn, "result": bool(ok)}
+        if not ok:
+            out["reason"] = str(error or "failed")
+        elif isinstance(result, dict):
+            for key in result:
+                value = result[key]
+                if key not in out and isinstance(value, (str, int, float, bool)):
+                    out[key] = value
+        return out
+
+    # -- replies ----------------------------------------------------------------
+    def reply(self, cmd, obj):
+        """The server's JSON reply to our request `cmd` -> a Reply.
+        RemoteProtocolError when it is not an answer to `cmd`. A reply that
+        accepts `reg` registers the session."""
+        r = parse_reply(obj, cmd, self.gmt)
+        if cmd == "reg" and r.ok:
+            self.accepted()
+        return r
 
 
 def record(rec, gmt=0):
-    """A journal record [id, epoch, kind, name, value] as a sendlog record,
-    or None when this protocol does not carry it. Times are the site's
-    wall clock (GMT+gmt hours), as terminals send them."""
-    _, t, kind, name, value = rec
-    if kind == "punch":
+    """A journal record as a sendlog record, or None when this protocol does
+    not carry it. Times are the site's wall clock (GMT+gmt hours), as
+    terminals send them."""
+    t, kind, name, value = rec[records.TIME], records.kind(rec), rec[records.NAME], rec[records.VALUE]
+    if kind == records.PUNCH:
         value = value if isinstance(value, dict) else {}
-        user = value.get("user", value.get("user_id", name))
-        out = {"enrollid": _enrollid(user),
-               "time": value.get("time") or local_iso(t, value.get("gmt", gmt)),
-               "mode": 1 if value.get("action") == "FP" else 0,
-               "inout": value.get("attend", 0),
+        user = str(value.get(records.USER, name))
+        n = as_int(user)
+        out = {"enrollid": n if n is not None and n >= 0 else user,
+               "time": value.get(records.WHEN) or epoch_wall(t, value.get(records.GMT, gmt)),
+               "mode": 1 if value.get(records.ACTION) == "FP" else 0,
+               "inout": value.get(records.ATTEND, records.IN),
                "event": 0}
         if "temp" in value:
             out["temp"] = value["temp"]
         return out
-    if kind == "event" and name in DOOR_EVENTS:
-        return {"enrollid": 0, "time": local_iso(t, gmt), "mode": 0, "inout": 0,
-                "event": DOOR_EVENTS[name]}
-    return None
-
-
-def carries(kind, name):
-    """Whether a record of this kind/name is journaled for this protocol."""
-    return kind == "punch" or (kind == "event" and name in DOOR_EVENTS)
-
-
-def carried(rec):
-    return record(rec) is not None
-
-
-def sendlog(sn, records, gmt=0):
-    """A sendlog request for journal records with consecutive ids, every
-    one carried (see carried()). ValueError otherwise: the caller splits
-    its batch there, so logindex+i always names the right journal id."""
-    if not records:
-        raise ValueError("sendlog needs at least one record")
-    first = records[0][0]
-    out = []
-    for i, rec in enumerate(records):
-        if rec[0] != first + i:
-            raise ValueError("sendlog records must have consecutive ids: %d follows %d"
-                             % (rec[0], first + i - 1))
-        r = record(rec, gmt)
-        if r is None:
-            raise ValueError("journal record %d (%s %s) is not carried by CloudSolution"
-                             % (rec[0], rec[2], rec[3]))
-        out.append(r)
-    return {"cmd": "sendlog", "sn": sn, "count": len(out), "logindex": first, "record": out}
-
-
-# -- replies ------------------------------------------------------------------------
-
-# Reply fields this codec reads; anything else next to a `cmd` is part of
-# a pending server command.
-_REPLY_KEYS = ("ret", "result", "reason", "count", "logindex", "cloudtime", "access",
-               "nosenduser")
-
-
-def _int(v):
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.isdigit():
-        return int(v)
+    if kind == records.EVENT and name in DOOR_EVENTS:
+        return {"enrollid": 0, "time": epoch_wall(t, gmt), "mode": 0, "inout": 0, "event": DOOR_EVENTS[name]}
     return None
 
 
@@ -120,13 +134,11 @@ def _show(obj):
 
 
 def parse_reply(obj, cmd, gmt=0):
-    """The server's JSON reply to our `cmd` -> a dict: ok, ret, reason,
-    count, logindex, cloudtime (epoch seconds or None), access, nosenduser,
-    pending_cmd (a server command object or None). ProtocolError when it
-    is not an answer to `cmd`. A cloudtime ending in Z is UTC; without
-    it, the site's wall clock (GMT+gmt hours)."""
+    """The server's JSON reply to `cmd` -> a Reply (see Session.reply). A
+    cloudtime with a zone (Z, +08:00) is read in it; without one, as the
+    site's wall clock (GMT+gmt hours)."""
     if not isinstance(obj, dict):
-        raise ProtocolError("reply is not a JSON object: %s" % _show(obj))
+        raise RemoteProtocolError("reply is not a JSON object: %s" % _show(obj))
     pending = None
     if "ret" in obj:
         ret = obj["ret"]
@@ -134,48 +146,98 @@ def parse_reply(obj, cmd, gmt=0):
         if isinstance(extra, dict):
             pending = extra
         elif isinstance(extra, str) and extra != cmd:
-            pending = {k: v for k, v in obj.items() if k not in _REPLY_KEYS}
+            # Flat: the command's fields beside the reply's. A settime's
+            # time is the reply's own cloudtime then.
+            pending = {}
+            for k in obj:
+                if k not in _REPLY_KEYS or k == "cloudtime":
+                    pending[k] = obj[k]
     else:
         ret = obj.get("cmd")  # some firmware echoes `cmd` instead of `ret`
         if ret is None:
-            raise ProtocolError("reply to %s names no command (no 'ret' or 'cmd'): %s"
-                                % (cmd, _show(obj)))
+            raise RemoteProtocolError("reply to %s names no command (no 'ret' or 'cmd'): %s" % (cmd, _show(obj)))
     if ret != cmd:
-        raise ProtocolError("reply is for %s, expected %s" % (_show(ret), cmd))
+        raise RemoteProtocolError("reply is for %s, expected %s" % (_show(ret), cmd))
     result = obj.get("result")
     if result is None:
-        raise ProtocolError("reply to %s has no 'result'" % cmd)
+        raise RemoteProtocolError("reply to %s has no 'result'" % cmd)
     if result not in (True, False, 0, 1):
-        raise ProtocolError("reply to %s has a non-boolean result: %s" % (cmd, _show(result)))
+        raise RemoteProtocolError("reply to %s has a non-boolean result: %s" % (cmd, _show(result)))
     reason = obj.get("reason")
     nosenduser = obj.get("nosenduser")
-    return {
-        "ok": bool(result),
-        "ret": ret,
-        "reason": None if reason is None else str(reason),
-        "count": _int(obj.get("count")),
-        "logindex": _int(obj.get("logindex")),
-        "cloudtime": cloudtime(obj.get("cloudtime"), gmt),
-        "access": _int(obj.get("access")),
-        "nosenduser": nosenduser if isinstance(nosenduser, bool) else None,
-        "pending_cmd": pending,
-    }
+    return Reply(bool(result), None if reason is None else str(reason), as_int(obj.get("count")),
+                 as_int(obj.get("logindex")), cloudtime(obj.get("cloudtime"), gmt), as_int(obj.get("access")),
+                 nosenduser if isinstance(nosenduser, bool) else None,
+                 None if pending is None else server_command(pending, gmt))
+
+
+def server_command(obj, gmt=0):
+    """A server command object -> a Command (id: the word, to echo in the
+    answer; name: the Thing command, None when unsupported)."""
+    word = obj.get("cmd")
+    if not isinstance(word, str) or not word:
+        word = "?"
+    name = SERVER_COMMANDS.get(word)
+    payload = {}
+    if name == "unlock":
+        payload[records.SOURCE] = "cloud"
+    elif name == "set_time":
+        t = cloudtime(obj.get("cloudtime") or obj.get("time"), gmt)
+        if t is None:
+            return Command(word, None, {"error": "settime without a readable cloudtime"})
+        payload["epoch"] = t
+    return Command(word, name, payload)
 
 
 def acked_upto(reply, first_id, sent_count):
-    """The highest journal id a parsed sendlog reply acknowledges, or None.
-    A count in the reply acknowledges that many from first_id (never more
-    than were sent); a reply echoing another logindex acknowledges nothing."""
-    if not reply["ok"] or sent_count < 1:
+    """The highest journal id a sendlog Reply acknowledges, or None. A
+    count acknowledges that many from first_id (never more than were sent);
+    a reply echoing another logindex acknowledges nothing."""
+    if not reply.ok or sent_count < 1:
         return None
-    if reply["logindex"] is not None and reply["logindex"] != first_id:
+    if reply.logindex is not None and reply.logindex != first_id:
         return None
-    n = sent_count if reply["count"] is None else min(reply["count"], sent_count)
+    n = sent_count if reply.count is None else min(reply.count, sent_count)
     return first_id + n - 1 if n > 0 else None
 
 
 def cloudtime(text, gmt=0):
-    """A reply's cloudtime -> epoch seconds, or None if absent or not a time."""
-    if not isinstance(text, str):
-        return None
-    return parse_iso(text, 0 if text.strip().endswith("Z") else gmt)
+    """A cloudtime -> epoch seconds, or None if absent or not a time."""
+    return wall_epoch(text, gmt, trust_zone=True)
+
+
+# -- the server's side (the bench): the same tables, the other way round --------
+
+def command_request(name, payload):
+    """The server command object that asks a device to run Thing command
+    `name`, or None when CloudSolution has no word for it."""
+    for word in SERVER_COMMANDS:
+        if SERVER_COMMANDS[word] == name:
+            out = {"cmd": word}
+            if name == "unlock":
+                out["doornum"] = 1
+            elif name == "set_time":
+                # An instant (epoch, or a time with a zone) goes as UTC with
+                # a Z, which devices honour; a bare wall-clock time as it is.
+                epoch = payload.get("epoch")
+                if not is_int(epoch):
+                    epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)
+                    got = parse_stamp(payload.get("time"))
+                    if got is None:
+                        return None
+                    if got[1] is None:
+                        out["cloudtime"] = wall_text(got[0])
+                        return out
+                out["cloudtime"] = epoch_wall(epoch) + "Z"
+            elif name == "resend":
+                out["stn"] = True
+            return out
+    return None
+
+
+def door_event_name(code):
+    """enrollid-0 record `event` code -> door event type, or None."""
+    for name in DOOR_EVENTS:
+        if DOOR_EVENTS[name] == code:
+            return name
+    return None

@@ -68,8 +68,13 @@ def collect():
 
 def release(module_name):
     """Forget a module needed only at start-up (config tables): on
-    MicroPython its bytecode and tables live in the scarce heap."""
+    MicroPython its bytecode and tables live in the scarce heap. The parent
+    package holds it as an attribute too; while it does, nothing is freed."""
     sys.modules.pop(module_name, None)
+    parent, _, name = module_name.rpartition(".")
+    package = sys.modules.get(parent)
+    if package is not None and hasattr(package, name):
+        delattr(package, name)
     collect()
 
 
@@ -78,8 +83,29 @@ def wall_time():
     return time.time()
 
 
+# The agent exits with this code when it was asked to restart (a reboot
+# command) on a board that cannot reset itself: whoever started it (doorlink
+# run, the test rig, a systemd unit) starts it again.
+RESTART_EXIT = 75
+
+
+def restart():
+    """Reset the board; elsewhere, end the process with RESTART_EXIT."""
+    if sys.platform == "esp32":
+        import machine
+        machine.reset()
+    sys.exit(RESTART_EXIT)
+
+
+def open_serial(port, baud):
+    """A UART for a peripheral (the fingerprint module): a tty on a unix
+    host (a Pi's /dev/serial0, or an emulator's pty), either runtime."""
+    from agent.hal.serial_posix import open_port
+    return open_port(port, baud)
+
+
 def network():
-    """The WebSocket client adapter of this runtime (imported lazily: RAM)."""
+    """The WebSocket opener of this runtime (imported lazily: RAM)."""
     if MICROPYTHON:
         from agent.hal import net_mpy as net
     else:

@@ -81,12 +81,6 @@ class EmulatedIO:
     def input(self, pin):
         return _Input(self, pin)
 
-    def serial(self, cfg):
-        # The fingerprint module's UART: a tty (a Pi's /dev/serial0, or the
-        # reader emulator's pty) on either runtime.
-        from agent.hal.serial_posix import open_port
-        return open_port(cfg["port"], cfg["baud"])
-
     def climate_sensor(self, cfg):
         return _Climate(self)
 

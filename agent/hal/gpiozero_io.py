@@ -59,12 +59,6 @@ class GpiozeroIO:
         self._devices.append(dev)
         return _Input(dev)
 
-    def serial(self, cfg):
-        # The fingerprint module's UART: a tty (a Pi's /dev/serial0, or the
-        # reader emulator's pty) on either runtime.
-        from agent.hal.serial_posix import open_port
-        return open_port(cfg["port"], cfg["baud"])
-
     def climate_sensor(self, cfg):
         raise ValueError("climate sensors are not supported on the gpiozero hal yet")
 

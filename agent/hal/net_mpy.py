@@ -1,19 +1,19 @@
-# WebSocket client for the MicroPython agent (ESP32, unix port): the
+# Opens a WebSocket for the MicroPython agent (ESP32, unix port) with the
 # `micropython-websockets` package, loaded precompiled (.mpy) from the
-# board's lib folder, behind the agent's Connection.
+# board's lib folder; agent/transports/websocket.py wraps what it returns.
 import asyncio
 
 import micropython_websockets as mws
 from micropython_websockets import websockets as mws_core  # the handshake, for wss://
 
-from agent.errors import LinkClosed
 from agent.hal.tls import client_context
-from agent.hal.ws_conn import Connection
 
-_GONE = (mws.ConnectionClosed, OSError)
+GONE = (mws.ConnectionClosed, OSError)
+# mbedtls reports a refused certificate as ValueError.
+CONNECT_ERRORS = (OSError, ValueError, mws.WebSocketException)
 
 
-def _why(e):
+def why(e):
     code = getattr(e, "code", None)
     if code:
         reason = getattr(e, "reason", "")
@@ -42,16 +42,7 @@ async def _open_wss(url, max_size, ca_file):
     return ws
 
 
-async def connect(url, max_size, timeout, write_timeout=10, ca_file=None):
+async def open(url, max_size, timeout, ca_file=None):  # noqa: A001 - the module's verb
     if url.startswith("wss://"):
-        opening = _open_wss(url, max_size, ca_file)
-    else:
-        opening = mws.connect(url, max_size=max_size, open_timeout=timeout).__aenter__()
-    try:
-        ws = await asyncio.wait_for(opening, timeout)
-    except asyncio.TimeoutError:
-        raise LinkClosed("connect to %s timed out after %ss" % (url, timeout))
-    except (OSError, ValueError, mws.WebSocketException) as e:
-        # mbedtls reports a refused certificate as ValueError.
-        raise LinkClosed("connect to %s failed: %s" % (url, str(e).strip()))
-    return Connection(ws, _GONE, _why, write_timeout)
+        return await _open_wss(url, max_size, ca_file)
+    return await mws.connect(url, max_size=max_size, open_timeout=timeout).__aenter__()

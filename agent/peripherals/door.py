@@ -4,7 +4,8 @@
 # again (so a held-open strike does not stay unlocked behind the visitor).
 import asyncio
 
-from agent import log
+from agent import log, records as r
+from agent.codecs.values import is_int
 from agent.errors import CommandError
 
 POLL_MS = 50
@@ -37,7 +38,7 @@ class Door:
 
     @staticmethod
     def _check_ms(name, ms):
-        if not isinstance(ms, int) or isinstance(ms, bool) or not MIN_UNLOCK_MS <= ms <= MAX_UNLOCK_MS:
+        if not is_int(ms) or not MIN_UNLOCK_MS <= ms <= MAX_UNLOCK_MS:
             raise CommandError("%s must be an integer from %d to %d"
                                % (name, MIN_UNLOCK_MS, MAX_UNLOCK_MS))
         return ms
@@ -48,7 +49,7 @@ class Door:
 
     async def unlock(self, payload):
         ms = self._check_ms("duration_ms", payload.get("duration_ms", self.thing.get("unlock_ms")))
-        source = payload.get("source", "cloud")
+        source = payload.get(r.SOURCE, "cloud")
         self.relay.on()
         self._opened_during_unlock = False
         if self._relock is not None:
@@ -56,8 +57,7 @@ class Door:
         self._relock = asyncio.create_task(self._relock_after(ms))
         if self.thing.get("lock") != "unlocked":
             self.thing.update("lock", "unlocked")
-            self.thing.emit("door_unlocked", {"door": self.cfg["name"], "source": source,
-                                              "duration_ms": ms})
+            self.thing.emit("door_unlocked", {r.DOOR: self.cfg["name"], r.SOURCE: source, "duration_ms": ms})
         log.info("door", "unlocked for %d ms (%s)" % (ms, source))
         return {"lock": "unlocked", "duration_ms": ms}
 
@@ -72,7 +72,7 @@ class Door:
         self.relay.off()
         if self.thing.get("lock") != "locked":
             self.thing.update("lock", "locked")
-            self.thing.emit("door_locked", {"door": self.cfg["name"], "reason": reason})
+            self.thing.emit("door_locked", {r.DOOR: self.cfg["name"], "reason": reason})
             log.info("door", "locked (%s)" % reason)
 
     async def _relock_after(self, ms):
@@ -92,7 +92,7 @@ class Door:
                 self.thing.update("door", state)
                 if prev != "unknown" or state == "open":
                     self.thing.emit("door_opened" if state == "open" else "door_closed",
-                                    {"door": self.cfg["name"]})
+                                    {r.DOOR: self.cfg["name"]})
                 if state == "open" and self._relock is not None:
                     self._opened_during_unlock = True
                 elif state == "closed" and self._opened_during_unlock and self._relock is not None:

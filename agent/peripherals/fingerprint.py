@@ -1,18 +1,20 @@
 # ZFM / R30x / R503 / AS608 fingerprint module: driver, flows (identify,
 # enrol, delete) and the reader peripheral that polls for fingers.
 # The port is any object with `async write(data)` and `async read(max_n)`
-# (at least one byte); the hal gives it (agent/hal/serial_posix.py, serial_uart.py).
+# (at least one byte); the hal opens it (agent/hal/serial_posix.py, serial_uart.py).
 import asyncio
 
-from agent import log
+from agent import hal, log, records
+from agent.backoff import Backoff
 from agent.codecs import zfm
+from agent.codecs.values import is_int
 from agent.errors import CommandError
 
 TIMEOUT_S = 2.0
 # A silent line or a garbled reply is tried this many more times. Resending
 # is safe: every ZFM command yields the same state when run twice.
 RETRIES = 2
-ENROL_WAIT_S = 15     # how long a person gets to put the finger down / lift it
+ERROR_BACKOFF_S = (1, 30)  # after a module error: first ceiling, cap (full jitter)
 # capture problems: the person should try again, the module is fine
 CAPTURE_CODES = (zfm.IMAGE_FAILED, zfm.TOO_MESSY, zfm.TOO_FEW_FEATURES, zfm.INVALID_IMAGE)
 
@@ -156,9 +158,9 @@ class Fingerprint:
         raise FingerprintError("no finger %s within %ds"
                                % ("placed" if present else "lifted", int(wait_s)))
 
-    async def enrol(self, page, wait_s=ENROL_WAIT_S, poll_s=0.2):
+    async def enrol(self, page, wait_s, poll_s=0.2):
         """Two captures of the same finger (lifted in between) become one
-        template at `page`."""
+        template at `page`; the person gets `wait_s` for each placement."""
         self._check_page(page)
         await self._wait_finger(True, wait_s, poll_s)
         await self.img2tz(1)
@@ -175,7 +177,7 @@ class Fingerprint:
 
     def _check_page(self, page):
         limit = self.library_size or 1000
-        if not isinstance(page, int) or isinstance(page, bool) or not 0 <= page < limit:
+        if not is_int(page) or not 0 <= page < limit:
             raise FingerprintError("user must be a page number from 0 to %d" % (limit - 1),
                                    zfm.BAD_PAGE)
 
@@ -186,14 +188,15 @@ def _u16(d, i):
 
 class FingerprintReader:
     """Peripheral: polls for fingers and reports each placement once.
-    `on_punch(user_id, score)` and `on_admin(action, user_id)` may be
-    replaced (the attendance flow does); they may be plain or async."""
-    __slots__ = ("thing", "io", "cfg", "fp", "on_punch", "on_admin", "_busy", "_ready",
+    `cfg` is the board file's fingerprint entry, defaults filled in by
+    agent.config. `on_punch(user_id, score)` and `on_admin(action, user_id)`
+    may be replaced (the attendance flow does); they may be plain or async."""
+    __slots__ = ("thing", "open_port", "cfg", "fp", "on_punch", "on_admin", "_busy", "_ready",
                  "_admin", "_armed")
 
-    def __init__(self, thing, io, cfg):
+    def __init__(self, thing, cfg, open_port=hal.open_serial):
         self.thing = thing
-        self.io = io
+        self.open_port = open_port
         self.cfg = cfg
         self.fp = None
         self.on_punch = self._emit_punch
@@ -208,16 +211,15 @@ class FingerprintReader:
         thing.command("fp_status", self._cmd_status)
 
     def _emit_punch(self, user_id, score):
-        self.thing.emit("finger_identified", {"user": str(user_id), "score": score})
+        self.thing.emit("finger_identified", {records.USER: str(user_id), records.SCORE: score})
 
     def _emit_admin(self, action, user_id):
-        self.thing.emit("EnrollFP" if action == "enrol" else "DeleteFP", {"user": str(user_id)})
+        self.thing.emit("EnrollFP" if action == "enrol" else "DeleteFP", {records.USER: str(user_id)})
 
     async def _start(self):
         if self.fp is None:
-            port = self.io.serial(self.cfg)
-            self.fp = Fingerprint(port, self.cfg.get("address", zfm.DEFAULT_ADDRESS),
-                                  self.cfg.get("password", 0))
+            port = self.open_port(self.cfg["port"], self.cfg["baud"])
+            self.fp = Fingerprint(port, self.cfg["address"], self.cfg["password"])
         await self.fp.verify_password()
         params = await self.fp.read_sys_params()
         log.info("fingerprint", "module ready: library of %d templates, %d stored"
@@ -231,8 +233,8 @@ class FingerprintReader:
             await res
 
     async def run(self):
-        poll_s = self.cfg.get("poll_ms", 200) / 1000
-        backoff = 1
+        poll_s = self.cfg["poll_ms"] / 1000
+        backoff = Backoff(ERROR_BACKOFF_S[0], ERROR_BACKOFF_S[1], reset_after_s=0)
         while True:
             try:
                 if self._admin:
@@ -250,24 +252,25 @@ class FingerprintReader:
                         self._armed = True
                 if hit is not None:
                     await self._call(self.on_punch, hit[0], hit[1])
-                backoff = 1
+                backoff.up()
             except FingerprintError as e:
                 log.count("fp_errors")
                 if e.code in CAPTURE_CODES:
                     log.warn("fingerprint", "capture failed, try again: %s" % e)
                 else:
-                    log.error("fingerprint", "%s (retrying in %ds)" % (e, backoff))
                     self._ready = False  # the module may have rebooted: handshake again
                     self.thing.update("fingerprint", "error")
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30)
+                    await self._pause(backoff, str(e))
             except OSError as e:  # the port itself could not be opened
                 log.count("fp_errors")
-                log.error("fingerprint", "serial port %s: %s (retrying in %ds)"
-                          % (self.cfg.get("port"), e, backoff))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                await self._pause(backoff, "serial port %s: %s" % (self.cfg["port"], e))
             await asyncio.sleep(poll_s)
+
+    async def _pause(self, backoff, why):
+        backoff.down()
+        delay = backoff.next_delay()
+        log.error("fingerprint", "%s (retrying in %.1fs)" % (why, delay))
+        await asyncio.sleep(delay)
 
     # -- Thing commands -----------------------------------------------------
     def _fp(self):
@@ -278,7 +281,7 @@ class FingerprintReader:
     @staticmethod
     def _user(payload):
         user = payload.get("user")
-        if not isinstance(user, int) or isinstance(user, bool):
+        if not is_int(user):
             raise CommandError("'user' must be an integer page number")
         return user
 
@@ -290,7 +293,7 @@ class FingerprintReader:
                 fp = self._fp()
                 self.thing.update("fingerprint", "enrolling")  # a display says "place finger"
                 try:
-                    await fp.enrol(user, self.cfg.get("enrol_timeout_s", ENROL_WAIT_S))
+                    await fp.enrol(user, self.cfg["enrol_timeout_s"])
                 finally:
                     self._armed = False  # the enrolled finger still down is no punch
                     self.thing.update("fingerprint", "ready")

@@ -1,35 +1,46 @@
-# What every uplink does the same way: journal what the Thing reports
-# (through Delivery), and keep a link up: serve it, and when it fails, log
-# why, back off with jitter, and start over. A protocol's uplink supplies
-# _serve_once() (connect, register, run until the link fails) and, if it
-# holds resources between links, _after_link().
+# What every uplink does the same way, whatever its protocol and transport:
+# journal what the Thing reports (through Delivery) before anything is sent;
+# keep a link up (serve it; when it fails, log why, back off with jitter,
+# start over); run the cloud's commands and send their results back. A
+# protocol's uplink supplies _serve_once() (connect, register, run until
+# the link fails), _send_result() and, if it holds resources between
+# links, _after_link().
 import asyncio
 
-from agent import log
+from agent import log, records
 from agent.backoff import Backoff
-from agent.errors import LinkClosed
+from agent.codecs.session import LocalProtocolError
+from agent.errors import CommandError, LinkClosed
 from agent.hal import format_exc
-from agent.uplinks.delivery import Delivery, journal_kind
+from agent.uplinks.delivery import Delivery
 
 NAME = "uplink"
 
 
 class Uplink:
-    def __init__(self, site, thing, journal, carries):
+    def __init__(self, site, thing, journal, session):
         self.site = site
         self.thing = thing
         self.journal = journal
-        self.delivery = Delivery(journal, carries)
+        self.session = session
+        self.delivery = Delivery(journal, session.carries)
         self.online = False
         self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
         thing.listen(self._on_thing)
+        thing.command("resend", self.resend)
 
     # Thing -> journal, durably, before anything is sent. Property changes
     # travel as the events the peripherals raise.
-    def _on_thing(self, kind, name, value):
-        jkind = journal_kind(kind, name)
-        if jkind is not None:
-            self.delivery.keep(jkind, name, value)
+    def _on_thing(self, notification, name, value):
+        kind = records.from_thing(notification, name)
+        if kind is not None:
+            self.delivery.keep(kind, name if kind == records.EVENT else None, value)
+
+    async def resend(self, payload):
+        """The cloud asks for its backlog again (CloudSolution getnewlog):
+        everything unacknowledged goes out again, oldest first."""
+        self.delivery.restart(self.delivery.acks)
+        return {"count": self.journal.pending()}
 
     def _up(self):
         """Registered: the link counts as up from now."""
@@ -49,6 +60,8 @@ class Uplink:
                 log.warn(NAME, "link down: %s" % e)
             except Exception as e:  # noqa: BLE001 - any link failure means start over
                 log.error(NAME, "link failed: %r\n%s" % (e, format_exc(e)))
+            finally:
+                self.session.close()
             await self._after_link()
             self.backoff.down()
             if self.online:
@@ -62,4 +75,41 @@ class Uplink:
         pass
 
     async def _serve_once(self):
+        raise NotImplementedError
+
+    # -- the cloud's commands ---------------------------------------------------
+    def command(self, cmd):
+        """Run a session.Command as a task of its own: a slow command (an
+        enrolment waits for a finger) must not stall pings, acks or records."""
+        asyncio.create_task(self._run_command(cmd))
+
+    async def _run_command(self, cmd):
+        # A command the codec could not map (name None) is answered, not
+        # run: under the name the server used, with the codec's reason.
+        name = cmd.name or cmd.payload.get("answer_as") or cmd.id
+        log.info(NAME, "command %s %s" % (name, cmd.payload))
+        log.count("commands")
+        ok, result, error = False, None, None
+        if cmd.name is None:
+            error = cmd.payload.get("error") or "command %s is not supported by this device" % name
+        else:
+            try:
+                result = await self.thing.call(name, cmd.payload)
+                ok = True
+            except CommandError as e:
+                error = str(e)
+            except Exception as e:  # noqa: BLE001 - a broken handler must not kill the link
+                log.error(NAME, "command %s crashed: %r\n%s" % (name, e, format_exc(e)))
+                error = "internal error: %r" % e
+        if not ok:
+            log.count("commands_failed")
+            log.warn(NAME, "command %s refused: %s" % (name, error))
+        # The result travels on the link that is up now, or is lost with the
+        # command's link: the cloud sees no result and can retry the command.
+        try:
+            await self._send_result(self.session.command_result(cmd.id, name, ok, result, error))
+        except (LinkClosed, LocalProtocolError) as e:
+            log.warn(NAME, "result of %s not delivered: %s" % (name, e))
+
+    async def _send_result(self, message):
         raise NotImplementedError

@@ -5,25 +5,14 @@
 # With acknowledgements, a record leaves the journal when the cloud acked
 # it, and at most `window` records are in flight; after a reconnect all
 # unacknowledged records go again (the cloud drops duplicates by id).
-# Without (a seed-only server), a record leaves once its write completed.
+# Without (a server that knows only the protocol), a record leaves once its
+# write completed.
 import asyncio
 
 from agent import log
 from agent.hal import ticks_ms, ticks_diff
 
 CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
-
-# Thing events that are journal records of their own kind.
-EVENT_KINDS = {"punch": "punch", "admin_log": "admin"}
-
-
-def journal_kind(kind, name):
-    """Thing notification -> journal record kind (or None: not a record)."""
-    if kind == "event":
-        return EVENT_KINDS.get(name, "event")
-    if kind == "telemetry":
-        return "telemetry"
-    return None
 
 
 class Delivery:
@@ -52,10 +41,12 @@ class Delivery:
         return True
 
     def restart(self, acks):
-        """A new link: resend everything the cloud has not acknowledged."""
+        """A new link, or the cloud asked for its backlog again: resend
+        everything it has not acknowledged, oldest first."""
         self.acks = acks
         self.sent = self.journal.acked
         self._waiting_since = None
+        self.moved.set()
 
     async def next_batch(self, window, batch):
         """The next records to send (oldest first), waiting while there are

@@ -1,25 +1,26 @@
-# The WebSocket uplink, for every protocol spoken over a WebSocket (seed 001
-# JSON, seed 001 XML): the I/O around a sans-IO session codec (see
+# The WebSocket uplink, for every protocol spoken over a WebSocket (JSON
+# WebSocket, XML biometric): the I/O around a sans-IO session codec (see
 # agent/codecs/session.py for the events it reports). One connection at a
 # time; per connection three loops run until the first fails: reader
 # (commands, pings, acks), sender (journal, through Delivery), heartbeat.
 import asyncio
 
-from agent import log
-from agent.codecs import session as codec
-from agent.errors import CommandError, LinkClosed
-from agent.hal import ticks_ms, ticks_diff, format_exc
+from agent import log, records
+from agent.codecs.session import (
+    Ack, AuthFailed, BadInput, Command, Registered, Reregister, Send, ServerError)
+from agent.errors import LinkClosed
+from agent.hal import ticks_ms, ticks_diff
 from agent.tasks import first_done
 from agent.uplinks.base import NAME, Uplink
 
 WINDOW = 16   # records sent but not yet acknowledged
 BATCH = 8     # records read from flash at a time
 
+
 class WsUplink(Uplink):
-    def __init__(self, site, thing, net, journal, session, carries):
-        Uplink.__init__(self, site, thing, journal, carries)
-        self.net = net
-        self.session = session
+    def __init__(self, site, thing, net, journal, session):
+        Uplink.__init__(self, site, thing, journal, session)
+        self.net = net          # connect(url, max_size, timeout, write_timeout, ca_file) -> connection
         self._conn = None
         self._last_rx = 0
 
@@ -32,10 +33,10 @@ class WsUplink(Uplink):
         # anything far larger is refused by the transport (close 1009).
         conn = await self.net.connect(url, self.site["max_frame"] * 4, timeout,
                                       self.site["write_timeout_s"], self.site["ca_file"])
-        self._conn = conn
         try:
             await conn.send(self.session.hello())
             await asyncio.wait_for(self._await_registered(conn), timeout)
+            self._conn = conn
             self._up()
             self._last_rx = ticks_ms()
             await first_done(self._reader(conn), self._sender(conn), self._heartbeat(conn))
@@ -43,17 +44,19 @@ class WsUplink(Uplink):
             raise LinkClosed("no 'registered' reply within %ss" % timeout)
         finally:
             self._conn = None
+            self.session.close()
             await conn.close()
 
     async def _await_registered(self, conn):
         while True:
             ev = self.session.receive(await conn.recv())
-            if ev[0] == codec.REGISTERED:
-                self.delivery.restart(ev[1])
+            if type(ev) is Registered:
+                self.delivery.restart(ev.acks)
                 return
-            if ev[0] == codec.AUTH_FAILED:
+            if type(ev) is AuthFailed:
                 log.count("auth_failed")
-                raise LinkClosed("registration refused: %s (check device_id and token in the site file)" % ev[1])
+                raise LinkClosed("registration refused: %s (check device_id and token in the site file)"
+                                 % ev.reason)
             await self._handle(conn, ev)
 
     async def _reader(self, conn):
@@ -63,54 +66,38 @@ class WsUplink(Uplink):
             await self._handle(conn, self.session.receive(text))
 
     async def _handle(self, conn, ev):
-        kind = ev[0]
-        if kind == codec.SEND:
-            await conn.send(ev[1])
-        elif kind == codec.COMMAND:
-            # Commands run as tasks: a slow one must not stall pings/commands.
-            asyncio.create_task(self._run_command(conn, ev[1], ev[2], ev[3]))
-        elif kind == codec.ACK:
-            self.delivery.acked(ev[1])
-        elif kind == codec.REREGISTER:
+        t = type(ev)
+        if t is Send:
+            await conn.send(ev.text)
+        elif t is Command:
+            self.command(ev)
+        elif t is Ack:
+            self.delivery.acked(ev.record_id)
+        elif t is Reregister:
             log.count("reregistrations")
-            raise LinkClosed("server forgot the session: %s; registering again" % ev[1])
-        elif kind == codec.BAD_INPUT:
-            log.count(ev[1])
-            log.warn(NAME, ev[2])
-        elif kind == codec.SERVER_ERROR:
+            raise LinkClosed("server forgot the session: %s; registering again" % ev.reason)
+        elif t is BadInput:
+            log.count(ev.counter)
+            log.warn(NAME, ev.message)
+        elif t is ServerError:
             log.count("server_errors")
-            log.warn(NAME, "server reports an error: %s" % ev[1])
-            if self.delivery.acks and self.delivery.in_flight():
+            log.warn(NAME, "server reports an error: %s" % ev.reason)
+            if ev.records and self.delivery.acks and self.delivery.in_flight():
                 # A record was refused: acks stop at it, so the window would
                 # never reopen. Reconnect (with backoff); it is sent again.
-                raise LinkClosed("server refused a record: %s" % ev[1])
+                raise LinkClosed("server refused a record: %s" % ev.reason)
 
-    async def _run_command(self, conn, cmd_id, name, payload):
-        log.info(NAME, "command %s %s" % (name, payload))
-        log.count("commands")
-        try:
-            result = await self.thing.call(name, payload)
-            reply = self.session.command_result(cmd_id, name, True, result)
-        except CommandError as e:
-            log.count("commands_failed")
-            log.warn(NAME, "command %s refused: %s" % (name, e))
-            reply = self.session.command_result(cmd_id, name, False, error=str(e))
-        except Exception as e:  # noqa: BLE001 - a broken handler must not kill the link
-            log.count("commands_failed")
-            log.error(NAME, "command %s crashed: %r\n%s" % (name, e, format_exc(e)))
-            reply = self.session.command_result(cmd_id, name, False, error="internal error: %r" % e)
-        # The result travels on the link that is up now, or is lost with the
-        # command's link: the cloud sees no result and can retry the command.
-        target = self._conn or conn
-        try:
-            await target.send(reply)
-        except LinkClosed as e:
-            log.warn(NAME, "result of %s not delivered: %s" % (name, e))
+    async def _send_result(self, message):
+        conn = self._conn
+        if conn is None:
+            raise LinkClosed("no link")
+        await conn.send(message)
 
     async def _sender(self, conn):
         delivery = self.delivery
         while True:
             for rec in await delivery.next_batch(WINDOW, BATCH):
+                rid = rec[records.ID]
                 try:
                     text = self.session.record(rec)
                 except ValueError as e:
@@ -118,12 +105,12 @@ class WsUplink(Uplink):
                 else:
                     why = "not carried by this protocol"
                 if text is None:
-                    await delivery.skip(rec[0], why)
+                    await delivery.skip(rid, why)
                     continue
-                delivery.on_wire(rec[0])
+                delivery.on_wire(rid)
                 await conn.send(text)
-                delivery.written(rec[0])
-                log.count("sent_" + rec[2])
+                delivery.written(rid)
+                log.count("sent_" + records.kind(rec))
                 # Between records: commands and acks get their turn even
                 # while a long backlog replays.
                 await asyncio.sleep(0)

@@ -1,4 +1,5 @@
-"""SQLite storage for the bench cloud.
+"""SQLite storage for the bench cloud: devices and their tokens, telemetry,
+events, punches, admin logs, commands and online state.
 
 One file, WAL mode, autocommit: every row is durable as soon as the call
 returns, and a second process (a test, the CLI, `sqlite3` on the command
@@ -146,6 +147,9 @@ class BenchStore:
         ok = hmac.compare_digest(expected, str(token).encode("utf-8"))
         return bool(rows) and ok
 
+    def known_device(self, device_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)))
+
     def devices(self) -> list[dict]:
         rows = self._query(
             "SELECT d.device_id, d.created_at, COALESCE(s.online, 0) AS online, s.changed_at "
@@ -254,6 +258,12 @@ class BenchStore:
             (command_id, device_id, command, _dumps(payload), sent_at),
         )
         return sent_at
+
+    def command_name(self, command_id: str) -> str | None:
+        """The command most recently sent under `command_id`, if any."""
+        rows = self._query("SELECT command FROM commands WHERE command_id = ? ORDER BY id DESC LIMIT 1",
+                           (str(command_id),))
+        return rows[0]["command"] if rows else None
 
     def _rows(self, table: str, columns: str, json_col: str = "payload", **where: Any) -> list[dict]:
         """Rows of `table` matching the non-None `where` filters, oldest first,

@@ -1,9 +1,7 @@
-
-import aiohttp
 import pytest
-from e2e_support import DEVICE, TOKEN, Admin, Agent
+from e2e_support import DEVICE, SITE, TOKEN, admin_of
 
-from host_tools.bench import start_bench
+from host_tools.rig import Rig
 
 
 @pytest.fixture(params=["micropython", "cpython"])
@@ -12,27 +10,22 @@ def runtime(request):
 
 
 @pytest.fixture
-async def bench(tmp_path):
-    b = await start_bench("127.0.0.1", 0, str(tmp_path / "bench.sqlite3"))
-    b.store.add_device(DEVICE, TOKEN)
-    yield b
-    await b.stop()
+async def rig(tmp_path):
+    """The system under test (host_tools/rig.py): tests start its bench and
+    its agent (start_agent(runtime=...)); everything stops at the end, and
+    the agent's output is printed for a failure's report."""
+    r = Rig(tmp_path, device_id=DEVICE, token=TOKEN, site=SITE)
+    yield r
+    await r.stop()
+    print("---- agent output ----\n" + r.output(None))
 
 
 @pytest.fixture
-async def agent():
-    a = Agent()
-    yield a
-    if a.session:
-        await a.session.stop()
-    print("---- agent output ----\n" + a.output())
+async def bench(rig):
+    return await rig.start_bench()
 
 
 @pytest.fixture
 async def admin(bench):
-    async with aiohttp.ClientSession() as s:
-        ws = await s.ws_connect(bench.url)
-        await ws.send_json({"type": "subscribe", "role": "admin"})
-        yield Admin(ws)
-        await ws.close()
-
+    async with admin_of(bench) as a:
+        yield a

@@ -5,7 +5,7 @@ import json
 
 import aiohttp
 from aiohttp import web
-from e2e_support import DEVICE, eventually, write_site
+from e2e_support import DEVICE, eventually
 
 
 class HostileCloud:
@@ -64,13 +64,13 @@ async def _result(inbox, cmd_id, timeout=10):
     return await asyncio.wait_for(scan(), timeout)
 
 
-async def test_agent_survives_hostile_cloud(runtime, agent, tmp_path):
+async def test_agent_survives_hostile_cloud(runtime, rig):
     cloud = await HostileCloud().start()
     try:
-        await agent.start(runtime, write_site(tmp_path, cloud.url, max_frame=4096, telemetry_interval_s=60))
+        await rig.start_agent(rig.write_site(cloud.url, max_frame=4096, telemetry_interval_s=60), runtime=runtime)
         ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
 
-        await ws.send_str('{"type": "ping"}')  # the seed: answer with pong
+        await ws.send_str('{"type": "ping"}')  # the protocol: answer with pong
         assert await asyncio.wait_for(_next_of(inbox, "pong"), 10) == {"type": "pong"}
 
         await ws.send_str("{not json at all")
@@ -92,7 +92,7 @@ async def test_agent_survives_hostile_cloud(runtime, agent, tmp_path):
         counters = (await _result(inbox, "c3"))["result"]["counters"]
         for name in ("bad_json", "bad_message", "unknown_type", "oversized_frame", "commands_failed"):
             assert counters.get(name, 0) >= 1, (name, counters)
-        assert agent.session.emulator.relay_energised() is False  # the oversized unlock never ran
+        assert rig.session.emulator.relay_energised() is False  # the oversized unlock never ran
 
         # Far above any limit: the transport refuses it and the agent reconnects.
         await ws.send_str(json.dumps({"type": "event", "pad": "y" * 300_000}))
@@ -100,42 +100,41 @@ async def test_agent_survives_hostile_cloud(runtime, agent, tmp_path):
         assert cloud.registers == 2
         await ws2.send_str(json.dumps({"type": "command", "command": "unlock", "id": "c4"}))
         assert (await _result(inbox2, "c4"))["ok"] is True
-        assert agent.session.proc.returncode is None
-        assert "malformed JSON ignored" in agent.output()
+        assert rig.session.proc.returncode is None
+        assert "malformed JSON ignored" in rig.output()
     finally:
         await cloud.stop()
 
 
-async def test_silent_server_is_detected_as_half_open(runtime, agent, tmp_path):
+async def test_silent_server_is_detected_as_half_open(runtime, rig):
     # The server registers the device, then never answers a ping again (a
     # blackholed link looks the same from the device).
     cloud = await HostileCloud().start()
     try:
-        await agent.start(runtime, write_site(tmp_path, cloud.url, heartbeat_s=0.5, telemetry_interval_s=60,
-                                              backoff_base_s=0.1, backoff_cap_s=0.2))
+        await rig.start_agent(rig.write_site(cloud.url, heartbeat_s=0.5, telemetry_interval_s=60,
+                                             backoff_base_s=0.1, backoff_cap_s=0.2), runtime=runtime)
         ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
         assert (await asyncio.wait_for(_next_of(inbox, "ping"), 5)) == {"type": "ping"}
         await asyncio.wait_for(cloud.conns.get(), 10)  # dropped and came back
-        assert "half-open link" in agent.output()
+        assert "half-open link" in rig.output()
     finally:
         await cloud.stop()
 
 
-async def test_wrong_token_is_refused_and_agent_keeps_retrying(runtime, bench, agent, tmp_path):
-    await agent.start(runtime, write_site(tmp_path, bench.url, token="tok_wrong", backoff_base_s=0.2,
-                                          backoff_cap_s=0.5))
-    await eventually(lambda: agent.output().count("registration refused") >= 2, timeout=20)
-    assert "check device_id and token" in agent.output()
-    assert agent.session.proc.returncode is None
+async def test_wrong_token_is_refused_and_agent_keeps_retrying(runtime, rig, bench):
+    await rig.start_agent(rig.write_site(token="tok_wrong", backoff_base_s=0.2, backoff_cap_s=0.5), runtime=runtime)
+    await eventually(lambda: rig.output().count("registration refused") >= 2, timeout=20)
+    assert "check device_id and token" in rig.output()
+    assert rig.session.proc.returncode is None
     assert bench.stats["errors"]["auth"] >= 2
     assert not bench.store.telemetry_rows(DEVICE)
 
 
-async def test_bad_config_exits_with_the_field_and_file(runtime, agent, tmp_path):
-    site = tmp_path / "site.json"
+async def test_bad_config_exits_with_the_field_and_file(runtime, rig, tmp_path):
+    site = tmp_path / "broken-site.json"
     site.write_text(json.dumps({"server": "ws://127.0.0.1:9/ws", "device_id": DEVICE}))
-    await agent.start(runtime, site)
-    assert await asyncio.wait_for(agent.session.wait(), 15) == 2
-    out = agent.output()
+    await rig.start_agent(site, runtime=runtime)
+    assert await asyncio.wait_for(rig.session.wait(), 15) == 2
+    out = rig.output()
     assert "config error" in out and str(site) in out and "field 'token' is missing" in out
     assert "Traceback" not in out

@@ -4,9 +4,9 @@ import time
 
 from aiohttp import web
 from e2e_support import eventually
-from test_terminal_bad_input import _run_agent, _serve
+from test_terminal_bad_input import _serve, punch_once, terminal
 
-from agent import clock
+from agent.codecs.values import epoch_wall, wall_epoch
 
 AHEAD_S = 7200
 
@@ -16,7 +16,7 @@ async def test_cloudtime_corrects_punch_times(runtime, tmp_path):
 
     async def handler(request):
         body = await request.json()
-        cloud_now = clock.local_iso(time.time() + AHEAD_S) + "Z"
+        cloud_now = epoch_wall(time.time() + AHEAD_S) + "Z"
         if body["cmd"] == "sendlog":
             stored.extend(body["record"])
             return web.json_response({"ret": "sendlog", "result": True, "count": body["count"],
@@ -26,13 +26,13 @@ async def test_cloudtime_corrects_punch_times(runtime, tmp_path):
     app = web.Application()
     app.router.add_post("/api/device-http", handler)
     runner, port = await _serve(app)
-    lines = []
-    session = await _run_agent(runtime, tmp_path, "http://127.0.0.1:%d" % port, "http", lines)
+    rig = terminal(runtime, tmp_path, "http")
     try:
+        await punch_once(rig, "http://127.0.0.1:%d" % port)
         await eventually(lambda: stored, timeout=30)
-        punched = clock.parse_iso(stored[0]["time"])  # site gmt 0: the wall clock is UTC
+        punched = wall_epoch(stored[0]["time"])  # site gmt 0: the wall clock is UTC
         assert abs(punched - (time.time() + AHEAD_S)) < 30, stored[0]
-        assert "corrected" in "\n".join(lines)
+        assert "corrected" in rig.output()
     finally:
-        await session.stop()
+        await rig.stop()
         await runner.cleanup()

@@ -4,14 +4,13 @@
 import asyncio
 
 from e2e_support import eventually, terminal_with_admin
-from test_terminal import DEVICE, _board, _press
+from test_terminal import DEVICE, _press
 
 from agent.codecs import zfm
 
 
 async def test_enrol_punch_delete_from_the_cloud(runtime, tmp_path):
-    async with terminal_with_admin(runtime, tmp_path, _board(tmp_path, 50), DEVICE, "cloud_001",
-                                   "json_ws") as t:
+    async with terminal_with_admin(runtime, tmp_path, DEVICE, "cloud_001", "json_ws", poll_ms=50) as t:
         reader, admin = t.session.reader, t.admin
         await eventually(lambda: "module ready" in "\n".join(t.lines), timeout=20)
 
@@ -35,7 +34,7 @@ async def test_enrol_punch_delete_from_the_cloud(runtime, tmp_path):
         deleted = await admin.command("delete_user", {"user": 42}, cmd_id="d1", device=DEVICE)
         assert deleted["payload"]["ok"] is True
         store = t.bench.store
-        logs = await eventually(lambda: len(store.event_rows(DEVICE, "admin")) >= 2 and
-                                store.event_rows(DEVICE, "admin"), timeout=20)
+        logs = await eventually(lambda: len(store.event_rows(DEVICE, "admin_log")) >= 2 and
+                                store.event_rows(DEVICE, "admin_log"), timeout=20)
         assert [(r["payload"]["action"], r["payload"]["user"]) for r in logs] == [
             ("EnrollFP", "42"), ("DeleteFP", "42")]

@@ -5,55 +5,44 @@
 # events. Afterwards every journaled record is in SQLite exactly once and
 # every journal is empty.
 import asyncio
-import json
 import random
 import signal
 
-from e2e_support import BOARD, eventually
+from e2e_support import eventually
 
-from host_tools.bench import start_bench
 from host_tools.chaos import FaultProxy, FaultSchedule
 from host_tools.journal_tool import pending_ids, read_cursor
-from host_tools.runner import start_board
+from host_tools.rig import Rig
 
 AGENTS = 10
 ROUNDS = 10          # AGENTS * ROUNDS seeded schedules per runtime
 ROUND_S = 2.0
 
 
-def _site(path, device, url, telemetry_s):
-    path.write_text(json.dumps({
-        "server": url, "device_id": device, "token": "tok-" + device,
-        "telemetry_interval_s": telemetry_s, "heartbeat_s": 0.5, "connect_timeout_s": 2,
-        "backoff_base_s": 0.1, "backoff_cap_s": 1.0, "backoff_reset_s": 2}))
-    return path
-
-
 class Node:
-    """One agent, its proxy and its emulated door."""
+    """One agent (a rig on the shared bench), its proxy and its emulated door."""
 
-    def __init__(self, runtime, index, tmp_path, bench_port):
-        self.runtime = runtime
+    def __init__(self, runtime, index, tmp_path, bench):
         self.device = "chaos-%s-%d" % (runtime, index)
-        self.dir = tmp_path / self.device
-        self.dir.mkdir()
-        self.journal = self.dir / "journal"
-        self.proxy = FaultProxy("127.0.0.1", bench_port, seed=index)
-        self.session = None
-        self.lines = []
+        self.rig = Rig(tmp_path / self.device, runtime=runtime, device_id=self.device, token="tok-" + self.device,
+                       bench=bench, site={"heartbeat_s": 0.5, "connect_timeout_s": 2, "backoff_base_s": 0.1,
+                                          "backoff_cap_s": 1.0, "backoff_reset_s": 2})
+        self.proxy = FaultProxy("127.0.0.1", bench.port, seed=index)
+
+    @property
+    def session(self):
+        return self.rig.session
 
     async def start(self, telemetry_s=0.3):
-        site = _site(self.dir / "site.json", self.device, "ws://127.0.0.1:%d/ws" % self.proxy.port,
-                     telemetry_s)
-        self.session = await start_board(BOARD, site, runtime=self.runtime, emulator_port=0,
-                                         on_line=self.lines.append, journal=self.journal)
+        url = "ws://127.0.0.1:%d/ws" % self.proxy.port
+        await self.rig.start_agent(self.rig.write_site(url, telemetry_interval_s=telemetry_s))
 
     async def kill(self):
         if self.session.proc.returncode is not None:
             raise AssertionError("%s exited by itself (code %s):\n%s" % (
-                self.device, self.session.proc.returncode, "\n".join(self.lines[-25:])))
+                self.device, self.session.proc.returncode, self.rig.output(25)))
         self.session.proc.send_signal(signal.SIGKILL)
-        await self.session.stop()
+        await self.rig.stop_agent()
 
     async def churn_door(self, stop):
         # The door keeps opening and closing: events to journal all along.
@@ -77,16 +66,16 @@ class Node:
         self.proxy.heal()
 
     def folder(self):
-        return self.journal / self.device
+        return self.rig.journal / self.device
 
 
 async def test_every_record_arrives_once_through_faults(runtime, tmp_path, figure):
-    db = str(tmp_path / "bench.sqlite3")
-    bench = await start_bench("127.0.0.1", 0, db)
-    port = bench.port
-    nodes = [Node(runtime, i, tmp_path, port) for i in range(AGENTS)]
+    # The shared bench is a rig of its own (no agent): the nodes' devices
+    # are provisioned on it, and it restarts on the same port and file.
+    cloud = Rig(tmp_path / "cloud", device_id="chaos-bench-probe")
+    bench = await cloud.start_bench()
+    nodes = [Node(runtime, i, tmp_path, bench) for i in range(AGENTS)]
     for n in nodes:
-        bench.store.add_device(n.device, "tok-" + n.device)
         await n.proxy.start()
         await n.start()
     stop = asyncio.Event()
@@ -97,9 +86,9 @@ async def test_every_record_arrives_once_through_faults(runtime, tmp_path, figur
         while not work.done():  # the bench restarts now and then, too
             await asyncio.wait([work], timeout=3.0)
             if not work.done():
-                await bench.stop()
+                await cloud.stop_bench()
                 await asyncio.sleep(0.5)
-                bench = await start_bench("127.0.0.1", port, db)
+                bench = await cloud.restart_bench()
                 restarts += 1
         await work
         stop.set()
@@ -128,7 +117,6 @@ async def test_every_record_arrives_once_through_faults(runtime, tmp_path, figur
     finally:
         stop.set()
         for n in nodes:
-            if n.session:
-                await n.session.stop()
+            await n.rig.stop()
             await n.proxy.stop()
-        await bench.stop()
+        await cloud.stop()

@@ -1,13 +1,12 @@
 # The CloudSolution 3.0 HTTP uplink end to end, per runtime: door events
 # travel as enrollid-0 records, the bench's cloudtime corrects the clock.
-from e2e_support import DEVICE, eventually, write_site
+from e2e_support import DEVICE, eventually
 
 
-async def test_door_events_reach_the_bench_over_http(runtime, bench, agent, tmp_path):
-    url = bench.http_url
-    await agent.start(runtime, write_site(tmp_path, url, uplink="http", heartbeat_s=1))
-    await eventually(lambda: "registered as" in agent.output(), timeout=15)
-    emu = agent.session.emulator
+async def test_door_events_reach_the_bench_over_http(runtime, rig, bench):
+    await rig.start_agent(rig.write_site(bench.http_url, uplink="http", heartbeat_s=1), runtime=runtime)
+    await rig.wait_registered(timeout=15)
+    emu = rig.session.emulator
     emu.set_door_open(True)
     await eventually(lambda: bench.store.event_rows(DEVICE), timeout=15)
     emu.set_door_open(False)
@@ -15,4 +14,4 @@ async def test_door_events_reach_the_bench_over_http(runtime, bench, agent, tmp_
                             timeout=15)
     assert [r["payload"]["event"] for r in rows[:2]] == [1, 0]  # opened, closed
     assert all(r["payload"]["enrollid"] == 0 for r in rows[:2])
-    assert "MemoryError" not in agent.output()
+    assert "MemoryError" not in rig.output()

@@ -1,19 +1,19 @@
 # The walking skeleton end to end, per runtime: bench cloud + emulated board
 # + the real agent process.
-from e2e_support import BOARD, DEVICE, eventually, write_site
+from e2e_support import BOARD, DEVICE, eventually
 
 from agent.config import load_board
 
 
-async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench, admin, agent, tmp_path, figure):
-    await agent.start(runtime, write_site(tmp_path, bench.url))
+async def test_device_registers_reports_unlocks_and_goes_offline(runtime, rig, bench, admin, figure):
+    await rig.start_agent(runtime=runtime)
     online = await admin.next(lambda m: m.get("type") == "device_status" and m["status"] == "online")
     assert online["device_id"] == DEVICE
 
     rows = await eventually(lambda: len(bench.store.telemetry_rows(DEVICE)) >= 2 and bench.store.telemetry_rows(DEVICE))
     assert set(rows[0]["payload"]) == {"temperature", "humidity"}
 
-    emu = agent.session.emulator
+    emu = rig.session.emulator
     relay = load_board(str(BOARD))["peripherals"][0]["relay_pin"]
     assert emu.relay_energised() is False  # safe state at start: locked
     result = await admin.command("unlock", {"duration_ms": 1500})
@@ -47,6 +47,6 @@ async def test_device_registers_reports_unlocks_and_goes_offline(runtime, bench,
               % (status["heap_peak"], budget, status["heap_budget_kb"]))
         assert 0 < status["heap_peak"] < budget
 
-    await agent.session.stop()
+    await rig.stop_agent()
     off = await admin.next(lambda m: m.get("type") == "device_status" and m["status"] == "offline")
     assert off["device_id"] == DEVICE

@@ -3,9 +3,8 @@
 import asyncio
 import signal
 
-from e2e_support import DEVICE, TOKEN, eventually, write_site
+from e2e_support import DEVICE, eventually
 
-from host_tools.bench import start_bench
 from host_tools.journal_tool import pending_ids
 
 DOOR_CYCLES = 10
@@ -16,34 +15,28 @@ def _ids(store):
     return [r["record_id"] for r in rows if r["record_id"] is not None]
 
 
-async def test_outage_and_kill_lose_nothing(runtime, agent, tmp_path):
-    db = str(tmp_path / "bench.sqlite3")
-    bench = await start_bench("127.0.0.1", 0, db)
-    bench.store.add_device(DEVICE, TOKEN)
-    port = bench.port
-    site = write_site(tmp_path, bench.url, telemetry_interval_s=0.5, heartbeat_s=1,
-                      backoff_base_s=0.2, backoff_cap_s=1)
-    await agent.start(runtime, site)
-    emu = agent.session.emulator
+async def test_outage_and_kill_lose_nothing(runtime, rig, bench, tmp_path):
+    site = rig.write_site(telemetry_interval_s=0.5, heartbeat_s=1, backoff_base_s=0.2, backoff_cap_s=1)
+    await rig.start_agent(site, runtime=runtime)
+    emu = rig.session.emulator
     await eventually(lambda: bench.store.telemetry_rows(DEVICE), timeout=15)
 
-    await bench.stop()  # the cloud goes away
+    await rig.stop_bench()  # the cloud goes away
     for _ in range(DOOR_CYCLES):
         emu.set_door_open(True)
         await asyncio.sleep(0.15)
         emu.set_door_open(False)
         await asyncio.sleep(0.15)
     await asyncio.sleep(1)
-    agent.session.proc.send_signal(signal.SIGKILL)  # power cut, mid-outage
-    await agent.session.stop()
-    killed_output = agent.output()
+    rig.session.proc.send_signal(signal.SIGKILL)  # power cut, mid-outage
+    await rig.stop_agent()
+    killed_output = rig.output()
 
-    bench = await start_bench("127.0.0.1", port, db)
+    bench = await rig.restart_bench()
     try:
         # Slow telemetry after the restart, so the link goes quiet at the end.
-        write_site(tmp_path, bench.url, telemetry_interval_s=60, heartbeat_s=1,
-                   backoff_base_s=0.2, backoff_cap_s=1)
-        await agent.start(runtime, site)
+        site = rig.write_site(telemetry_interval_s=60, heartbeat_s=1, backoff_base_s=0.2, backoff_cap_s=1)
+        await rig.start_agent(site, runtime=runtime)
         await eventually(lambda: len(bench.store.event_rows(DEVICE, "door_closed")) >= DOOR_CYCLES,
                          timeout=30)
         opened = bench.store.event_rows(DEVICE, "door_opened")
@@ -55,12 +48,11 @@ async def test_outage_and_kill_lose_nothing(runtime, agent, tmp_path):
                          timeout=15)
         ids = _ids(bench.store)
         assert len(ids) == len(set(ids))
-        assert "journal holds" in agent.output()[len(killed_output):]  # the restart found the backlog
+        assert "journal holds" in rig.output()[len(killed_output):]  # the restart found the backlog
         # And the device's journal is empty once the link went quiet.
         folder = tmp_path / "journal" / DEVICE
         await eventually(lambda: not pending_ids(folder) or None, timeout=15)
         times = [r["device_time"] for r in opened]
         assert times == sorted(times) and all(isinstance(t, (int, float)) for t in times)
     finally:
-        await agent.session.stop()
-        await bench.stop()
+        await rig.stop()

@@ -3,10 +3,10 @@
 import time
 
 import aiohttp
-from e2e_support import DEVICE, TOKEN, Admin, eventually, write_site
+from e2e_support import DEVICE, Admin, eventually
 
-from host_tools.bench import start_bench
 from host_tools.chaos import FaultProxy
+from host_tools.journal_tool import pending_ids
 
 BACKLOG = 300
 
@@ -15,22 +15,18 @@ def _rows(store):
     return store.telemetry_rows(DEVICE) + store.event_rows(DEVICE)
 
 
-async def test_unlock_lands_promptly_during_replay(runtime, agent, tmp_path, figure):
-    db = str(tmp_path / "bench.sqlite3")
-    bench = await start_bench("127.0.0.1", 0, db)
-    bench.store.add_device(DEVICE, TOKEN)
-    port = bench.port
-    await bench.stop()  # the cloud is down from the start: everything backs up
-    proxy = await FaultProxy("127.0.0.1", port).start()
+async def test_unlock_lands_promptly_during_replay(runtime, rig, tmp_path, figure):
+    bench = await rig.start_bench()
+    await rig.stop_bench()  # the cloud is down from the start: everything backs up
+    proxy = await FaultProxy("127.0.0.1", bench.port).start()
     proxy.throttle(30_000)  # a slow uplink, so the replay takes a while
-    site = write_site(tmp_path, "ws://127.0.0.1:%d/ws" % proxy.port, telemetry_interval_s=0.02,
-                      heartbeat_s=2, backoff_base_s=0.2, backoff_cap_s=0.5)
-    await agent.start(runtime, site)
-    journal = tmp_path / "journal" / DEVICE
-    from host_tools.journal_tool import pending_ids
+    site = rig.write_site("ws://127.0.0.1:%d/ws" % proxy.port, telemetry_interval_s=0.02,
+                          heartbeat_s=2, backoff_base_s=0.2, backoff_cap_s=0.5)
+    await rig.start_agent(site, runtime=runtime)
+    journal = rig.journal / DEVICE
     await eventually(lambda: len(pending_ids(journal)) >= BACKLOG, timeout=60, every=0.5)
 
-    bench = await start_bench("127.0.0.1", port, db)
+    bench = await rig.restart_bench()
     try:
         async with aiohttp.ClientSession() as s:
             ws = await s.ws_connect(bench.url)
@@ -51,27 +47,26 @@ async def test_unlock_lands_promptly_during_replay(runtime, agent, tmp_path, fig
                    % (runtime, latency, stored_then, BACKLOG))
             await ws.close()
     finally:
-        await agent.session.stop()
+        await rig.stop_agent()
         await proxy.stop()
-        await bench.stop()
 
 
-async def test_large_backlog_drains_within_the_heap_budget(runtime, bench, agent, tmp_path, figure):
+async def test_large_backlog_drains_within_the_heap_budget(runtime, rig, bench, figure):
     # A journal left full by a long outage (written here by the agent's own
     # Journal class). Reading it must not need big contiguous buffers: on a
     # fragmented heap a whole-segment read fails every time and the replay
     # stalls for good.
     from agent.journal import Journal
     n = 900  # within the board's 64 KB journal cap
-    j = Journal(str(tmp_path / "journal" / DEVICE), max_bytes=1 << 20, segment_bytes=4096)
+    j = Journal(str(rig.journal / DEVICE), max_bytes=1 << 20, segment_bytes=4096)
     for _ in range(0, n, 50):
         j.append_many([("telemetry", None, {"temperature": 21.5, "humidity": 40}, None)] * 50)
     j.close()
-    await agent.start(runtime, write_site(tmp_path, bench.url, telemetry_interval_s=3600))
+    await rig.start_agent(rig.write_site(telemetry_interval_s=3600), runtime=runtime)
     start = time.monotonic()
     await eventually(lambda: len(bench.store.telemetry_rows(DEVICE)) >= n, timeout=60, every=0.2)
     secs = time.monotonic() - start
-    assert "MemoryError" not in agent.output()
+    assert "MemoryError" not in rig.output()
     ids = [r["record_id"] for r in bench.store.telemetry_rows(DEVICE)]
     assert ids == list(range(1, len(ids) + 1)) and len(ids) >= n  # + live samples after it
     figure("backlog (%s): %d records drained in %.1fs from agent start" % (runtime, n, secs))

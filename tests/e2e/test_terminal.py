@@ -3,17 +3,14 @@
 # punch row in the bench's SQLite with the right user and time; with the
 # bench down, punches wait in the journal and all arrive exactly once.
 import asyncio
-import json
 import time
 
 import pytest
 from e2e_support import eventually
 
-from agent import clock
 from agent.codecs import zfm
-from host_tools.bench import start_bench
-from host_tools.paths import BOARDS
-from host_tools.runner import start_board
+from agent.codecs.values import wall_epoch
+from host_tools.rig import Rig
 
 DEVICE = "ZX12345678"
 CLOUD_ID = "cloud_001"
@@ -25,24 +22,10 @@ def uplink(request):
     return request.param
 
 
-def _board(tmp_path, poll_ms):
-    spec = json.loads((BOARDS / "emulated-attendance.json").read_text())
-    for p in spec["peripherals"]:
-        if p["type"] == "fingerprint":
-            p["poll_ms"] = poll_ms
-    path = tmp_path / "board.json"
-    path.write_text(json.dumps(spec))
-    return path
-
-
-def _site(tmp_path, bench, uplink, port=None):
-    url = bench.http_url if uplink == "http" else bench.url
-    if port is not None:
-        url = url.replace(":%d" % bench.port, ":%d" % port)
-    path = tmp_path / "site.json"
-    path.write_text(json.dumps({"server": url, "device_id": DEVICE, "token": CLOUD_ID, "uplink": uplink,
-                                "gmt": 8, "heartbeat_s": 2, "backoff_base_s": 0.2, "backoff_cap_s": 1}))
-    return path
+def _terminal(runtime, tmp_path, uplink, poll_ms):
+    return Rig(tmp_path, board="emulated-attendance", runtime=runtime, device_id=DEVICE, token=CLOUD_ID,
+               uplink=uplink, peripherals={"fingerprint": {"poll_ms": poll_ms}},
+               site={"gmt": 8, "heartbeat_s": 2, "backoff_base_s": 0.2, "backoff_cap_s": 1})
 
 
 async def _press(reader, finger, searches_before):
@@ -56,46 +39,38 @@ async def _press(reader, finger, searches_before):
 
 
 async def test_finger_press_becomes_a_punch_row(runtime, uplink, tmp_path):
-    bench = await start_bench("127.0.0.1", 0, str(tmp_path / "bench.sqlite3"))
-    bench.store.add_device(DEVICE, CLOUD_ID)
-    lines = []
-    session = await start_board(_board(tmp_path, 100), _site(tmp_path, bench, uplink), runtime=runtime,
-                                emulator_port=0, on_line=lines.append, journal=tmp_path / "journal")
+    rig = _terminal(runtime, tmp_path, uplink, 100)
     try:
-        await eventually(lambda: "registered as" in "\n".join(lines), timeout=20)
+        bench = await rig.start_bench()
+        session = await rig.start_agent()
+        await rig.wait_registered()
         session.reader.enroll(7)
         before = time.time()
         await _press(session.reader, 7, 0)
         rows = await eventually(lambda: bench.store.punch_rows(DEVICE), timeout=20)
         assert rows[0]["user_id"] == "7"
-        punched = clock.parse_iso(rows[0]["punch_time"], 8)  # local time at GMT+8
+        punched = wall_epoch(rows[0]["punch_time"], 8)  # local time at GMT+8
         assert before - 2 <= punched <= time.time() + 2
         assert rows[0]["protocol"] == ("xml" if uplink == "xml_ws" else "http")
     finally:
-        await session.stop()
-        await bench.stop()
-        print("\n".join(lines[-30:]))
+        await rig.stop()
+        print(rig.output(30))
 
 
 async def test_punches_made_offline_arrive_exactly_once(runtime, uplink, tmp_path, figure):
-    db = str(tmp_path / "bench.sqlite3")
-    bench = await start_bench("127.0.0.1", 0, db)
-    bench.store.add_device(DEVICE, CLOUD_ID)
-    port = bench.port
-    await bench.stop()  # the cloud is down while people clock in
-    lines = []
-    session = await start_board(_board(tmp_path, 20), _site(tmp_path, bench, uplink), runtime=runtime,
-                                emulator_port=0, on_line=lines.append, journal=tmp_path / "journal")
+    rig = _terminal(runtime, tmp_path, uplink, 20)
     try:
-        reader = session.reader
+        await rig.start_bench()
+        await rig.stop_bench()  # the cloud is down while people clock in
+        reader = (await rig.start_agent()).reader
         for finger in (1, 2, 3, 4):
             reader.enroll(finger)
-        await eventually(lambda: "module ready" in "\n".join(lines), timeout=20)
+        await rig.wait_for("module ready")
         start = time.monotonic()
         for i in range(OFFLINE_PUNCHES):
             await _press(reader, 1 + i % 4, i)
         pressed = time.monotonic() - start
-        bench = await start_bench("127.0.0.1", port, db)
+        bench = await rig.restart_bench()
         start = time.monotonic()
         rows = await eventually(lambda: len(bench.store.punch_rows(DEVICE)) >= OFFLINE_PUNCHES and
                                 bench.store.punch_rows(DEVICE), timeout=90, every=0.5)
@@ -108,7 +83,6 @@ async def test_punches_made_offline_arrive_exactly_once(runtime, uplink, tmp_pat
         figure("attendance (%s, %s): %d punches journaled offline in %.1fs, delivered in %.1fs, each once"
                % (runtime, uplink, OFFLINE_PUNCHES, pressed, drained))
     finally:
-        await session.stop()
-        await bench.stop()
-        if not lines or "Traceback" in "\n".join(lines):
-            print("\n".join(lines[-40:]))
+        await rig.stop()
+        if not rig.lines or "Traceback" in rig.output():
+            print(rig.output(40))

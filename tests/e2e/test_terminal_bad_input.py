@@ -5,10 +5,10 @@ import json
 
 from aiohttp import web
 from e2e_support import eventually
-from test_terminal import DEVICE, _board, _press
+from test_terminal import DEVICE, _press
 
 from host_tools.journal_tool import pending_ids
-from host_tools.runner import start_board
+from host_tools.rig import Rig
 
 BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
                   '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><Response><Result>&lol2;</Result></Response>')
@@ -33,20 +33,19 @@ async def _serve(app):
     return runner, site._server.sockets[0].getsockname()[1]
 
 
-def _site(tmp_path, url, uplink):
-    path = tmp_path / "site.json"
-    path.write_text(json.dumps({"server": url, "device_id": DEVICE, "token": "cloud_001", "uplink": uplink,
-                                "heartbeat_s": 1, "connect_timeout_s": 2, "backoff_base_s": 0.2,
-                                "backoff_cap_s": 0.5}))
-    return path
+def terminal(runtime, tmp_path, uplink):
+    """A terminal (the rig, without a bench: the test's cloud is its own)."""
+    return Rig(tmp_path, board="emulated-attendance", runtime=runtime, device_id=DEVICE, token="cloud_001",
+               uplink=uplink, peripherals={"fingerprint": {"poll_ms": 50}},
+               site={"heartbeat_s": 1, "connect_timeout_s": 2, "backoff_base_s": 0.2, "backoff_cap_s": 0.5})
 
 
-async def _run_agent(runtime, tmp_path, url, uplink, lines):
-    session = await start_board(_board(tmp_path, 50), _site(tmp_path, url, uplink), runtime=runtime,
-                                emulator_port=0, on_line=lines.append, journal=tmp_path / "journal")
+async def punch_once(rig, url):
+    """Start the terminal against `url`; one finger press once it is up."""
+    session = await rig.start_agent(rig.write_site(url))
     session.reader.enroll(5)
-    out = lambda: "\n".join(lines)  # noqa: E731
-    await eventually(lambda: "module ready" in out() and "registered as" in out(), timeout=20)
+    await rig.wait_for("module ready")
+    await rig.wait_registered()
     await _press(session.reader, 5, 0)
     return session
 
@@ -76,21 +75,21 @@ async def test_http_cloud_that_fails_in_every_way(runtime, tmp_path):
     app = web.Application(client_max_size=1 << 20)
     app.router.add_post("/api/device-http", handler)
     runner, port = await _serve(app)
-    lines = []
-    session = await _run_agent(runtime, tmp_path, "http://127.0.0.1:%d" % port, "http", lines)
+    rig = terminal(runtime, tmp_path, "http")
     try:
+        session = await punch_once(rig, "http://127.0.0.1:%d" % port)
         await eventually(lambda: stored, timeout=60)
-        out = "\n".join(lines)
+        out = rig.output()
         for clue in ("HTTP 500", "not JSON", "body over 65536 bytes", "db down", "not a JSON object"):
             assert clue in out, (clue, out[-3000:])
         assert session.proc.returncode is None
         assert [r["enrollid"] for r in stored] == [5]  # the punch, kept through all of it
         assert script.seen.count("reg") >= 5  # each failure: a fresh start, after a backoff
-        await eventually(lambda: not pending_ids(tmp_path / "journal" / DEVICE) or None, timeout=15)
+        await eventually(lambda: not pending_ids(rig.journal / DEVICE) or None, timeout=15)
     finally:
-        await session.stop()
+        await rig.stop()
         await runner.cleanup()
-        print("\n".join(lines))
+        print(rig.output())
 
 
 async def test_xml_cloud_that_fails_in_every_way(runtime, tmp_path):
@@ -125,17 +124,17 @@ async def test_xml_cloud_that_fails_in_every_way(runtime, tmp_path):
     app = web.Application()
     app.router.add_get("/ws", handler)
     runner, port = await _serve(app)
-    lines = []
-    session = await _run_agent(runtime, tmp_path, "ws://127.0.0.1:%d/ws" % port, "xml_ws", lines)
+    rig = terminal(runtime, tmp_path, "xml_ws")
     try:
+        session = await punch_once(rig, "ws://127.0.0.1:%d/ws" % port)
         await eventually(lambda: acked, timeout=60)
-        out = "\n".join(lines)
+        out = rig.output()
         for clue in ("DOCTYPE", "refused a record"):
             assert clue in out, (clue, out[-3000:])
         assert session.proc.returncode is None
         assert "<UserId>5</UserId>" in acked[0]
-        await eventually(lambda: not pending_ids(tmp_path / "journal" / DEVICE) or None, timeout=15)
+        await eventually(lambda: not pending_ids(rig.journal / DEVICE) or None, timeout=15)
     finally:
-        await session.stop()
+        await rig.stop()
         await runner.cleanup()
-        print("\n".join(lines))
+        print(rig.output())

@@ -3,17 +3,12 @@
 import asyncio
 
 import pytest
-from e2e_support import DEVICE, TOKEN, eventually, write_site
-
-from host_tools.bench import start_bench
+from e2e_support import DEVICE, eventually
 
 
 @pytest.fixture
-async def tls_bench(tmp_path, pki):
-    b = await start_bench("127.0.0.1", 0, str(tmp_path / "bench.sqlite3"), ssl_context=pki["server"])
-    b.store.add_device(DEVICE, TOKEN)
-    yield b
-    await b.stop()
+async def tls_bench(rig, pki):
+    return await rig.start_bench(ssl_context=pki["server"])
 
 
 def _url(bench):
@@ -21,25 +16,25 @@ def _url(bench):
     return "wss://localhost:%d/ws" % bench.port
 
 
-async def test_wss_with_the_right_ca_delivers(runtime, tls_bench, agent, tmp_path, pki):
-    await agent.start(runtime, write_site(tmp_path, _url(tls_bench), ca_file=pki["ca"]))
+async def test_wss_with_the_right_ca_delivers(runtime, rig, tls_bench, pki):
+    await rig.start_agent(rig.write_site(_url(tls_bench), ca_file=pki["ca"]), runtime=runtime)
     rows = await eventually(lambda: tls_bench.store.telemetry_rows(DEVICE), timeout=20)
     assert rows[0]["record_id"] == 1
-    assert "registered as" in agent.output()
+    assert "registered as" in rig.output()
 
 
-async def test_wss_with_a_wrong_ca_is_refused(runtime, tls_bench, agent, tmp_path, pki):
-    await agent.start(runtime, write_site(tmp_path, _url(tls_bench), ca_file=pki["wrong"],
-                                          backoff_base_s=0.2, backoff_cap_s=0.5))
-    await eventually(lambda: agent.output().count("failed") >= 2, timeout=20)
-    out = agent.output()
+async def test_wss_with_a_wrong_ca_is_refused(runtime, rig, tls_bench, pki):
+    await rig.start_agent(rig.write_site(_url(tls_bench), ca_file=pki["wrong"], backoff_base_s=0.2,
+                                         backoff_cap_s=0.5), runtime=runtime)
+    await eventually(lambda: rig.output().count("failed") >= 2, timeout=20)
+    out = rig.output()
     assert "registered as" not in out
     assert ("certificate" in out.lower() or "CERTIFICATE" in out), out[-800:]
-    assert agent.session.proc.returncode is None  # refused, retrying, still running
+    assert rig.session.proc.returncode is None  # refused, retrying, still running
     assert not tls_bench.store.telemetry_rows(DEVICE)
 
 
-async def test_wss_on_micropython_needs_a_ca_file(agent, tmp_path):
-    await agent.start("micropython", write_site(tmp_path, "wss://localhost:1/ws"))
-    assert await asyncio.wait_for(agent.session.wait(), 15) == 2
-    assert "field 'ca_file' is required for wss:// on MicroPython" in agent.output()
+async def test_wss_on_micropython_needs_a_ca_file(rig):
+    await rig.start_agent(rig.write_site("wss://localhost:1/ws"), runtime="micropython")
+    assert await asyncio.wait_for(rig.session.wait(), 15) == 2
+    assert "field 'ca_file' is required for wss:// on MicroPython" in rig.output()

@@ -9,7 +9,9 @@ import aiohttp
 import pytest
 
 from agent.codecs import xml_bio, xml_flat
-from host_tools.bench.server import STATE
+from agent.codecs.session import NOTHING, Ack, Registered, Reregister
+from agent.codecs.values import normal_wall
+
 
 SERIAL = "FK628001"
 CLOUD_ID = "cloud_001"
@@ -87,7 +89,7 @@ async def terminal(session, bench):
 async def still_alive(ws):
     reply = await ask(ws, KEEPALIVE)
     assert reply["Result"] == "success" and reply["Operation"] == "KeepAlive"
-    assert xml_bio.wall_time(reply["ServerTime"]) == reply["ServerTime"]
+    assert normal_wall(reply["ServerTime"]) == reply["ServerTime"]
 
 
 async def test_register_returns_a_session_and_marks_online(bench, session):
@@ -96,8 +98,8 @@ async def test_register_returns_a_session_and_marks_online(bench, session):
     assert sess.startswith("sess_") and len(sess.split("_")) == 3 and sess.split("_")[1].isdigit()
     assert {"device_id": SERIAL, "online": True} in [
         {k: d[k] for k in ("device_id", "online")} for d in bench.store.devices()]
-    assert ("device_online", {"device_id": SERIAL, "peer": bench.events[0][1]["peer"], "replaced": False}) in (
-        bench.events)
+    assert ("device_online", {"device_id": SERIAL, "peer": bench.events[0][1]["peer"], "protocol": "xml",
+                              "replaced": False}) in bench.events
     await still_alive(ws)
     # A second terminal session gets a new session token.
     ws2, reply2 = await terminal(session, bench)
@@ -113,7 +115,9 @@ async def test_admin_sees_xml_terminal_and_its_punches(bench, session):
     await ask(ws, TIMELOG)
     got = json.loads(await recv_text(adm))
     assert got["type"] == "event" and got["event_type"] == "punch" and got["device_id"] == SERIAL
-    assert got["payload"]["UserId"] == "EMP123" and got["payload"]["LogId"] == "LOG001"
+    # in the record vocabulary, as a JSON device sends it, whatever the terminal spoke
+    assert got["payload"]["user"] == "EMP123" and got["log_id"] == "LOG001"
+    assert got["payload"]["time"] == "2026-05-12T09:15:30" and got["payload"]["attend"] == "0"
     await ws.close()
     assert json.loads(await recv_text(adm)) == {"type": "device_status", "device_id": SERIAL, "status": "offline"}
 
@@ -130,7 +134,7 @@ async def test_timelog_stored_once_even_if_sent_twice(bench, session):
         "xml", "LOG001", "EMP123", "2026-05-12T09:15:30")
     assert row["fields"]["Latitude"] == "40.7128" and row["fields"]["Photo"] == "base64_encoded_photo..."
     assert [k for k, _ in bench.events].count("punch") == 1
-    assert bench.app[STATE].duplicates == 1
+    assert bench.hub.duplicates == 1
 
 
 async def test_vendor_time_format_and_padding_stored_normalised(bench, session):
@@ -183,7 +187,10 @@ async def test_requests_before_register_refused(bench, session):
     assert reply["Result"] == "Fail" and reply["LogId"] == "LOG001"
     assert reply["Reason"] == "not registered: send Register first"
     # The device codec reads that as "register again".
-    assert xml_bio.Session(SERIAL, CLOUD_ID)._response("TimeLog_v2", reply)[0] == xml_bio.REREGISTER
+    dev = xml_bio.Session(SERIAL, CLOUD_ID)
+    dev.hello()
+    dev.receive("<Response><Result>success</Result><Session>s</Session></Response>")
+    assert type(dev.receive(xml_flat.encode("Response", list(reply.items())))) is Reregister
     assert (await ask(ws, KEEPALIVE))["Result"] == "Fail"
     assert bench.store.punch_rows() == []
     # Then registering on the same connection works.
@@ -243,15 +250,15 @@ async def test_device_codec_talks_to_the_bench(bench, session):
     dev = xml_bio.Session(SERIAL, CLOUD_ID)
     ws = await connect(session, bench)
     await ws.send_str(dev.hello())
-    assert dev.receive(await recv_text(ws)) == (xml_bio.REGISTERED, True)
+    assert dev.receive(await recv_text(ws)) == Registered(True)
     assert dev.session.startswith("sess_")
-    punch = [5, 0, "punch", "punch", {"user": "EMP1", "time": "2026-05-12T09:15:30", "gmt": 8}]
-    admin = [6, 0, "admin", "admin_log", {"user": "EMP1", "action": "DeleteFP", "time": "2026-05-12T09:16:00"}]
+    punch = [5, 0, "punch", None, {"user": "EMP1", "time": "2026-05-12T09:15:30", "gmt": 8}]
+    admin = [6, 0, "admin_log", None, {"user": "EMP1", "action": "DeleteFP", "time": "2026-05-12T09:16:00"}]
     for rec in (punch, admin, punch):
         await ws.send_str(dev.record(rec))
-        assert dev.receive(await recv_text(ws)) == (xml_bio.ACK, rec[0])
+        assert dev.receive(await recv_text(ws)) == Ack(rec[0])
     await ws.send_str(dev.ping())
-    assert dev.receive(await recv_text(ws)) == (xml_bio.NOTHING,)
+    assert dev.receive(await recv_text(ws)) == NOTHING
     assert [r["log_id"] for r in bench.store.punch_rows(SERIAL)] == ["5"]
     assert bench.store.punch_rows(SERIAL)[0]["fields"]["GMT"] == "8"
     assert [r["action"] for r in bench.store.admin_log_rows(SERIAL)] == ["DeleteFP"]
@@ -275,10 +282,11 @@ async def test_admin_commands_reach_an_xml_terminal_and_results_come_back(bench,
         msg = json.loads((await asyncio.wait_for(adm.receive(), TIMEOUT)).data)
         if msg.get("event_type") == "command_result":
             break
-    assert msg["payload"] == {"id": "u1", "command": "LockControl", "ok": True}
+    # the command the admin sent, whatever the terminal calls it
+    assert msg["payload"] == {"id": "u1", "command": "unlock", "operation": "LockControl", "ok": True, "result": {}}
     await adm.send_json({"type": "command", "device_id": SERIAL, "command": "self_destruct"})
     while True:
         msg = json.loads((await asyncio.wait_for(adm.receive(), TIMEOUT)).data)
         if msg.get("type") == "error":
             break
-    assert "no XML form" in msg["message"]
+    assert "no XML biometric form" in msg["message"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from agent import log
+from agent import config, log
 from agent.codecs import zfm
 from agent.hal.serial_posix import open_port
 from agent.peripherals.fingerprint import (
@@ -178,11 +178,6 @@ async def test_wrong_password(emu):
 
 
 # -- the peripheral -------------------------------------------------------------
-class SerialIO:
-    def serial(self, cfg):
-        return open_port(cfg["port"], cfg.get("baud", 57600))
-
-
 async def _wait(pred, timeout=5):
     deadline = time.monotonic() + timeout
     while not pred():
@@ -194,7 +189,7 @@ async def test_reader_peripheral(emu):
     thing = Thing("t")
     events = []
     thing.listen(lambda kind, name, value: kind == "event" and events.append((name, value)))
-    reader = FingerprintReader(thing, SerialIO(), {"port": emu.path, "poll_ms": 30})
+    reader = FingerprintReader(thing, config.peripheral("fingerprint", {"port": emu.path, "poll_ms": 30}))
     task = asyncio.create_task(reader.run())
     try:
         await _wait(lambda: thing.get("fingerprint") == "ready")

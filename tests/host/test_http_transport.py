@@ -8,13 +8,21 @@ from aiohttp import web
 
 from agent.codecs import cloudsolution as cs
 from agent.errors import LinkClosed
-from agent.uplinks.http_transport import HttpClient, split_url
+from agent.transports.http import HttpClient
 from host_tools.bench import add_device, start_bench
 
 SN = "ZX12345678"
 PATH = "/api/device-http"
 BENCH_DEVICES = {SN: "unused"}  # registered in the shared bench fixture
 DEVINFO = {"modelname": "doorlink", "usersize": 1000, "firmware": "0.1.0", "mac": "00:11:22:33:44:55"}
+
+
+def checklive(time_text):
+    return {"cmd": "checklive", "sn": SN, "time": time_text}
+
+
+def reg():
+    return cs.Session(SN, 0, DEVINFO).hello()
 
 
 class CountingProxy:
@@ -52,19 +60,20 @@ class CountingProxy:
 async def test_reg_sendlog_checklive_round_trip(bench):
     client = HttpClient(bench.http_url, timeout=5)
     try:
-        status, obj, raw = await client.post_json(PATH, cs.reg(SN, "cpu-1", DEVINFO))
+        session = cs.Session(SN, 0, DEVINFO)
+        status, obj, raw = await client.post_json(PATH, session.hello())
         assert status == 200 and raw.startswith(b"{")
-        reply = cs.parse_reply(obj, "reg")
-        assert reply["ok"] and reply["nosenduser"] is True and reply["cloudtime"] is not None
+        reply = session.reply("reg", obj)
+        assert reply.ok and reply.nosenduser is True and reply.cloudtime is not None
 
         recs = [[5, 1781255730, "punch", "1", {"user": "1", "time": "2026-06-12T09:15:30", "action": "FP"}],
                 [6, 1781255731, "event", "door_opened", {"door": "front"}]]
-        status, obj, _ = await client.post_json(PATH, cs.sendlog(SN, recs))
-        reply = cs.parse_reply(obj, "sendlog")
-        assert cs.acked_upto(reply, 5, 2) == 6 and reply["access"] == 1
+        status, obj, _ = await client.post_json(PATH, session.sendlog(recs))
+        reply = session.reply("sendlog", obj)
+        assert cs.acked_upto(reply, 5, 2) == 6 and reply.access == 1
 
-        status, obj, _ = await client.post_json(PATH, cs.checklive(SN, "2026-06-12T09:16:40"))
-        assert cs.parse_reply(obj, "checklive")["ok"]
+        status, obj, _ = await client.post_json(PATH, session.ping(1781255800))
+        assert session.reply("checklive", obj).ok
     finally:
         await client.close()
     assert [r["log_id"] for r in bench.store.punch_rows(SN)] == ["5"]
@@ -77,7 +86,7 @@ async def test_bad_request_reply_is_returned_not_raised(bench):
         status, obj, _ = await client.post_json(PATH, {"cmd": "launch", "sn": SN})
         assert status == 400 and obj["result"] is False and "unknown cmd" in obj["reason"]
         # the link survives a 400: the next request goes through
-        status, obj, _ = await client.post_json(PATH, cs.checklive(SN, "2026-06-12T09:30:00"))
+        status, obj, _ = await client.post_json(PATH, checklive("2026-06-12T09:30:00"))
         assert status == 200 and obj["result"] is True
     finally:
         await client.close()
@@ -88,7 +97,7 @@ async def test_keep_alive_reuses_one_connection(bench):
     client = HttpClient(proxy.url, timeout=5)
     try:
         for i in range(5):
-            status, obj, _ = await client.post_json(PATH, cs.checklive(SN, "2026-06-12T09:30:0%d" % i))
+            status, obj, _ = await client.post_json(PATH, checklive("2026-06-12T09:30:0%d" % i))
             assert status == 200 and obj["result"] is True
     finally:
         await client.close()
@@ -100,9 +109,9 @@ async def test_reconnects_after_the_server_drops_the_idle_connection(bench):
     proxy = await CountingProxy(bench.port).start()
     client = HttpClient(proxy.url, timeout=5)
     try:
-        assert (await client.post_json(PATH, cs.checklive(SN, "2026-06-12T09:30:00")))[0] == 200
+        assert (await client.post_json(PATH, checklive("2026-06-12T09:30:00")))[0] == 200
         client._writer.transport.abort()  # the link dies while idle
-        assert (await client.post_json(PATH, cs.checklive(SN, "2026-06-12T09:30:01")))[0] == 200
+        assert (await client.post_json(PATH, checklive("2026-06-12T09:30:01")))[0] == 200
     finally:
         await client.close()
         await proxy.stop()
@@ -126,7 +135,7 @@ async def test_http_500_is_link_closed():
     client = HttpClient(url, timeout=5)
     try:
         with pytest.raises(LinkClosed, match="HTTP 500 from server"):
-            await client.post_json(PATH, cs.checklive(SN, "x"))
+            await client.post_json(PATH, checklive("x"))
     finally:
         await client.close()
         await runner.cleanup()
@@ -139,7 +148,7 @@ async def test_non_json_reply_is_link_closed():
     client = HttpClient(url, timeout=5)
     try:
         with pytest.raises(LinkClosed, match="reply is not JSON: HTTP 200 b'<html>hello"):
-            await client.post_json(PATH, cs.checklive(SN, "x"))
+            await client.post_json(PATH, checklive("x"))
     finally:
         await client.close()
         await runner.cleanup()
@@ -155,7 +164,7 @@ async def test_garbage_bytes_are_link_closed():
     client = HttpClient("http://127.0.0.1:%d" % server.sockets[0].getsockname()[1], timeout=5)
     try:
         with pytest.raises(LinkClosed, match="bad HTTP reply .*malformed status line"):
-            await client.post_json(PATH, cs.checklive(SN, "x"))
+            await client.post_json(PATH, checklive("x"))
     finally:
         await client.close()
         server.close()
@@ -173,7 +182,7 @@ async def test_silent_server_is_link_closed_after_the_deadline():
     t0 = loop.time()
     try:
         with pytest.raises(LinkClosed, match=r"no reply from http://127.0.0.1:\d+ within 0.5s"):
-            await client.post_json(PATH, cs.checklive(SN, "x"))
+            await client.post_json(PATH, checklive("x"))
         assert 0.4 < loop.time() - t0 < 3
     finally:
         await client.close()
@@ -189,17 +198,7 @@ async def test_refused_connection_is_link_closed():
     await server.wait_closed()
     client = HttpClient("http://127.0.0.1:%d" % port, timeout=2)
     with pytest.raises(LinkClosed, match="connect to http://127.0.0.1:%d failed" % port):
-        await client.post_json(PATH, cs.checklive(SN, "x"))
-
-
-def test_split_url():
-    assert split_url("http://h") == (False, "h", 80, "")
-    assert split_url("https://h/") == (True, "h", 443, "")
-    assert split_url("https://h:8443/cloud/") == (True, "h", 8443, "/cloud")
-    assert split_url("http://[::1]:81/x") == (False, "::1", 81, "/x")
-    for bad in ("ftp://h", "http://", "http://h:port"):
-        with pytest.raises(ValueError):
-            split_url(bad)
+        await client.post_json(PATH, checklive("x"))
 
 
 @pytest.fixture
@@ -215,9 +214,9 @@ async def test_https_with_the_right_ca(tls_bench, pki):
     # The certificate names "localhost": the host name is verified too.
     client = HttpClient("https://localhost:%d" % tls_bench.port, timeout=5, ca_file=pki["ca"])
     try:
-        status, obj, _ = await client.post_json(PATH, cs.reg(SN, "cpu-1", DEVINFO))
-        assert status == 200 and cs.parse_reply(obj, "reg")["ok"]
-        status, obj, _ = await client.post_json(PATH, cs.checklive(SN, "2026-06-12T09:30:00"))
+        status, obj, _ = await client.post_json(PATH, reg())
+        assert status == 200 and cs.parse_reply(obj, "reg").ok
+        status, obj, _ = await client.post_json(PATH, checklive("2026-06-12T09:30:00"))
         assert obj["result"] is True and client.connections == 1
     finally:
         await client.close()
@@ -226,7 +225,7 @@ async def test_https_with_the_right_ca(tls_bench, pki):
 async def test_https_with_a_wrong_ca_fails(tls_bench, pki):
     client = HttpClient("https://localhost:%d" % tls_bench.port, timeout=5, ca_file=pki["wrong"])
     with pytest.raises(LinkClosed, match="certificate verify failed"):
-        await client.post_json(PATH, cs.reg(SN, "cpu-1", DEVINFO))
+        await client.post_json(PATH, reg())
     client = HttpClient("https://localhost:%d" % tls_bench.port, timeout=5, ca_file="/nonexistent/ca.pem")
     with pytest.raises(LinkClosed, match="cannot load ca_file /nonexistent/ca.pem"):
-        await client.post_json(PATH, cs.reg(SN, "cpu-1", DEVINFO))
+        await client.post_json(PATH, reg())

@@ -139,6 +139,8 @@ def test_session_records_parse_with_etree(rid, user, photo, gmt, lat):
     if lat is not None:
         value["lat"] = lat
     session = xml_bio.Session("FK628001", "cloud_001")
+    session.hello()
+    session.receive("<Response><Result>success</Result><Session>s</Session></Response>")
     root, fields = _etree_fields(session.record([rid, 0, "punch", "punch", value]))
     assert root == "Request" and fields["Operation"] == "TimeLog_v2"
     assert fields["LogId"] == str(rid) and fields["UserId"] == user and fields["Photo"] == photo

@@ -1,6 +1,9 @@
 # The emulated fingerprint module must satisfy a third-party ZFM client, not
 # only our own driver: `pyfingerprint` (pyserial, blocking) drives it here.
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -113,16 +116,12 @@ def test_garbled_and_foreign_commands(emu):
         os.close(fd)
 
 
-CLI = ("import sys, argparse; from host_tools import zfm_emulator as z; "
-       "p = argparse.ArgumentParser(); z.add_parser(p.add_subparsers(dest='cmd')); "
-       "sys.exit(z.main(p.parse_args(sys.argv[1:])))")
+DOORLINK = [sys.executable, "-m", "host_tools.cli"]
 
 
 def test_cli_reader():
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLI,
-         "emulate", "reader", "--json", "--library-size", "50"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(DOORLINK + ["emulate", "reader", "--json", "--library-size", "50"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         path = json.loads(proc.stdout.readline())["path"]
         proc.stdin.write("enroll 4\nplace 4\n")
@@ -134,11 +133,67 @@ def test_cli_reader():
         f.readImage()
         f.convertImage(0x01)
         assert f.searchTemplate()[0] == 4
-        proc.stdin.write("list\nbogus\nquit\n")
+        proc.stdin.write("list\nbogus\nplace\nquit\n")
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline()) == {"templates": {"4": 4}}
         assert "unknown command" in proc.stdout.readline()
+        assert "needs a finger number" in proc.stdout.readline()
         assert proc.wait(5) == 0
     finally:
         proc.kill()
         proc.wait()
+
+
+def _control(address, *lines):
+    """Send command lines to the emulator's control port; its answers."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        f = s.makefile("rw")
+        answers = []
+        for line in lines:
+            f.write(line + "\n")
+            f.flush()
+            answers.append(f.readline().strip())
+        return answers
+
+
+def test_a_script_runs_the_reader_in_the_background(tmp_path):
+    # What a technician's script does: start it with `&` (stdin at its end
+    # at once), read where it is, drive it with a third-party library.
+    out = tmp_path / "reader.json"
+    script = (f"{' '.join(DOORLINK)} emulate reader --json > {out} 2>&1 &\n"
+              "echo $!\n")
+    pid = int(subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                             check=True).stdout.strip())
+    try:
+        deadline = time.monotonic() + 20
+        while not out.read_text().strip():
+            assert time.monotonic() < deadline, "the emulator printed nothing"
+            time.sleep(0.05)
+        info = json.loads(out.read_text().splitlines()[0])
+        time.sleep(0.5)  # long past its stdin's end: it must still be there
+        assert _alive(pid)
+        assert _control(info["control"], "enroll 7", "place 7") == ["ok", "ok"]
+        f = pyfingerprint.PyFingerprint(info["path"], 57600, 0xFFFFFFFF, 0)
+        assert f.verifyPassword()
+        f.readImage()
+        f.convertImage(0x01)
+        assert f.searchTemplate()[0] == 7
+        assert _control(info["control"], "list", "quit") == ['{"templates": {"7": 7}}', "bye"]
+        deadline = time.monotonic() + 5
+        while _alive(pid):
+            assert time.monotonic() < deadline, "quit did not stop it"
+            time.sleep(0.05)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid):
+    # Not our child (bash started it): gone, or a zombie its new parent has
+    # not reaped yet, which has ended all the same.
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

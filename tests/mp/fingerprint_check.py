@@ -28,7 +28,7 @@ async def main(path):
     await fp.delete(30)
     out["after_delete"] = await fp.identify()
     try:
-        await fp.enrol(5000)
+        await fp.enrol(5000, wait_s=1)
     except FingerprintError as e:
         out["bad_page"] = [e.code, str(e)]
     # Line faults, armed on the emulator by the host between our steps.

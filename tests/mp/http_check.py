@@ -8,27 +8,27 @@ import asyncio
 
 from agent.codecs import cloudsolution as cs
 from agent.errors import LinkClosed
-from agent.uplinks.http_transport import HttpClient
+from agent.transports.http import HttpClient
 
-PATH = "/api/device-http"
+PATH = cs.PATH
 
 
 async def main(url, sn, ca_file):
     client = HttpClient(url, 5, ca_file=ca_file)
+    session = cs.Session(sn, 0, {"modelname": "doorlink-mp"})
     out = {}
     try:
-        status, obj, _ = await client.post_json(PATH, cs.reg(sn, "mp-cpu", {"modelname": "doorlink-mp"}))
-        reg = cs.parse_reply(obj, "reg")
-        out["reg"] = {"status": status, "ok": reg["ok"], "cloudtime": reg["cloudtime"],
-                      "nosenduser": reg["nosenduser"]}
+        status, obj, _ = await client.post_json(PATH, session.hello())
+        reg = session.reply("reg", obj)
+        out["reg"] = {"status": status, "ok": reg.ok, "cloudtime": reg.cloudtime, "nosenduser": reg.nosenduser}
         recs = [[21, 1781255730, "punch", "42", {"user": "42", "time": "2026-06-12T09:15:30", "action": "FP"}],
                 [22, 1781255731, "event", "exit_button", {"door": "front"}]]
-        status, obj, _ = await client.post_json(PATH, cs.sendlog(sn, recs))
-        reply = cs.parse_reply(obj, "sendlog")
-        out["sendlog"] = {"status": status, "ok": reply["ok"], "acked_upto": cs.acked_upto(reply, 21, 2),
-                          "access": reply["access"]}
-        status, obj, _ = await client.post_json(PATH, cs.checklive(sn, "2026-06-12T09:16:40"))
-        out["checklive"] = {"status": status, "ok": cs.parse_reply(obj, "checklive")["ok"]}
+        status, obj, _ = await client.post_json(PATH, session.sendlog(recs))
+        reply = session.reply("sendlog", obj)
+        out["sendlog"] = {"status": status, "ok": reply.ok, "acked_upto": cs.acked_upto(reply, 21, 2),
+                          "access": reply.access}
+        status, obj, _ = await client.post_json(PATH, session.ping(1781255800))
+        out["checklive"] = {"status": status, "ok": session.reply("checklive", obj).ok}
     except LinkClosed as e:
         out["error"] = str(e)
     finally:

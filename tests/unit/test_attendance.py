@@ -1,6 +1,6 @@
 from agent.attendance import Attendance
 from agent.thing import Thing
-from agent.uplinks.delivery import journal_kind
+from agent.records import from_thing
 from support import raises
 
 
@@ -12,7 +12,7 @@ class Reader:
 def _setup(mode="toggle", gmt=0):
     thing = Thing("t")
     seen = []
-    thing.listen(lambda kind, name, value: seen.append((journal_kind(kind, name), value)))
+    thing.listen(lambda kind, name, value: seen.append((from_thing(kind, name), value)))
     reader = Reader()
     Attendance(thing, reader, gmt=gmt, mode=mode)
     return reader, seen
@@ -46,4 +46,4 @@ def test_enrol_and_delete_become_admin_logs():
     reader, seen = _setup()
     reader.on_admin("enrol", 5)
     reader.on_admin("delete", 5)
-    assert [(k, r["action"], r["user"]) for k, r in seen] == [("admin", "EnrollFP", "5"), ("admin", "DeleteFP", "5")]
+    assert [(k, r["action"], r["user"]) for k, r in seen] == [("admin_log", "EnrollFP", "5"), ("admin_log", "DeleteFP", "5")]

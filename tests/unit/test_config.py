@@ -100,3 +100,35 @@ def test_uplink_and_url_scheme_must_match():
     assert e.field == "server" and "ws://" in str(e)
     e = raises(ConfigError, config.load_site, write_json(d, "y.json", dict(SITE, uplink="mqtt")))
     assert e.field == "uplink" and "xml_ws" in str(e)
+
+
+def test_esp32_hal_is_refused_until_it_exists():
+    e = raises(ConfigError, config.load_board, write_json(tmpdir(), "b.json", dict(BOARD, hal="esp32")))
+    assert e.field == "hal" and "not supported yet" in str(e) and "emulated" in str(e)
+    e = raises(ConfigError, config.load_board, write_json(tmpdir(), "b.json", dict(BOARD, hal="arduino")))
+    assert e.field == "hal" and "must be one of" in str(e)
+
+
+def test_heap_budget_only_where_it_means_something():
+    d = tmpdir()
+    e = raises(ConfigError, config.load_board, write_json(d, "a.json", _without(BOARD, "heap_kb")))
+    assert e.field == "heap_kb" and "MicroPython" in str(e)
+    pi = dict(_without(BOARD, "heap_kb"), runtimes=["cpython"])
+    assert config.load_board(write_json(d, "b.json", pi))["heap_kb"] is None
+    e = raises(ConfigError, config.load_board, write_json(d, "c.json", dict(pi, heap_kb=65536)))
+    assert e.field == "heap_kb" and "means nothing on CPython" in str(e)
+    e = raises(ConfigError, config.load_board, write_json(d, "d.json", dict(BOARD, runtimes=["jython"])))
+    assert e.field == "runtimes"
+    e = raises(ConfigError, config.load_board, write_json(d, "e.json", dict(BOARD, runtimes=[])))
+    assert e.field == "runtimes"
+
+
+def test_peripheral_defaults_are_declared_once():
+    cfg = config.peripheral("fingerprint", {"port": "/dev/serial0"})
+    assert cfg == {"type": "fingerprint", "name": "reader", "port": "/dev/serial0", "baud": 57600,
+                   "address": 0xFFFFFFFF, "password": 0, "poll_ms": 200, "enrol_timeout_s": 15,
+                   "mode": "toggle"}
+    e = raises(ConfigError, config.peripheral, "fingerprint", {})
+    assert e.field == "port"
+    e = raises(ConfigError, config.peripheral, "periscope", {})
+    assert e.field == "type"

@@ -70,7 +70,7 @@ async def _drain(server, n=40):
         j.append("event", "punch", {"i": i})
     bad_before = log.counters.get("bad_ack", 0)
     session = json_ws.Session("d1", "t")
-    up = WsUplink(SITE, Thing("d1"), server, j, session, json_ws.carries)
+    up = WsUplink(SITE, Thing("d1"), server, j, session)
     await _run_until(up, lambda: j.pending() == 0 and len(server.records) >= n)
     return j, log.counters.get("bad_ack", 0) - bad_before
 
@@ -83,38 +83,26 @@ async def test_acks_that_arrive_during_send_are_not_lost():
     assert j.pending() == 0
 
 
-async def test_seed_only_server_trims_on_completed_write():
+async def test_server_without_acks_trims_on_completed_write():
     server = ScriptedServer(acks=False)
     j, bad = await _drain(server)
     assert server.records == list(range(1, 41))
     assert j.pending() == 0
 
 
-class PickySession:
+class PickySession(json_ws.Session):
     """A protocol that cannot carry every record (XML has no telemetry):
     record() returns None for some and raises ValueError for others."""
 
     def __init__(self):
-        self.inner = json_ws.Session("d1", "t")
-
-    def hello(self):
-        return self.inner.hello()
-
-    def ping(self):
-        return self.inner.ping()
-
-    def receive(self, text):
-        return self.inner.receive(text)
-
-    def command_result(self, *a, **kw):
-        return self.inner.command_result(*a, **kw)
+        json_ws.Session.__init__(self, "d1", "t")
 
     def record(self, rec):
         if rec[4]["i"] % 5 == 1:
             return None
         if rec[4]["i"] % 7 == 3:
             raise ValueError("punch without a user")
-        return self.inner.record(rec)
+        return json_ws.Session.record(self, rec)
 
 
 async def test_unsendable_records_are_skipped_not_wedged():
@@ -123,7 +111,7 @@ async def test_unsendable_records_are_skipped_not_wedged():
     for i in range(30):
         j.append("event", "punch", {"i": i})
     before = log.counters.get("records_unsendable", 0)
-    up = WsUplink(SITE, Thing("d1"), server, j, PickySession(), json_ws.carries)
+    up = WsUplink(SITE, Thing("d1"), server, j, PickySession())
     await _run_until(up, lambda: j.pending() == 0)
     skipped = [i for i in range(30) if i % 5 == 1 or i % 7 == 3]
     assert j.pending() == 0
@@ -154,7 +142,7 @@ async def test_lost_ack_is_detected_and_the_record_resent():
     j = Journal(tmpdir() + "/j", clock=lambda: 1)
     j.append("event", "punch", {"i": 0})
     site = dict(SITE, heartbeat_s=0.1)
-    up = WsUplink(site, Thing("d1"), server, j, json_ws.Session("d1", "t"), json_ws.carries)
+    up = WsUplink(site, Thing("d1"), server, j, json_ws.Session("d1", "t"))
     await _run_until(up, lambda: j.pending() == 0, seconds=3)
     assert j.pending() == 0
     assert server.records == [1, 1]  # sent, ack lost, sent again

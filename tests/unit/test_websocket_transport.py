@@ -3,7 +3,7 @@ import asyncio
 from support import araises
 
 from agent.errors import LinkClosed
-from agent.hal.ws_conn import Connection
+from agent.transports.websocket import Connection
 
 
 class Closed(Exception):

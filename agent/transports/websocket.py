@@ -1,8 +1,27 @@
-# The agent's view of a WebSocket connection, whichever library is below:
-# send/recv text, close, and one exception (LinkClosed) for "the link is gone".
+# The agent's WebSocket connection, whichever client library the runtime has
+# (agent/hal/net_cpython.py, net_mpy.py open it): text send/recv, close, and
+# one exception, LinkClosed, for "the link is gone". It lives beside the
+# HTTP client (transports/http.py): both are I/O adapters over what the hal
+# provides, the same code on every runtime; only the opening differs.
 import asyncio
 
+from agent import hal
 from agent.errors import LinkClosed
+
+
+async def connect(url, max_size, timeout, write_timeout=10, ca_file=None):
+    """Open a WebSocket to `url` within `timeout` (DNS, TCP, TLS and the
+    handshake together) -> Connection; LinkClosed saying why otherwise."""
+    net = hal.network()
+    try:
+        ws = await asyncio.wait_for(net.open(url, max_size, timeout, ca_file), timeout)
+    except asyncio.TimeoutError:
+        raise LinkClosed("connect to %s timed out after %ss" % (url, timeout))
+    except LinkClosed:
+        raise
+    except net.CONNECT_ERRORS as e:
+        raise LinkClosed("connect to %s failed: %s" % (url, str(e).strip() or e.__class__.__name__))
+    return Connection(ws, net.GONE, net.why, write_timeout)
 
 
 class Connection:

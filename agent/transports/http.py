@@ -1,48 +1,34 @@
-# JSON over HTTP/1.1 POST for the HTTP uplinks (CloudSolution 3.0): one
-# keep-alive connection reused across requests, reopened after any failure.
-# The bytes are agent.codecs.http11's; this file only moves them, each step
-# under a deadline: connect (DNS, TCP, TLS) and each request/response.
-# Every failure is a LinkClosed whose message says what went wrong.
+# JSON over HTTP/1.1 POST, for the CloudSolution uplink: one keep-alive
+# connection reused across requests, reopened after any failure, one
+# request at a time (the sender, the heartbeat and command results share
+# it; HTTP/1.1 answers in order, so two requests in flight on one
+# connection would read each other's replies). The bytes are
+# agent.codecs.http11's; this file only moves them, each step under a
+# deadline: connect (DNS, TCP, TLS) and each request/response. Every
+# failure is a LinkClosed whose message says what went wrong. It lives
+# beside the WebSocket connection (transports/websocket.py): both are I/O
+# adapters, the same code on every runtime.
 import asyncio
 import json
 
 from agent.codecs import http11
+from agent.codecs.url import split_url
 from agent.errors import LinkClosed
 
 _READ = 2048
 
 
-def split_url(url):
-    """'https://host:port/base' -> (tls, host, port, base path without a trailing /)."""
-    if url.startswith("https://"):
-        tls, rest = True, url[8:]
-    elif url.startswith("http://"):
-        tls, rest = False, url[7:]
-    else:
-        raise ValueError("url must start with http:// or https://: %r" % url)
-    hostport, slash, base = rest.partition("/")
-    base = ("/" + base).rstrip("/") if slash else ""
-    if hostport.startswith("["):  # [IPv6]:port
-        host, _, tail = hostport[1:].partition("]")
-        port = tail[1:] if tail.startswith(":") else ""
-    else:
-        host, _, port = hostport.partition(":")
-    if not host:
-        raise ValueError("url has no host: %r" % url)
-    if port and not port.isdigit():
-        raise ValueError("url has a bad port: %r" % url)
-    return tls, host, int(port) if port else (443 if tls else 80), base
-
-
 class HttpClient:
     def __init__(self, url_base, timeout, ca_file=None, max_body=65536):
-        self.tls, self.host, self.port, self.base = split_url(url_base)
+        scheme, self.host, self.port, self.base = split_url(url_base, ("http", "https"))
+        self.tls = scheme == "https"
         self.timeout = timeout
         self.ca_file = ca_file
         self.max_body = max_body
         self.connections = 0  # opened so far (keep-alive reuse is visible in stats)
         self._reader = None
         self._writer = None
+        self._one = asyncio.Lock()
 
     def _where(self):
         return "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.port)
@@ -53,14 +39,15 @@ class HttpClient:
         raise LinkClosed; 2xx-4xx replies are returned for the caller to judge."""
         data = http11.request("POST", self.host, self.port, self.base + path,
                               json.dumps(obj).encode(), default_port=443 if self.tls else 80)
-        try:
-            resp = await self._exchange(data)
-        except _Stale:
-            # The server dropped the idle keep-alive connection before our
-            # request reached it: once more on a fresh one.
-            resp = await self._exchange(data)
-        if not resp.keep_alive:
-            await self.close()
+        async with self._one:
+            try:
+                resp = await self._exchange(data)
+            except _Stale:
+                # The server dropped the idle keep-alive connection before our
+                # request reached it: once more on a fresh one.
+                resp = await self._exchange(data)
+            if not resp.keep_alive:
+                await self.close()
         if resp.status >= 500:
             raise LinkClosed("HTTP %d from server" % resp.status)
         if not resp.body:
@@ -92,6 +79,7 @@ class HttpClient:
     async def _connect(self):
         ctx = None
         if self.tls:
+            # Loaded only for https:// (RAM: the TLS helpers are not small).
             from agent.hal.tls import client_context
             ctx = client_context(self.ca_file)
         try:

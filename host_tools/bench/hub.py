@@ -1,0 +1,324 @@
+"""The bench's hub: what every protocol shares, behind one public API.
+
+It holds the live peers (one `Link` each, whatever the protocol or
+transport), which device is online on which link, the admins subscribed to
+broadcasts, the routing of admin commands to devices, the counters, the
+observer (the live log) and the store. Protocol modules (json_ws, xml_ws,
+cloudsolution) depend on this module and on the agent's codecs, never on
+each other; the app (app.py) wires them to aiohttp.
+
+A device protocol plugs in by registering a `CommandEncoder`: how an admin
+command is written in its wire format (None when it has no way to say it).
+Routing, command ids, the commands table, the broadcasts and the observer
+are the hub's, so every protocol behaves alike for admins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent import records
+
+from .store import BenchStore
+
+Observer = Callable[[str, dict], Any]
+# (device_id, command name, payload, command id) -> the wire message, or
+# None when the protocol has no way to say it
+CommandEncoder = Callable[[str, str, dict, "str | int"], "str | None"]
+
+ADMIN = "admin"
+DEVICE = "device"
+
+
+class CommandRefused(Exception):
+    """An admin command the hub cannot deliver; `kind` is its error counter."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Link:
+    """One peer: where to send and how to hang up (given by the transport),
+    and who it is once a protocol has claimed it. `session` belongs to the
+    protocol that claimed the link (its per-connection state)."""
+
+    __slots__ = ("_close", "_send", "announce", "closed", "device_id", "peer", "protocol", "role", "session")
+
+    def __init__(self, peer: str, send: Callable[[str], Awaitable[None]],
+                 close: Callable[[int, str], Awaitable[None]]) -> None:
+        self.peer = peer
+        self._send = send
+        self._close = close
+        self.protocol: str | None = None
+        self.role: str | None = None
+        self.device_id: str | None = None
+        self.session: Any = None
+        self.closed = False
+        self.announce: dict | None = None   # claimed, online not yet announced (see Hub.after_reply)
+
+    async def send(self, text: str) -> bool:
+        """False when the peer is gone (its own handler cleans up); a queue
+        that is full raises CommandRefused."""
+        if self.closed:
+            return False
+        try:
+            await self._send(text)
+            return True
+        except CommandRefused:
+            raise
+        except Exception:  # noqa: BLE001 - any failure to write means the peer is gone
+            return False
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self._close(code, reason)
+        except Exception:  # noqa: BLE001, S110 - closing a dead link is best effort
+            pass
+
+
+SENT_COMMANDS_KEPT = 1000   # command ids remembered for matching results
+
+# WebSocket close codes the hub uses (RFC 6455).
+GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
+
+
+class Hub:
+    def __init__(self, store: BenchStore, observer: Observer | None = None, max_message: int = 65536) -> None:
+        self.store = store
+        self.max_message = max_message
+        self.devices: dict[str, Link] = {}
+        self.admins: set[Link] = set()
+        self.errors: Counter = Counter()
+        self.counts: Counter = Counter()
+        self.duplicates = 0     # resent records already stored (acked again, not stored twice)
+        self._observer = observer
+        self._encoders: dict[str, tuple[str, CommandEncoder]] = {}
+        self._next_command = 0
+        self._sent: dict[str, tuple[str | int, str]] = {}  # str(command id) -> (id as given, command)
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- plumbing ------------------------------------------------------------------
+    def register_protocol(self, name: str, title: str, encode_command: CommandEncoder) -> None:
+        """A device protocol: its short name (links, stored rows), the name
+        users know it by, and how it writes an admin command."""
+        self._encoders[name] = (title, encode_command)
+
+    def notify(self, kind: str, data: dict) -> None:
+        """Tell the observer (the live log); a broken observer never takes
+        the bench down."""
+        if self._observer is None:
+            return
+        try:
+            self._observer(kind, data)
+        except Exception:  # noqa: BLE001, S110
+            pass
+
+    def error(self, link: Link | None, kind: str, message: str) -> None:
+        """Count and report an error; the protocol answers in its own format."""
+        self.errors[kind] += 1
+        self.notify("error", {"peer": link.peer if link else None, "message": message, "kind": kind,
+                              "device_id": link.device_id if link else None})
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- devices ---------------------------------------------------------------------
+    def claim(self, link: Link, device_id: str, protocol: str, **extra: Any) -> bool:
+        """`link` is now the authenticated link of `device_id` over
+        `protocol`. Returns True when it replaced an older link (closed).
+        Admins hear of it from after_reply(), once the device has its answer:
+        an admin quick to command must not reach it before it is registered."""
+        link.role, link.device_id, link.protocol = DEVICE, device_id, protocol
+        old = self.devices.get(device_id)
+        # Swap first: the old link's cleanup sees it is no longer current and
+        # so does not report the device offline.
+        self.devices[device_id] = link
+        if old is not None and old is not link:
+            self.spawn(old.close(POLICY_VIOLATION, "replaced by a new connection"))
+        self.store.set_status(device_id, True)
+        replaced = old is not None and old is not link
+        link.announce = {"replaced": replaced, **extra}
+        return replaced
+
+    async def after_reply(self, link: Link) -> None:
+        """The transport has sent the protocol's replies: announce a device
+        that was claimed meanwhile to admins and the observer."""
+        extra, link.announce = link.announce, None
+        if extra is None or self.devices.get(link.device_id) is not link:
+            return
+        await self.broadcast({"type": "device_status", "device_id": link.device_id, "status": "online"})
+        self.notify("device_online", {"device_id": link.device_id, "peer": link.peer, "protocol": link.protocol,
+                                      **extra})
+
+    async def release(self, link: Link) -> None:
+        """The link is gone: an admin unsubscribes; a device goes offline if
+        this was its current link."""
+        link.closed = True
+        if link.role == ADMIN:
+            if link in self.admins:
+                self.admins.discard(link)
+                self.notify("admin_offline", {"peer": link.peer})
+        elif link.role == DEVICE and self.devices.get(link.device_id) is link:
+            del self.devices[link.device_id]
+            try:
+                self.store.set_status(link.device_id, False)
+            except Exception:  # noqa: BLE001, S110 - the store is already closed at shutdown
+                pass
+            await self.broadcast({"type": "device_status", "device_id": link.device_id, "status": "offline"})
+            self.notify("device_offline", {"device_id": link.device_id, "peer": link.peer,
+                                           "protocol": link.protocol})
+
+    def online(self) -> list[str]:
+        return sorted(self.devices)
+
+    # -- admins --------------------------------------------------------------------------
+    async def subscribe(self, link: Link) -> None:
+        """An admin joins the broadcasts and is told who is online."""
+        first = link.role is None
+        link.role = ADMIN
+        self.admins.add(link)
+        for device_id in self.online():
+            await link.send(json.dumps({"type": "device_status", "device_id": device_id, "status": "online"}))
+        if first:
+            self.notify("admin_online", {"peer": link.peer})
+
+    async def broadcast(self, obj: dict) -> None:
+        admins = list(self.admins)
+        if not admins:
+            return
+        text = json.dumps(obj)
+        results = await asyncio.gather(*(a.send(text) for a in admins))
+        for admin, ok in zip(admins, results, strict=True):
+            if not ok:
+                self.admins.discard(admin)
+
+    # -- what devices report ----------------------------------------------------------------
+    async def telemetry(self, link: Link, payload: dict, record_id: int | None = None,
+                        device_time: float | None = None) -> bool:
+        """Store a sample, broadcast it, tell the observer. False for a
+        record already stored (same device, same record id)."""
+        received_at = self.store.add_telemetry(link.device_id, payload, record_id=record_id, device_time=device_time)
+        out = {"type": records.TELEMETRY, "device_id": link.device_id, "payload": payload,
+               "received_at": received_at}
+        return await self._fan_out(out, received_at is not None, record_id, device_time)
+
+    async def event(self, link: Link, event_type: str, payload: dict, record_id: int | None = None,
+                    device_time: float | None = None) -> bool:
+        """Store an event (door_opened, command_result, ...) and fan it out.
+        An event named like a record kind (a JSON device's punch or admin
+        log) is also reported to the observer as that record."""
+        received_at = self.store.add_event(link.device_id, event_type, payload, record_id=record_id,
+                                           device_time=device_time)
+        out = {"type": records.EVENT, "device_id": link.device_id, "event_type": event_type, "payload": payload,
+               "received_at": received_at}
+        new = await self._fan_out(out, received_at is not None, record_id, device_time)
+        if new and event_type in (records.PUNCH, records.ADMIN_LOG) and isinstance(payload, dict):
+            self.notify(event_type, {"device_id": link.device_id, "protocol": link.protocol,
+                                     "log_id": None if record_id is None else str(record_id), "value": payload})
+        return new
+
+    async def log_record(self, link: Link, kind: str, log_id: str, value: dict, fields: dict) -> bool:
+        """An attendance record a terminal sent (punch or admin log): `value`
+        in the record vocabulary (agent/records.py), `fields` as they came on
+        the wire. Stored once per (device, log id); admins get the same event
+        a JSON device sends for it. False for a duplicate."""
+        if kind == records.PUNCH:
+            new = self.store.add_punch(link.device_id, link.protocol, log_id, value[records.USER],
+                                       value[records.WHEN], fields)
+        else:
+            new = self.store.add_admin_log(link.device_id, link.protocol, log_id, value.get(records.ADMIN, ""),
+                                           value[records.USER], value[records.ACTION], value[records.WHEN], fields)
+        if not new:
+            self.duplicates += 1
+            return False
+        await self.broadcast({"type": records.EVENT, "device_id": link.device_id, "event_type": kind,
+                              "payload": value, "log_id": log_id, "received_at": time.time()})
+        self.notify(kind, {"device_id": link.device_id, "protocol": link.protocol, "log_id": log_id, "value": value})
+        return True
+
+    async def _fan_out(self, out: dict, new: bool, record_id: int | None, device_time: float | None) -> bool:
+        if record_id is not None:
+            out["id"] = record_id
+        if not new:
+            self.duplicates += 1
+            return False
+        if device_time is not None:
+            out["time"] = device_time
+        await self.broadcast(out)
+        self.notify(out["type"], out)
+        return True
+
+    # -- commands -----------------------------------------------------------------------------
+    def command_id(self, given: str | int | None = None) -> str | int:
+        if given is not None:
+            return given
+        self._next_command += 1
+        return f"cmd-{self._next_command}"
+
+    async def route_command(self, origin: Link | None, device_id: str, name: str, payload: dict,
+                            command_id: str | int) -> None:
+        """Send an admin's command to the device in its protocol; raises
+        CommandRefused when it cannot (offline, no way to say it)."""
+        target = self.devices.get(device_id)
+        if target is None or target.closed:
+            raise CommandRefused("offline", f"device {device_id} is not online")
+        title, encode = self._encoders.get(target.protocol or "", (target.protocol, None))
+        wire = encode(device_id, name, payload, command_id) if encode else None
+        if wire is None:
+            raise CommandRefused("invalid", f"command {name!r} has no {title} form for device {device_id}")
+        if not await target.send(wire):
+            raise CommandRefused("offline", f"device {device_id} is not online")
+        self.store.add_command(str(command_id), device_id, name, payload)
+        if len(self._sent) >= SENT_COMMANDS_KEPT:
+            self._sent.pop(next(iter(self._sent)))
+        self._sent[str(command_id)] = (command_id, name)
+        self.notify("command", {"type": "command", "device_id": device_id, "command": name, "payload": payload,
+                                "id": command_id, "peer": origin.peer if origin else None})
+
+    async def command_result(self, link: Link, command_id: str | int | None, ok: bool, result: Any = None,
+                             error: str | None = None, **extra: Any) -> None:
+        """A device answered a command in its own protocol: admins get the
+        command_result event a JSON device sends, with the command's id as
+        the admin gave it (an XML TransID is text) and its name, so one
+        admin client works with every device."""
+        given, name = self._sent.get(str(command_id), (command_id, None))
+        if name is None and command_id is not None:
+            name = self.store.command_name(str(command_id))  # sent before a bench restart
+        payload: dict[str, Any] = {"id": given, "command": name, "ok": ok, **extra}
+        if ok:
+            payload["result"] = result if result is not None else {}
+        else:
+            payload["error"] = error or "failed"
+        await self.event(link, records.COMMAND_RESULT, payload)
+
+    # -- reports -------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {
+            "messages": sum(v for k, v in self.counts.items() if k != "frames"),
+            "frames": self.counts["frames"],
+            "by_type": {k: v for k, v in self.counts.items() if k != "frames"},
+            "errors": dict(self.errors),
+            "errors_total": sum(self.errors.values()),
+            "duplicates": self.duplicates,
+            "devices_online": len(self.devices),
+            "admins": len(self.admins),
+        }
+
+    async def shutdown(self) -> None:
+        links = list(self.devices.values()) + list(self.admins)
+        await asyncio.gather(*(link.close(GOING_AWAY, "bench shutting down") for link in links),
+                             return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
