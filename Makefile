@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.doorlink-installed
 
-.PHONY: run test venv clean
+.PHONY: run test lint venv clean
 
 venv: $(STAMP)
 
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(VENV)/bin/doorlink demo
 
+# Every test; the lint and the layer contracts are tests too (tests/host/test_layers.py).
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The same lint and contracts on their own, for a quick look while editing.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf build .pytest_cache

@@ -3,7 +3,8 @@
 # out), an enrolment or deletion is an admin log. Both become Thing events
 # (records.PUNCH, records.ADMIN_LOG) that the uplink journals as records of
 # their own kind, so they reach the cloud even if it is down right now.
-from agent import clock, records as r
+from agent import clock
+from agent import records as r
 from agent.codecs.values import epoch_wall
 
 MODES = ("toggle", "in", "out")   # how the in/out state of a punch is chosen

@@ -5,7 +5,7 @@
 # gets slower retries (the seed's Node example resets on open: it hammers).
 import os
 
-from agent.hal import ticks_ms, ticks_diff
+from agent.hal import ticks_diff, ticks_ms
 
 
 def _entropy():

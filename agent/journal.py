@@ -17,7 +17,7 @@ from binascii import crc32
 
 from agent import log
 from agent.codecs import cbor
-from agent.hal import sync_file, sync_dir
+from agent.hal import sync_dir, sync_file
 
 MAGIC = 0xD1
 HEADER = 7
@@ -171,7 +171,7 @@ class Journal:
             torn_tail = False
             size = 0
             with open(self._p(name), "rb") as f:
-                for rec, size, skipped in stream(f):
+                for rec, size, skipped in stream(f):  # noqa: B007 - the last offset is the size
                     if skipped:
                         self.stats["torn_bytes"] += skipped
                         torn_tail = rec is None

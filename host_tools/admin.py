@@ -51,7 +51,7 @@ async def send_command(server: str, device_id: str, command: str, payload: dict 
 
             try:
                 return await asyncio.wait_for(result(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise CommandFailed(f"no result from {device_id} within {timeout}s") from None
 
 

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-
 from host_tools.cli_common import CliError, Parents, parents
 
 # command -> the module that owns it

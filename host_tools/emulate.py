@@ -25,7 +25,6 @@ import sys
 import threading
 
 from agent.codecs.url import split_hostport
-
 from host_tools.cli_common import CliError, Parents
 from host_tools.signals import stop_event
 from host_tools.zfm_emulator import BAUD, ReaderEmulator

@@ -18,7 +18,6 @@ import cbor2
 import littlefs
 
 from agent.journal import CURSOR, SEG_SUFFIX, unframe
-
 from host_tools.cli_common import CliError, Parents
 
 
@@ -70,7 +69,7 @@ def extract_image(image: str | Path, dest: str | Path, block_size: int = 4096, i
     fs.context.buffer = data
     try:
         fs.mount()
-    except Exception as e:  # littlefs raises its own error types
+    except Exception as e:  # noqa: BLE001 - littlefs raises its own error types
         raise ValueError(f"no LittleFS file system in {image} (block size {block_size}?): {e}") from None
     found = [root for root, _, files in fs.walk("/") if any(f.endswith(SEG_SUFFIX) or f == CURSOR for f in files)]
     if inside is None:

@@ -1,13 +1,18 @@
-# The MicroPython side of the host: finds the `micropython` and `mpy-cross`
-# commands and builds the folder a board's flash would hold: the agent and
-# its libraries precompiled to .mpy, exactly what gets deployed to an ESP32.
-# Precompiling matters: compiling the WebSocket library from source needs
-# more heap than a small board has.
+"""The MicroPython side of the host: finds the `micropython` and `mpy-cross`
+commands and builds the folder a board's flash would hold: the agent and
+its libraries precompiled to .mpy, exactly what gets deployed to an ESP32.
+Precompiling matters: compiling the WebSocket library from source needs
+more heap than a small board has.
+"""
+
+from __future__ import annotations
+
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from host_tools.paths import AGENT, BUILD
@@ -19,30 +24,30 @@ class ToolMissing(RuntimeError):
     pass
 
 
-def tool(name):
+def tool(name: str) -> str:
     """A console script of this venv, else one on PATH."""
     here = Path(sys.executable).parent / name
     if here.exists():
         return str(here)
     found = shutil.which(name)
     if not found:
-        raise ToolMissing("`%s` not found: run `make venv` (it installs %s)" % (name, name))
+        raise ToolMissing(f"`{name}` not found: run `make venv` (it installs {name})")
     return found
 
 
-def _sources():
+def _sources() -> Iterator[tuple[Path, Path]]:
     for src in sorted(AGENT.rglob("*.py")):
         yield src, src.relative_to(AGENT.parent)
     for lib in LIBS:
         spec = importlib.util.find_spec(lib)
         if spec is None or not spec.submodule_search_locations:
-            raise ToolMissing("device library %s is not installed: run `make venv`" % lib)
+            raise ToolMissing(f"device library {lib} is not installed: run `make venv`")
         base = Path(list(spec.submodule_search_locations)[0])
         for src in sorted(base.rglob("*.py")):
             yield src, Path(lib) / src.relative_to(base)
 
 
-def build_deploy(dest=None):
+def build_deploy(dest: str | Path | None = None) -> Path:
     """Compile agent/ and device libraries to .mpy under dest (default
     build/mpy). Only changed files are recompiled. Returns dest."""
     dest = Path(dest or BUILD / "mpy")
@@ -57,14 +62,14 @@ def build_deploy(dest=None):
         res = subprocess.run([cross, "-o", str(out), "-s", str(rel), str(src)],
                              capture_output=True, text=True)
         if res.returncode != 0:
-            raise RuntimeError("mpy-cross rejected %s:\n%s" % (src, res.stderr))
+            raise RuntimeError(f"mpy-cross rejected {src}:\n{res.stderr}")
     for stale in dest.rglob("*.mpy"):
         if stale not in wanted:
             stale.unlink()
     return dest
 
 
-def micropython_env(*paths):
+def micropython_env(*paths: str | Path) -> dict[str, str]:
     """Environment whose MICROPYPATH holds `paths` plus the frozen modules
     (asyncio lives there; leaving `.frozen` out makes it unimportable)."""
     env = dict(os.environ)

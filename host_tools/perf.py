@@ -17,7 +17,6 @@ from pathlib import Path
 
 from agent.codecs import zfm
 from agent.journal import Journal
-
 from host_tools import mpy
 from host_tools.cli_common import CliError, Parents
 from host_tools.paths import BUILD, ROOT

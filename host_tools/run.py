@@ -11,7 +11,6 @@ import asyncio
 
 from agent.config import load_board
 from agent.errors import ConfigError
-
 from host_tools.cli_common import CliError, Parents
 from host_tools.paths import board_path
 from host_tools.runner import start_board

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from agent.config import load_board
 from agent.hal import RESTART_EXIT
-
 from host_tools import mpy
 from host_tools.emulator import BoardEmulator
 from host_tools.paths import ROOT
@@ -61,7 +60,7 @@ async def stop_agent(proc: asyncio.subprocess.Process, timeout: float = STOP_TIM
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
     return proc.returncode
@@ -120,7 +119,7 @@ class BoardSession:
         if self._watch is not None:
             try:
                 await asyncio.wait_for(self._ended.wait(), 2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._watch.cancel()
         if self.emulator:
             await self.emulator.stop()

@@ -1,10 +1,10 @@
 # Runs one agent unit-test file inside the MicroPython unix port and prints
 # one result line per test for the pytest plugin in tests/conftest.py.
 #   micropython tests/mp_runner.py tests/unit/test_x.py test_a test_b ...
-import sys
-import json
-import io
 import asyncio
+import io
+import json
+import sys
 
 MARK = "@@mp-result "
 

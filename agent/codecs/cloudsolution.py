@@ -15,7 +15,8 @@
 from collections import namedtuple
 
 from agent import records
-from agent.codecs.session import Command, RemoteProtocolError, Session as _Session
+from agent.codecs.session import Command, RemoteProtocolError
+from agent.codecs.session import Session as _Session
 from agent.codecs.values import as_int, epoch_wall, is_int, parse_stamp, wall_epoch, wall_text
 
 PATH = "/api/device-http"

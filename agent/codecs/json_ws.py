@@ -12,7 +12,17 @@ import json
 
 from agent import records
 from agent.codecs.session import (
-    NOTHING, Ack, AuthFailed, BadInput, Command, Registered, Send, ServerError, TextSession, CONNECTING)
+    CONNECTING,
+    NOTHING,
+    Ack,
+    AuthFailed,
+    BadInput,
+    Command,
+    Registered,
+    Send,
+    ServerError,
+    TextSession,
+)
 from agent.codecs.values import is_int
 
 # What the cloud may send a device. device_status/telemetry/event are admin

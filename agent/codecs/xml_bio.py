@@ -16,7 +16,17 @@
 from agent import records
 from agent.codecs import xml_flat
 from agent.codecs.session import (
-    CONNECTING, NOTHING, Ack, AuthFailed, BadInput, Command, Registered, Reregister, ServerError, TextSession)
+    CONNECTING,
+    NOTHING,
+    Ack,
+    AuthFailed,
+    BadInput,
+    Command,
+    Registered,
+    Reregister,
+    ServerError,
+    TextSession,
+)
 from agent.codecs.values import as_int, normal_wall
 
 TERMINAL_TYPE = "doorlink"

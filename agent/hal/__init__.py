@@ -8,8 +8,8 @@ MICROPYTHON = sys.implementation.name == "micropython"
 RUNTIME = "micropython" if MICROPYTHON else "cpython"
 
 if MICROPYTHON:
-    from time import ticks_ms, ticks_diff, ticks_add  # noqa: F401
     import gc
+    from time import ticks_add, ticks_diff, ticks_ms
 
     def heap_live():
         """Bytes of the Python heap still referenced (after a collection)."""

@@ -16,7 +16,7 @@ def why(e):
     return "connection lost (%s)" % (e,)
 
 
-async def open(url, max_size, timeout, ca_file=None):  # noqa: A001 - the module's verb
+async def open(url, max_size, timeout, ca_file=None):  # shadows the builtin on purpose: the module's verb
     # Verified against ca_file, or the system's CAs when none is given.
     tls = client_context(ca_file) if url.startswith("wss://") else None
     return await _connect(url, max_size=max_size, open_timeout=None, ping_interval=None,

@@ -42,7 +42,7 @@ async def _open_wss(url, max_size, ca_file):
     return ws
 
 
-async def open(url, max_size, timeout, ca_file=None):  # noqa: A001 - the module's verb
+async def open(url, max_size, timeout, ca_file=None):  # shadows the builtin on purpose: the module's verb
     if url.startswith("wss://"):
         return await _open_wss(url, max_size, ca_file)
     return await mws.connect(url, max_size=max_size, open_timeout=timeout).__aenter__()

@@ -4,7 +4,8 @@
 # again (so a held-open strike does not stay unlocked behind the visitor).
 import asyncio
 
-from agent import log, records as r
+from agent import log
+from agent import records as r
 from agent.codecs.values import is_int
 from agent.errors import CommandError
 

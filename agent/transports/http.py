@@ -63,7 +63,7 @@ class HttpClient:
         if writer is not None:
             try:
                 await asyncio.wait_for(writer.wait_closed(), 2)
-            except Exception:  # noqa: BLE001 - closing a broken link may fail in any way
+            except Exception:  # noqa: BLE001, S110 - closing a broken link may fail in any way
                 pass
 
     def _drop(self):
@@ -71,7 +71,7 @@ class HttpClient:
         if writer is not None:
             try:
                 writer.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - as above
                 pass
         return writer
 

@@ -52,5 +52,5 @@ class Connection:
     async def close(self):
         try:
             await asyncio.wait_for(self._ws.close(), 2)
-        except Exception:  # noqa: BLE001 - closing a dead link is best effort
+        except Exception:  # noqa: BLE001, S110 - closing a dead link is best effort
             pass

@@ -10,7 +10,7 @@
 import asyncio
 
 from agent import log
-from agent.hal import ticks_ms, ticks_diff
+from agent.hal import ticks_diff, ticks_ms
 
 CURSOR_IDLE_S = 2  # quiet time after which acknowledged progress goes to flash
 

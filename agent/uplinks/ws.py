@@ -6,10 +6,9 @@
 import asyncio
 
 from agent import log, records
-from agent.codecs.session import (
-    Ack, AuthFailed, BadInput, Command, Registered, Reregister, Send, ServerError)
+from agent.codecs.session import Ack, AuthFailed, BadInput, Command, Registered, Reregister, Send, ServerError
 from agent.errors import LinkClosed
-from agent.hal import ticks_ms, ticks_diff
+from agent.hal import ticks_diff, ticks_ms
 from agent.tasks import first_done
 from agent.uplinks.base import NAME, Uplink
 

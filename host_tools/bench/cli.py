@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
                        help="run the bench cloud (JSON WebSocket, XML biometric, CloudSolution HTTP + SQLite)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=port_number, default=8780, help="port (default %(default)s)")
-    p.add_argument("--tls-cert", help="PEM certificate (chain) to serve wss:// and https:// (key included, or --tls-key)")
+    p.add_argument("--tls-cert",
+                   help="PEM certificate (chain) to serve wss:// and https:// (key included, or --tls-key)")
     p.add_argument("--tls-key", help="PEM private key, if not in --tls-cert")
     p.set_defaults(handler=run)
     bsub = p.add_subparsers(dest="bench_command", metavar="SUBCOMMAND")

@@ -90,7 +90,7 @@ def _dumps(payload: Any) -> str:
 
 
 class BenchStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,8 @@ class BenchStore:
 
     # --- traffic -------------------------------------------------------
 
-    def _add_record(self, table: str, fields: dict, received_at, record_id, device_time) -> float | None:
+    def _add_record(self, table: str, fields: dict, received_at: float | None, record_id: int | None,
+                    device_time: float | None) -> float | None:
         # A resent record (same device and record id) hits the unique index
         # and inserts nothing: returns None so the caller does not rebroadcast.
         received_at = time.time() if received_at is None else received_at
@@ -269,9 +270,9 @@ class BenchStore:
         """Rows of `table` matching the non-None `where` filters, oldest first,
         with the JSON column decoded."""
         filters = {k: v for k, v in where.items() if v is not None}
-        sql = "SELECT %s FROM %s" % (columns, table)
+        sql = f"SELECT {columns} FROM {table}"
         if filters:
-            sql += " WHERE " + " AND ".join("%s = ?" % k for k in filters)
+            sql += " WHERE " + " AND ".join(f"{k} = ?" for k in filters)
         rows = []
         for r in self._query(sql + " ORDER BY id", tuple(filters.values())):
             row = dict(r)

@@ -12,10 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from host_tools.chaos.proxy import FaultProxy
+
+class FaultProxy(Protocol):
+    """What a fault acts on (proxy.FaultProxy). Named here, not imported:
+    the proxy reads this table, so the table must not depend on the proxy."""
+
+    def drop(self) -> int: ...
+    def reset(self) -> int: ...
+    def blackhole(self) -> None: ...
+    def refuse(self) -> None: ...
+    def delay(self, seconds: float) -> None: ...
+    def throttle(self, bytes_per_s: float) -> None: ...
+    def heal(self) -> None: ...
 
 
 @dataclass(frozen=True)

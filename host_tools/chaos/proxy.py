@@ -319,7 +319,7 @@ class _Pair:
                 t.write_eof()
         except asyncio.CancelledError:
             raise
-        except Exception:  # a pump must never take the proxy down: reset this pair
+        except Exception:  # noqa: BLE001 - a pump must never take the proxy down: reset this pair
             self.close(rst=True)
             return
         self.finished += 1

@@ -2,11 +2,11 @@
 # journal on LittleFS over a RAM block device and reports, as one JSON line,
 # appends per second and bytes that reached the flash per record.
 #   micropython perf_journal.py RECORDS BATCH
-import sys
 import json
+import sys
 import time
 
-from agent.hal.flash import ram_flash, mount
+from agent.hal.flash import mount, ram_flash
 from agent.journal import Journal
 
 records = int(sys.argv[1])

@@ -1,7 +1,8 @@
 import pytest
-from e2e_support import DEVICE, SITE, TOKEN, admin_of
 
 from host_tools.rig import Rig
+
+from e2e_support import DEVICE, SITE, TOKEN, admin_of
 
 
 @pytest.fixture(params=["micropython", "cpython"])

@@ -5,6 +5,7 @@ import json
 
 import aiohttp
 from aiohttp import web
+
 from e2e_support import DEVICE, eventually
 
 

@@ -3,10 +3,11 @@
 import time
 
 from aiohttp import web
-from e2e_support import eventually
-from test_terminal_bad_input import _serve, punch_once, terminal
 
 from agent.codecs.values import epoch_wall, wall_epoch
+
+from e2e_support import eventually
+from test_terminal_bad_input import _serve, punch_once, terminal
 
 AHEAD_S = 7200
 

@@ -3,10 +3,10 @@
 # the new user can punch, and both admin actions reach the bench as logs.
 import asyncio
 
+from agent.codecs import zfm
+
 from e2e_support import eventually, terminal_with_admin
 from test_terminal import DEVICE, _press
-
-from agent.codecs import zfm
 
 
 async def test_enrol_punch_delete_from_the_cloud(runtime, tmp_path):

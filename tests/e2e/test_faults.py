@@ -8,11 +8,11 @@ import asyncio
 import random
 import signal
 
-from e2e_support import eventually
-
 from host_tools.chaos import FaultProxy, FaultSchedule
 from host_tools.journal_tool import pending_ids, read_cursor
 from host_tools.rig import Rig
+
+from e2e_support import eventually
 
 AGENTS = 10
 ROUNDS = 10          # AGENTS * ROUNDS seeded schedules per runtime

@@ -1,8 +1,8 @@
 # The walking skeleton end to end, per runtime: bench cloud + emulated board
 # + the real agent process.
-from e2e_support import BOARD, DEVICE, eventually
-
 from agent.config import load_board
+
+from e2e_support import BOARD, DEVICE, eventually
 
 
 async def test_device_registers_reports_unlocks_and_goes_offline(runtime, rig, bench, admin, figure):

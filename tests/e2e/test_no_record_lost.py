@@ -3,9 +3,9 @@
 import asyncio
 import signal
 
-from e2e_support import DEVICE, eventually
-
 from host_tools.journal_tool import pending_ids
+
+from e2e_support import DEVICE, eventually
 
 DOOR_CYCLES = 10
 

@@ -3,10 +3,11 @@
 import time
 
 import aiohttp
-from e2e_support import DEVICE, Admin, eventually
 
 from host_tools.chaos import FaultProxy
 from host_tools.journal_tool import pending_ids
+
+from e2e_support import DEVICE, Admin, eventually
 
 BACKLOG = 300
 

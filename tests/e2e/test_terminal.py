@@ -6,11 +6,12 @@ import asyncio
 import time
 
 import pytest
-from e2e_support import eventually
 
 from agent.codecs import zfm
 from agent.codecs.values import wall_epoch
 from host_tools.rig import Rig
+
+from e2e_support import eventually
 
 DEVICE = "ZX12345678"
 CLOUD_ID = "cloud_001"

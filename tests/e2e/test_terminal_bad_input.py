@@ -4,11 +4,12 @@
 import json
 
 from aiohttp import web
-from e2e_support import eventually
-from test_terminal import DEVICE, _press
 
 from host_tools.journal_tool import pending_ids
 from host_tools.rig import Rig
+
+from e2e_support import eventually
+from test_terminal import DEVICE, _press
 
 BILLION_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
                   '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><Response><Result>&lol2;</Result></Response>')

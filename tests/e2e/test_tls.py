@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+
 from e2e_support import DEVICE, eventually
 
 

@@ -9,7 +9,6 @@ import time
 import pytest
 import requests
 
-
 SN = "ZX12345678"  # the seed's device serial number
 CLOUDTIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # "2026-06-12T10:30:00Z"
 TIMEOUT = 5

@@ -12,7 +12,6 @@ from agent.codecs import xml_bio, xml_flat
 from agent.codecs.session import NOTHING, Ack, Registered, Reregister
 from agent.codecs.values import normal_wall
 
-
 SERIAL = "FK628001"
 CLOUD_ID = "cloud_001"
 JSON_DEV = "3f2b8c1e-0000-4000-8000-000000000001"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from host_tools.bench import BenchStore, start_bench
+from host_tools.paths import BOARDS
 
 DOORLINK = [sys.executable, "-m", "host_tools.cli"]
 
@@ -49,7 +50,7 @@ async def test_run_agent_against_a_server_then_command_it(tmp_path):
     # The site file points nowhere useful: --server overrides it.
     site.write_text(json.dumps({"server": "ws://127.0.0.1:9/ws", "device_id": "cli-door", "token": "tok_cli"}))
     board = tmp_path / "board.json"
-    spec = json.loads(open("boards/emulated.json").read())
+    spec = json.loads((BOARDS / "emulated.json").read_text())
     spec["emulator"]["port"] = _free_port()
     board.write_text(json.dumps(spec))
     proc = await asyncio.create_subprocess_exec(

@@ -4,7 +4,6 @@ the real bench, over http and over https with a trustme CA."""
 import asyncio
 import json
 
-
 from host_tools import mpy
 from host_tools.bench import add_device, start_bench
 from host_tools.paths import ROOT

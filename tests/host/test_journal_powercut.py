@@ -5,10 +5,9 @@ import subprocess
 import sys
 import time
 
+from agent.journal import Journal
 from host_tools import mpy
 from host_tools.paths import ROOT
-
-from agent.journal import Journal
 
 CUTS = 1000
 

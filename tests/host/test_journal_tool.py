@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from agent.journal import Journal, SEG_SUFFIX
+from agent.journal import SEG_SUFFIX, Journal
 
 
 def test_dump_shows_ids_times_ack_state_and_torn_bytes(tmp_path):

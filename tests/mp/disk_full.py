@@ -3,8 +3,8 @@
 #   micropython tests/mp/disk_full.py
 import json
 
-from agent.hal.flash import BlockDev, mount
 from agent import log
+from agent.hal.flash import BlockDev, mount
 from agent.journal import Journal
 
 log.set_level("error")

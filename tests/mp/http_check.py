@@ -2,9 +2,9 @@
 # a running bench: reg, sendlog, checklive on one keep-alive connection.
 #   micropython tests/mp/http_check.py URL SN [CA_FILE]
 # Prints one JSON result line (errors included: the host test reads them).
-import sys
-import json
 import asyncio
+import json
+import sys
 
 from agent.codecs import cloudsolution as cs
 from agent.errors import LinkClosed

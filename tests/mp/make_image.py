@@ -1,8 +1,10 @@
 # Writes a LittleFS flash image holding a small journal, from MicroPython:
 #   micropython tests/mp/make_image.py OUT.img
 import sys
-from agent.hal.flash import ram_flash, mount
+
+from agent.hal.flash import mount, ram_flash
 from agent.journal import Journal
+
 dev = ram_flash(128)
 mount(dev, "/flash", fresh=True)
 j = Journal("/flash/journal/dev-9", clock=lambda: 1700000000)

@@ -1,6 +1,7 @@
 from agent.attendance import Attendance
-from agent.thing import Thing
 from agent.records import from_thing
+from agent.thing import Thing
+
 from support import raises
 
 
@@ -46,4 +47,5 @@ def test_enrol_and_delete_become_admin_logs():
     reader, seen = _setup()
     reader.on_admin("enrol", 5)
     reader.on_admin("delete", 5)
-    assert [(k, r["action"], r["user"]) for k, r in seen] == [("admin_log", "EnrollFP", "5"), ("admin_log", "DeleteFP", "5")]
+    assert [(k, r["action"], r["user"]) for k, r in seen] == [
+        ("admin_log", "EnrollFP", "5"), ("admin_log", "DeleteFP", "5")]

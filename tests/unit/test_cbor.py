@@ -1,6 +1,6 @@
-from support import raises
+from agent.codecs.cbor import MAX_DEPTH, CBORError, decode, decode_from, encode
 
-from agent.codecs.cbor import CBORError, MAX_DEPTH, decode, decode_from, encode
+from support import raises
 
 
 def h(s):

@@ -1,7 +1,7 @@
-from support import raises
-
 from agent.codecs import cloudsolution as cs
 from agent.codecs.session import Command, LocalProtocolError
+
+from support import raises
 
 SN = "ZX12345678"
 T0 = 1781255730  # a journal record's epoch time: 2026-06-12T09:15:30 UTC

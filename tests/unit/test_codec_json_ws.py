@@ -1,10 +1,19 @@
 import json
 
-from support import raises
-
 from agent.codecs import json_ws as codec
 from agent.codecs.session import (
-    NOTHING, Ack, AuthFailed, BadInput, Command, LocalProtocolError, Registered, Send, ServerError)
+    NOTHING,
+    Ack,
+    AuthFailed,
+    BadInput,
+    Command,
+    LocalProtocolError,
+    Registered,
+    Send,
+    ServerError,
+)
+
+from support import raises
 
 
 def _s():

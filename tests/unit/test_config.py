@@ -1,7 +1,7 @@
-from support import tmpdir, write_json, raises
-
 from agent import config
 from agent.errors import ConfigError
+
+from support import raises, tmpdir, write_json
 
 BOARD = {
     "name": "t", "chip": "host", "runtimes": ["micropython", "cpython"], "hal": "emulated",

@@ -1,10 +1,10 @@
 import gc
 import sys
 
-from support import MICROPYTHON
-
 import agent
 from agent import hal
+
+from support import MICROPYTHON
 
 
 def test_release_frees_a_start_up_module():

@@ -1,4 +1,5 @@
 from agent.codecs import http11
+
 from support import raises
 
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"

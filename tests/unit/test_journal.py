@@ -1,9 +1,9 @@
 import os
 
-from support import tmpdir
-
-from agent.journal import Journal, frame, scan, SEG_SUFFIX
 from agent.codecs import cbor
+from agent.journal import SEG_SUFFIX, Journal, frame, scan
+
+from support import tmpdir
 
 
 def _clock():
@@ -44,7 +44,7 @@ def test_records_and_ids_survive_reopen():
 def test_ids_monotonic_even_when_everything_was_acknowledged():
     path = tmpdir() + "/j"
     j = _open(path)
-    for i in range(3):
+    for _ in range(3):
         j.append("event", "e", {})
     j.ack(3)
     j.close()

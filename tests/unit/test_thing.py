@@ -1,7 +1,7 @@
-from support import araises
-
 from agent.errors import CommandError
 from agent.thing import Thing
+
+from support import araises
 
 
 def _recorder(thing):

@@ -4,13 +4,13 @@
 import asyncio
 import json
 
-from support import tmpdir
-
 from agent import log
+from agent.codecs import json_ws
 from agent.journal import Journal
 from agent.thing import Thing
-from agent.codecs import json_ws
 from agent.uplinks.ws import WsUplink
+
+from support import tmpdir
 
 SITE = {"server": "ws://x/ws", "device_id": "d1", "token": "t", "max_frame": 16384,
         "connect_timeout_s": 2, "write_timeout_s": 2, "heartbeat_s": 30,

@@ -1,6 +1,6 @@
-from support import raises
-
 from agent.codecs.url import split_hostport, split_url
+
+from support import raises
 
 
 def test_split_url():

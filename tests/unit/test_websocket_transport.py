@@ -1,9 +1,9 @@
 import asyncio
 
-from support import araises
-
 from agent.errors import LinkClosed
 from agent.transports.websocket import Connection
+
+from support import araises
 
 
 class Closed(Exception):
