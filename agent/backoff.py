@@ -2,7 +2,7 @@
 # scheme), so a fleet that lost its cloud at the same moment does not come
 # back in lockstep. The attempt counter resets only after the link stayed up
 # for `reset_after_s`, so a server that accepts and then drops at once still
-# gets slower retries (the seed's Node example resets on open: it hammers).
+# gets slower retries (the protocol document's Node.js example resets on open: it hammers).
 import os
 
 from agent.hal import ticks_diff, ticks_ms

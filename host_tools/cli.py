@@ -39,8 +39,7 @@ def _unavailable(sub: argparse._SubParsersAction, name: str, missing: str, share
         raise CliError(f"`doorlink {name}` needs {missing}, which is not installed here",
                        "pip install 'doorlink[host]' (a laptop's tools; a Pi running the agent needs only [pi])")
     p = sub.add_parser(name, help=f"(not available: needs {missing})", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(handler=handler)
+    p.set_defaults(handler=handler, unavailable=True)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,7 +61,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, rest = p.parse_known_args(argv)
+    if rest and not getattr(args, "unavailable", False):
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         code = args.handler(args)
     except CliError as e:

@@ -14,8 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent.config import load_board
 from host_tools import live
 from host_tools.cli_common import CliError, Parents, port_number, positive
+from host_tools.paths import board_path
 from host_tools.rig import Rig
 from host_tools.signals import stop_event
 from host_tools.zfm_emulator import ReaderEmulator
@@ -45,7 +47,7 @@ async def _employees(reader: ReaderEmulator, stop: asyncio.Event) -> None:
 
 
 async def demo(port: int = 8780, db: str | None = None, duration: float | None = None,
-               runtime: str = "micropython", attendance: bool = False, uplink: str = "json_ws",
+               runtime: str | None = None, attendance: bool = False, uplink: str = "json_ws",
                quiet_agent: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="doorlink-demo-"))
     online = asyncio.Event()
@@ -62,7 +64,9 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
             _say("    agent | " + line)
 
     device = TERMINAL_ID if attendance else DEVICE_ID
-    rig = Rig(workdir, board="emulated-attendance" if attendance else "emulated", runtime=runtime,
+    board = board_path("emulated-attendance" if attendance else "emulated")
+    runtime = runtime or load_board(str(board))["runtimes"][0]
+    rig = Rig(workdir, board=board, runtime=runtime,
               device_id=device, token=TOKEN, uplink=uplink, observer=observer, on_line=agent_line,
               visitor=True, site={"gmt": time.localtime().tm_gmtoff / 3600, "telemetry_interval_s": 5,
                                   "heartbeat_s": 20})
@@ -111,12 +115,11 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:
-    d = sub.add_parser("demo", help="bench + emulated board + agent on 127.0.0.1, with a live log")
+    d = sub.add_parser("demo", parents=[parents.runtime],
+                       help="bench + emulated board + agent on 127.0.0.1, with a live log")
     d.add_argument("--port", type=port_number, default=8780, help="bench port (default %(default)s)")
     d.add_argument("--db", help="bench SQLite file (default: a temporary file)")
     d.add_argument("--duration", type=positive, help="stop after this many seconds")
-    d.add_argument("--runtime", choices=("micropython", "cpython"), default="micropython",
-                   help="agent runtime (default %(default)s)")
     d.add_argument("--attendance", action="store_true",
                    help="an attendance terminal: emulated fingerprint reader, punches")
     d.add_argument("--uplink", choices=("json_ws", "xml_ws", "http"), default="json_ws",

@@ -8,11 +8,21 @@ It prints where it is - the pty's path and its control address - then takes
 commands on stdin and on the control port, one per line, answering each
 with one line:
 
-    place N | unknown | smudge | lift | enroll N | list | help | quit
+    place N | unknown | smudge | lift        a finger on the sensor, or none
+    enroll N | list                          the template library
+    noise N | corrupt | silent N | reject CODE
+                                             line faults for the next replies: N random
+                                             bytes before one, one bad checksum, the
+                                             next N commands unanswered, one answered
+                                             with confirmation CODE
+    answered CODE [CONFIRM]                  how many commands CODE were answered (with
+                                             CONFIRM, if given): a test waits on it
+    help | quit
 
+Codes are numbers, decimal or 0x..: `reject 0x18`, `answered 0x02 0x02`.
 It runs until `quit`, Ctrl-C or SIGTERM. Its stdin reaching the end does not
 stop it, so a script can start it in the background (`... --json &`) and
-drive fingers through the control port.
+drive fingers and faults through the control port.
 """
 
 from __future__ import annotations
@@ -23,14 +33,76 @@ import contextlib
 import json
 import sys
 import threading
+from collections.abc import Callable
 
 from agent.codecs.url import split_hostport
 from host_tools.cli_common import CliError, Parents
 from host_tools.signals import stop_event
 from host_tools.zfm_emulator import BAUD, ReaderEmulator
 
-HELP = "commands: place N | unknown | smudge | lift | enroll N | list | help | quit"
 QUIT = "quit"
+MAX_NOISE = 4096   # bytes of line noise one command may ask for
+
+
+def _finger(word: str) -> int | None:
+    return int(word) if word.isdigit() else None
+
+
+def _count(word: str) -> int | None:
+    return int(word) if word.isdigit() and int(word) <= MAX_NOISE else None
+
+
+def _code(word: str) -> int | None:
+    """A ZFM command or confirmation code: decimal or 0x.., one byte."""
+    low = word.lower()
+    digits, base = (low[2:], 16) if low.startswith("0x") else (low, 10)
+    if not digits or any(c not in "0123456789abcdef"[:base] for c in digits):
+        return None
+    value = int(digits, base)
+    return value if value <= 0xFF else None
+
+
+class _Arg:
+    """One argument of a command: its name in the help, how it is read
+    (None: not acceptable), what to ask for when it is wrong."""
+
+    def __init__(self, name: str, read: Callable[[str], int | None], wanted: str, example: str,
+                 optional: bool = False) -> None:
+        self.name, self.read, self.wanted, self.example, self.optional = name, read, wanted, example, optional
+
+
+FINGER = _Arg("N", _finger, "a finger number", "3")
+COUNT = _Arg("N", _count, f"a count from 0 to {MAX_NOISE}", "2")
+REPLY = _Arg("CODE", _code, "a confirmation code (0 to 0xff)", "0x18")
+COMMAND = _Arg("CODE", _code, "a command code (0 to 0xff)", "0x01")
+CONFIRM = _Arg("CONFIRM", _code, "a confirmation code", "0x00", optional=True)
+
+
+def _list(emu: ReaderEmulator) -> str:
+    return json.dumps({"templates": {str(k): v for k, v in sorted(emu.templates().items())}})
+
+
+# command -> (its arguments, what it does: returns the answer line, None for "ok")
+COMMANDS: dict[str, tuple[tuple[_Arg, ...], Callable[..., str | None]]] = {
+    "place": ((FINGER,), ReaderEmulator.place),
+    "unknown": ((), ReaderEmulator.place_unknown),
+    "smudge": ((), ReaderEmulator.place_smudged),
+    "lift": ((), ReaderEmulator.lift),
+    "enroll": ((FINGER,), ReaderEmulator.enroll),
+    "list": ((), _list),
+    "noise": ((COUNT,), ReaderEmulator.noise),
+    "corrupt": ((), ReaderEmulator.corrupt_next_checksum),
+    "silent": ((COUNT,), ReaderEmulator.silent),
+    "reject": ((REPLY,), ReaderEmulator.reject_next),
+    "answered": ((COMMAND, CONFIRM), lambda emu, *codes: str(emu.answered(*codes))),
+}
+
+
+def _usage(cmd: str) -> str:
+    return " ".join([cmd] + [f"[{a.name}]" if a.optional else a.name for a in COMMANDS[cmd][0]])
+
+
+HELP = "commands: " + " | ".join([_usage(c) for c in COMMANDS] + ["help", QUIT])
 
 
 def execute(emu: ReaderEmulator, line: str) -> str | None:
@@ -41,21 +113,21 @@ def execute(emu: ReaderEmulator, line: str) -> str | None:
     cmd, args = words[0].lower(), words[1:]
     if cmd == QUIT:
         return None
-    actions = {"place": emu.place, "enroll": emu.enroll, "unknown": emu.place_unknown,
-               "smudge": emu.place_smudged, "lift": emu.lift}
-    if cmd == "list":
-        return json.dumps({"templates": {str(k): v for k, v in sorted(emu.templates().items())}})
     if cmd == "help":
         return HELP
-    if cmd not in actions:
+    if cmd not in COMMANDS:
         return f"error: unknown command {words[0]!r}; {HELP}"
-    wants_finger = cmd in ("place", "enroll")
-    if wants_finger and (len(args) != 1 or not args[0].isdigit()):
-        return f"error: {cmd} needs a finger number, e.g. '{cmd} 3'"
-    if not wants_finger and args:
+    spec, action = COMMANDS[cmd]
+    needed = [a for a in spec if not a.optional]
+    if not spec and args:
         return f"error: {cmd} takes no argument"
-    actions[cmd](*(int(a) for a in args))
-    return "ok"
+    values = [a.read(w) for a, w in zip(spec, args, strict=False)]
+    if len(args) < len(needed) or len(args) > len(spec) or None in values:
+        wanted = " and ".join(a.wanted for a in needed)
+        wanted += "".join(f", then optionally {a.wanted}" for a in spec if a.optional)
+        return f"error: {cmd} needs {wanted}, e.g. '{' '.join([cmd] + [a.example for a in needed])}'"
+    reply = action(emu, *values)
+    return "ok" if reply is None else reply
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:

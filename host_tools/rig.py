@@ -7,7 +7,9 @@ all start their systems here, so "how do I get a bench and an agent that
 talk" has one answer. Every piece can be taken apart where a test needs it:
 the bench can be shared (a fleet), restarted on the same port and file (an
 outage), or absent (a hostile cloud of the test's own); the site file takes
-overrides; the board file can be patched per peripheral.
+overrides; the board file can be patched per peripheral; with
+`device_id=None` there is no device and the bench holds only what its
+caller provisions.
 
     async with Rig(workdir, board="emulated-attendance", uplink="xml_ws") as rig:
         await rig.start_bench()
@@ -39,7 +41,7 @@ class Rig:
     """bench + provisioned device + site file + board + agent."""
 
     def __init__(self, workdir: str | Path, *, board: str | Path = "emulated", runtime: str | None = None,
-                 device_id: str = DEVICE, token: str = TOKEN, uplink: str = "json_ws",
+                 device_id: str | None = DEVICE, token: str = TOKEN, uplink: str = "json_ws",
                  site: dict[str, Any] | None = None, peripherals: dict[str, dict] | None = None,
                  bench: Bench | None = None, observer: Observer | None = None,
                  on_line: Callable[[str], object] | None = None, visitor: bool = False,
@@ -66,7 +68,7 @@ class Rig:
         self._log_level = log_level
         self._emulator_port = emulator_port
         if bench is not None:
-            bench.store.add_device(device_id, token)
+            self._provision(bench)
 
     # -- files -------------------------------------------------------------------
     def _board_file(self, board: str | Path, peripherals: dict[str, dict]) -> Path:
@@ -104,10 +106,14 @@ class Rig:
         """A bench of this rig's own, with the device provisioned on it."""
         db = str(db or self.workdir / "bench.sqlite3")
         self.bench = await start_bench(host, port, db, observer=self._observer, ssl_context=ssl_context)
-        self.bench.store.add_device(self.device_id, self.token)
+        self._provision(self.bench)
         self._owns_bench = self._bench_up = True
         self._bench_at = (host, self.bench.port, db, ssl_context)
         return self.bench
+
+    def _provision(self, bench: Bench) -> None:
+        if self.device_id is not None:
+            bench.store.add_device(self.device_id, self.token)
 
     async def stop_bench(self) -> None:
         """The cloud goes away (an outage); restart_bench() brings it back."""

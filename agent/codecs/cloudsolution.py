@@ -221,6 +221,8 @@ def command_request(name, payload):
                 # An instant (epoch, or a time with a zone) goes as UTC with
                 # a Z, which devices honour; a bare wall-clock time as it is.
                 epoch = payload.get("epoch")
+                if is_int(epoch) and epoch < 0:
+                    return None
                 if not is_int(epoch):
                     epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)
                     got = parse_stamp(payload.get("time"))

@@ -196,7 +196,7 @@ class Session(TextSession):
             mode = f.get("Mode", "")
             n = LOCK_MODES.get(mode.strip().lower()) or as_int(mode)
             if n is None:
-                return BadInput("bad_command", "LockControl without a valid Mode (%r) ignored" % mode)
+                return _refused(cmd_id, op, "LockControl without a valid Mode (%r)" % mode[:20])
             if n == 1:
                 return Command(cmd_id, "unlock", {})
             if n == 2:
@@ -207,12 +207,11 @@ class Session(TextSession):
         if op == "SetTime":
             t = normal_wall(f.get("Time") or f.get("DevTime") or f.get("ServerTime") or "")
             if t is None:
-                return BadInput("bad_command", "SetTime without a readable Time ignored")
+                return _refused(cmd_id, op, "SetTime without a readable Time")
             return Command(cmd_id, "set_time", {"time": t})
         if not op or not xml_flat.is_name(op):
             return BadInput("unknown_operation", "request without a valid Operation (%r) ignored" % (op,))
-        # Answered (Fail), not ignored: the server would wait for an answer.
-        return Command(cmd_id, None, {"error": "%s is not supported by this device" % op, "answer_as": op})
+        return _refused(cmd_id, op, "%s is not supported by this device" % op)
 
 
 _LOG_OPS = tuple(LOGS[k][0] for k in LOGS)
@@ -241,6 +240,12 @@ def server_request(command, payload, trans_id):
         fields.append(("Time", t))
     fields.append(("TransID", str(trans_id)))
     return xml_flat.encode("Request", fields)
+
+
+def _refused(cmd_id, op, why):
+    """A request this device cannot run: answered Fail, never just ignored
+    (the server would wait for an answer), through the uplink's command path."""
+    return Command(cmd_id, None, {"error": why, "answer_as": op})
 
 
 def _request(op, fields):

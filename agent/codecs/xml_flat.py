@@ -1,5 +1,5 @@
 # Flat XML: one root element whose children hold text, which is all the
-# seed 001 biometric protocol uses. MicroPython has no `xml` module, and a
+# XML biometric protocol uses. MicroPython has no `xml` module, and a
 # full parser would be both too big and a liability (DTDs, external
 # entities, entity expansion), so this reads only the flat subset and
 # refuses everything else with XmlError:

@@ -33,8 +33,11 @@ class Uplink:
     # travel as the events the peripherals raise.
     def _on_thing(self, notification, name, value):
         kind = records.from_thing(notification, name)
-        if kind is not None:
-            self.delivery.keep(kind, name if kind == records.EVENT else None, value)
+        if kind is not None and self.delivery.keep(kind, name if kind == records.EVENT else None, value):
+            self._kept(kind)
+
+    def _kept(self, kind):
+        """A record of `kind` was journaled (its id: journal.next_id - 1)."""
 
     async def resend(self, payload):
         """The cloud asks for its backlog again (CloudSolution getnewlog):

@@ -12,13 +12,16 @@ from agent import __version__, clock, log, records
 from agent.codecs import cloudsolution as cs
 from agent.codecs.session import REGISTERED, RemoteProtocolError
 from agent.errors import CommandError, LinkClosed
+from agent.hal import ticks_diff, ticks_ms
 from agent.tasks import first_done
 from agent.transports.http import HttpClient
 from agent.uplinks.base import NAME, Uplink
 
 BATCH = 16   # records per sendlog
 # `access: 1` opens the door for a punch made this recently: a backlog sent
-# after an outage must not open it for people who left long ago.
+# after an outage must not open it for people who left long ago. Judged on
+# the monotonic clock: a reply's cloudtime may move the wall clock at any
+# moment, and a reboot forgets every punch (none of them is fresh then).
 ACCESS_WINDOW_S = 10
 DEVINFO = {"modelname": "doorlink", "firmware": "doorlink-" + __version__, "usersize": 1000}
 
@@ -27,6 +30,11 @@ class HttpUplink(Uplink):
     def __init__(self, site, thing, journal, client=None):
         Uplink.__init__(self, site, thing, journal, cs.Session(site["device_id"], site["gmt"], DEVINFO))
         self.client = client or HttpClient(site["server"], site["connect_timeout_s"], site["ca_file"])
+        self._fresh = None   # (journal id, ticks) of the last punch journaled
+
+    def _kept(self, kind):
+        if kind == records.PUNCH:
+            self._fresh = (self.journal.next_id - 1, ticks_ms())
 
     async def _after_link(self):
         await self.client.close()
@@ -97,8 +105,14 @@ class HttpUplink(Uplink):
                 delivery.restart(True)  # the server took part of the batch: the rest goes again
             punches = [r for r in run[:upto - first + 1] if records.kind(r) == records.PUNCH]
             log.count("sent_punch", len(punches))
-            if reply.access == 1 and [r for r in punches if clock.now() - r[records.TIME] <= ACCESS_WINDOW_S]:
+            if reply.access == 1 and self._fresh_among(punches):
                 await self._grant_access()
+
+    def _fresh_among(self, punches):
+        fresh = self._fresh
+        if fresh is None or ticks_diff(ticks_ms(), fresh[1]) > ACCESS_WINDOW_S * 1000:
+            return False
+        return [r for r in punches if r[records.ID] == fresh[0]] != []
 
     async def _grant_access(self):
         if "unlock" not in self.thing.commands():

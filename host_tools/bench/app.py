@@ -3,7 +3,9 @@
 `GET /ws` carries the JSON WebSocket protocol (devices and admins) and the
 XML biometric protocol; the first character of each text frame tells them
 apart (`<` is XML, as the protocol document has it). `POST /api/device-http`
-is CloudSolution 3.0. `GET /api/devices` and `GET /api/stats` report. Each
+is CloudSolution 3.0. `GET /api/devices` and `GET /api/stats` report;
+`GET /api/records/{device_id}?kind=punch|event|telemetry|admin_log` returns
+what the bench stored from a device (tests read it from inside MicroPython). Each
 protocol module returns its replies; this module sends them, then lets the
 hub announce what changed (hub.after_reply).
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
+from agent import records
 from host_tools.signals import stop_event
 
 from . import cloudsolution, json_ws, xml_ws
@@ -55,6 +58,8 @@ async def _ws_handler(request: web.Request) -> web.WebSocketResponse:
         async for frame in ws:
             hub.counts["frames"] += 1
             if frame.type == WSMsgType.TEXT:
+                # The first character tells, as the protocol document says;
+                # each protocol refuses a link registered in the other.
                 protocol = xml_ws if frame.data.lstrip().startswith("<") else json_ws
                 for reply in await protocol.receive(hub, link, frame.data):
                     await link.send(reply)
@@ -104,6 +109,19 @@ async def _api_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[HUB].stats())
 
 
+# kind -> the store's rows of that kind, for GET /api/records/{device_id}
+_RECORD_ROWS = {records.PUNCH: BenchStore.punch_rows, records.EVENT: BenchStore.event_rows,
+                records.TELEMETRY: BenchStore.telemetry_rows, records.ADMIN_LOG: BenchStore.admin_log_rows}
+
+
+async def _api_records(request: web.Request) -> web.Response:
+    kind = request.query.get("kind", "")
+    if kind not in _RECORD_ROWS:
+        return web.json_response({"error": f"kind must be one of {', '.join(_RECORD_ROWS)}, got {kind!r}"},
+                                 status=400)
+    return web.json_response(_RECORD_ROWS[kind](request.app[HUB].store, request.match_info["device_id"]))
+
+
 async def _sweeper(app: web.Application) -> None:
     while True:
         await asyncio.sleep(SWEEP_EVERY_S)
@@ -144,6 +162,7 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     app.router.add_post(cloudsolution.PATH, _http_device)
     app.router.add_get("/api/devices", _api_devices)
     app.router.add_get("/api/stats", _api_stats)
+    app.router.add_get("/api/records/{device_id}", _api_records)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)

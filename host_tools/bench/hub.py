@@ -135,7 +135,7 @@ class Hub:
         task.add_done_callback(self._tasks.discard)
 
     # -- devices ---------------------------------------------------------------------
-    def claim(self, link: Link, device_id: str, protocol: str, **extra: Any) -> bool:
+    def claim(self, link: Link, device_id: str, protocol: str) -> bool:
         """`link` is now the authenticated link of `device_id` over
         `protocol`. Returns True when it replaced an older link (closed).
         Admins hear of it from after_reply(), once the device has its answer:
@@ -149,7 +149,7 @@ class Hub:
             self.spawn(old.close(POLICY_VIOLATION, "replaced by a new connection"))
         self.store.set_status(device_id, True)
         replaced = old is not None and old is not link
-        link.announce = {"replaced": replaced, **extra}
+        link.announce = {"replaced": replaced}
         return replaced
 
     async def after_reply(self, link: Link) -> None:

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from agent import records
+from agent.codecs.values import is_int
 
 from . import strict_json
 from .hub import ADMIN, DEVICE, POLICY_VIOLATION, CommandRefused, Hub, Link
@@ -144,6 +145,9 @@ async def receive(hub: Hub, link: Link, text: str) -> list[str]:
         msg = strict_json.parse(text)
     except ValueError as exc:
         return _error(hub, link, "malformed_json", f"malformed JSON: {exc}")
+    if link.role == DEVICE and link.protocol != PROTOCOL:
+        return _error(hub, link, "invalid", f"this connection registered as {link.device_id} in another protocol "
+                                            f"({link.protocol}); JSON messages are not taken on it")
     problem = validate_message(msg, link.role)
     if problem:
         return _error(hub, link, "invalid", problem)
@@ -185,7 +189,7 @@ async def _device_data(hub: Hub, link: Link, msg: dict) -> list[str]:
     # Only a positive integer id is a journal record id; any other `id` is
     # some peer's own extra field and, like all extras, ignored.
     record_id = msg.get("id")
-    if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id < 1:
+    if not is_int(record_id) or record_id < 1:
         record_id = None
     device_time = msg.get("time")
     if msg["type"] == records.TELEMETRY:

@@ -109,7 +109,7 @@ class BenchStore:
         # Databases made before record ids existed get the new columns. The
         # unique index makes a resent record (same device, same journal id)
         # a no-op: delivery is at-least-once, storage exactly-once. Rows
-        # without a record id (seed-only devices) are never merged: NULLs
+        # without a record id (devices that know only the protocol) are never merged: NULLs
         # are distinct in a SQLite unique index.
         for table in ("telemetry", "events"):
             cols = {r["name"] for r in self._query(f"PRAGMA table_info({table})")}

@@ -122,8 +122,8 @@ async def _log(hub: Hub, link: Link, op: str, fields: dict) -> list[str]:
 async def _answer(hub: Hub, link: Link, op: str, fields: dict) -> None:
     """A terminal's Response to a server command: relayed to admins as a
     command_result, matched to the command by TransID."""
-    if link.role != DEVICE:
-        hub.error(link, "invalid", f"Response <{op or '?'}> from a terminal that has not registered")
+    if link.role != DEVICE or link.protocol != PROTOCOL:
+        hub.error(link, "invalid", f"Response <{op or '?'}> from a connection not registered in XML")
         return
     ok = fields.get("Result", "").strip().lower() in ("success", "ok")
     result = {k: v for k, v in fields.items() if k not in ("Operation", "TransID", "Result", "Reason")}

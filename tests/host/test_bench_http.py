@@ -1,5 +1,6 @@
-"""The bench's HTTP CloudSolution 3.0 endpoint, driven by the seed's own
-Python device example (`requests` calls, payloads copied from the seed)."""
+"""The bench's HTTP CloudSolution 3.0 endpoint, driven by the protocol
+document's own Python device example (`requests` calls, payloads copied from
+the document)."""
 
 import asyncio
 import json
@@ -9,20 +10,20 @@ import time
 import pytest
 import requests
 
-SN = "ZX12345678"  # the seed's device serial number
+SN = "ZX12345678"  # the document's device serial number
 CLOUDTIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # "2026-06-12T10:30:00Z"
 TIMEOUT = 5
 BENCH_DEVICES = {SN: "your-token"}  # registered in the shared bench fixture
 
 
 async def post(bench, payload=None, **kw):
-    """requests.post as the seed's example calls it, off the event loop the bench runs on."""
+    """requests.post as the document's example calls it, off the event loop the bench runs on."""
     if payload is not None:
         kw["json"] = payload
     return await asyncio.to_thread(requests.post, f"{bench.http_url}/api/device-http", timeout=TIMEOUT, **kw)
 
 
-# --- the seed's example device, payloads verbatim ------------------------------
+# --- the document's example device, payloads verbatim --------------------------
 
 def register_payload():
     return {
@@ -49,7 +50,7 @@ def heartbeat_payload():
 EXAMPLE_RECORDS = [{"enrollid": 1, "time": "2026-06-12T09:15:00", "mode": 1, "inout": 0, "event": 0}]
 
 
-async def test_seed_example_device_gets_the_documented_replies(bench):
+async def test_documented_example_device_gets_the_documented_replies(bench):
     resp = await post(bench, register_payload())
     assert resp.status_code == 200
     reply = resp.json()
@@ -73,8 +74,8 @@ async def test_seed_example_device_gets_the_documented_replies(bench):
     assert "device_online" in kinds and "punch" in kinds
 
 
-async def test_seed_sendlog_example_with_door_event(bench):
-    # The seed's sendlog request (temp, image) plus a door event record.
+async def test_documented_sendlog_example_with_door_event(bench):
+    # The document's sendlog request (temp, image) plus a door event record.
     records = [
         {"enrollid": 1, "time": "2026-06-12T09:15:30", "mode": 1, "inout": 0, "event": 0,
          "temp": 36.5, "image": "base64_encoded_photo"},

@@ -1,5 +1,5 @@
 """The bench's XML biometric protocol over a real socket: a live bench on
-127.0.0.1, port 0, tmp SQLite, an aiohttp client speaking the seed's XML."""
+127.0.0.1, port 0, tmp SQLite, an aiohttp client speaking the documented XML."""
 
 import asyncio
 import json
@@ -289,3 +289,14 @@ async def test_admin_commands_reach_an_xml_terminal_and_results_come_back(bench,
         if msg.get("type") == "error":
             break
     assert "no XML biometric form" in msg["message"]
+
+
+async def test_a_link_keeps_the_protocol_it_registered_in(bench, session):
+    """A terminal registered in XML cannot slip JSON records in on the same
+    link (nor a JSON device XML logs: test_json_devices_unaffected)."""
+    ws, _ = await terminal(session, bench)
+    await ws.send_str(json.dumps({"type": "telemetry", "payload": {"t": 1}, "id": 1}))
+    reply = json.loads(await recv_text(ws))
+    assert reply["type"] == "error" and "registered as FK628001 in another protocol (xml)" in reply["message"]
+    assert bench.store.telemetry_rows() == []
+    await still_alive(ws)

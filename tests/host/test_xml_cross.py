@@ -64,7 +64,7 @@ def test_etree_serialisation_decoded_alike(doc, declaration):
     assert got == {k: v.strip(" \t\r\n") for k, v in want.items()}
 
 
-SEED_DOCUMENTS = [
+DOCUMENTED = [
     """<Request>
 <Operation>TimeLog_v2</Operation>
 <LogId>LOG001</LogId>
@@ -98,8 +98,8 @@ SEED_DOCUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("text", SEED_DOCUMENTS)
-def test_seed_documents_decoded_like_etree(text):
+@pytest.mark.parametrize("text", DOCUMENTED)
+def test_documented_messages_decoded_like_etree(text):
     assert xml_flat.decode(text) == _etree_fields(text)
 
 

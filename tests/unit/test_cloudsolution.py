@@ -156,6 +156,7 @@ def test_server_commands_written_by_the_bench_read_back():
     assert cs.command_request("set_time", {"time": "2026-06-12T18:30:00+08:00"})["cloudtime"] == (
         "2026-06-12T10:30:00Z")
     assert cs.command_request("set_time", {"time": "2026-06-12 18:30"}) is None
+    assert cs.command_request("set_time", {"epoch": -5}) is None
 
 
 def test_flat_settime_takes_the_replys_cloudtime():

@@ -199,8 +199,12 @@ def test_lock_control_commands():
     assert s.receive("<Request><Operation>LockControl</Operation><Mode>ForceOpen</Mode></Request>").name == "unlock"
     assert s.receive("<Request><Operation>LockControl</Operation><Mode>NormalOpen</Mode></Request>").payload == {
         "mode": 3}
-    assert s.receive("<Request><Operation>LockControl</Operation></Request>").counter == "bad_command"
-    assert s.receive("<Request><Operation>LockControl</Operation><Mode>wide</Mode></Request>").counter == "bad_command"
+    # A bad request is answered Fail (through the command path), never just ignored.
+    bad = s.receive("<Request><Operation>LockControl</Operation><TransID>8</TransID></Request>")
+    assert bad.id == "8" and bad.name is None and bad.payload["answer_as"] == "LockControl"
+    assert "without a valid Mode" in bad.payload["error"]
+    bad = s.receive("<Request><Operation>LockControl</Operation><Mode>wide</Mode></Request>")
+    assert bad.name is None and "'wide'" in bad.payload["error"]
 
 
 def test_status_and_set_time_commands():
@@ -208,7 +212,8 @@ def test_status_and_set_time_commands():
     assert s.receive("<Request><Operation>GetDeviceStatus</Operation></Request>") == Command(None, "status", {})
     assert s.receive("<Request><Operation>SetTime</Operation><Time>2013-05-06-T11:09:30Z</Time>"
                      "</Request>") == Command(None, "set_time", {"time": "2013-05-06T11:09:30"})
-    assert s.receive("<Request><Operation>SetTime</Operation><Time>soon</Time></Request>").counter == "bad_command"
+    bad = s.receive("<Request><Operation>SetTime</Operation><Time>soon</Time></Request>")
+    assert bad.name is None and bad.payload == {"error": "SetTime without a readable Time", "answer_as": "SetTime"}
 
 
 def test_terminal_times_are_read_leniently():

@@ -4,7 +4,7 @@ from agent.codecs.xml_flat import XmlError
 from support import raises
 
 
-def test_encode_is_the_seeds_shape_in_field_order():
+def test_encode_is_the_documented_shape_in_field_order():
     text = xf.encode("Request", [("Operation", "Register"), ("DeviceSerialNo", "FK628001"),
                                  ("CloudId", "cloud_001")])
     assert text == ("<Request>\n<Operation>Register</Operation>\n<DeviceSerialNo>FK628001</DeviceSerialNo>\n"
@@ -55,7 +55,7 @@ def test_round_trip_of_awkward_values():
         assert got[tag] == value, (tag, got[tag], value)
 
 
-def test_decode_seed_register_response():
+def test_decode_documented_register_response():
     text = ("<Response>\n<Result>success</Result>\n<Session>sess_1234567890_abc123</Session>\n"
             "<DeviceSerialNo>FK628001</DeviceSerialNo>\n</Response>")
     assert xf.decode(text) == ("Response", {"Result": "success", "Session": "sess_1234567890_abc123",

@@ -1,0 +1,115 @@
+# The CloudSolution uplink against a scripted server, on both runtimes:
+# `access: 1` opens the door for a fresh punch only (never for a backlog,
+# even when the same reply moves the clock), server commands riding on
+# replies run and are answered, and a refused registration carries no orders.
+import asyncio
+
+from agent import clock
+from agent.codecs.values import epoch_wall
+from agent.journal import Journal
+from agent.thing import Thing
+from agent.uplinks.http import HttpUplink
+
+from support import tmpdir
+
+SITE = {"server": "http://x", "device_id": "ZX1", "token": "t", "gmt": 0, "heartbeat_s": 0.05,
+        "connect_timeout_s": 2, "ca_file": None, "backoff_base_s": 0.01, "backoff_cap_s": 0.05,
+        "backoff_reset_s": 1}
+
+
+class ScriptedCloud:
+    """Answers like a CloudSolution server; `extra` rides on every reply."""
+
+    def __init__(self, access=0, reg_ok=True, extra=None):
+        self.access = access
+        self.reg_ok = reg_ok
+        self.extra = dict(extra or {})
+        self.requests = []
+
+    async def post_json(self, path, obj):
+        self.requests.append(obj)
+        await asyncio.sleep(0)
+        word = obj.get("cmd") or obj.get("ret")
+        reply = {"ret": word, "result": True}
+        if word == "reg":
+            reply["result"] = self.reg_ok
+        elif word == "sendlog":
+            reply.update({"count": obj["count"], "logindex": obj["logindex"], "access": self.access})
+        reply.update(self.extra)
+        self.extra.pop("cmd", None)  # a command is handed out once
+        return 200, reply, b""
+
+    async def close(self):
+        pass
+
+
+class Door:
+    def __init__(self, thing):
+        self.opened = []
+        thing.command("unlock", self.unlock)
+
+    async def unlock(self, payload):
+        self.opened.append(payload.get("source"))
+        return {"lock": "unlocked"}
+
+
+async def _run(cloud, journal, done, seconds=3, punch_now=False):
+    thing = Thing("ZX1")
+    door = Door(thing)
+    up = HttpUplink(SITE, thing, journal, client=cloud)
+    if punch_now:  # a person at the reader now: the punch goes through the Thing, as the reader's does
+        thing.emit("punch", {"user": "7", "time": epoch_wall(clock.now())})
+    task = asyncio.create_task(up.run())
+    try:
+        for _ in range(int(seconds * 100)):
+            if done(door):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.sleep(0)
+    return door
+
+
+async def test_access_opens_for_a_fresh_punch_not_for_a_backlog():
+    j = Journal(tmpdir() + "/j")
+    t = clock.now() - 3600  # made an hour ago, during an outage, before a reboot
+    j.append("punch", None, {"user": "7", "time": epoch_wall(t)}, t)
+    cloud = ScriptedCloud(access=1)
+    door = await _run(cloud, j, lambda d: j.pending() == 0, seconds=1)
+    assert j.pending() == 0 and door.opened == []
+    door = await _run(cloud, j, lambda d: d.opened, punch_now=True)
+    assert door.opened == ["cloud_access"] and j.pending() == 0
+
+
+async def test_a_clock_moved_by_the_same_reply_does_not_age_a_fresh_punch():
+    ahead = epoch_wall(clock.now() + 7200) + "Z"
+    try:
+        door = await _run(ScriptedCloud(access=1, extra={"cloudtime": ahead}), Journal(tmpdir() + "/j"),
+                          lambda d: d.opened, punch_now=True)
+    finally:
+        clock.set_from_cloud(clock.now() - 7200)
+    assert door.opened == ["cloud_access"]
+
+
+async def test_a_command_riding_on_a_reply_runs_and_is_answered():
+    cloud = ScriptedCloud(extra={"cmd": {"cmd": "opendoor", "doornum": 1}})
+    door = await _run(cloud, Journal(tmpdir() + "/j"),
+                      lambda d: [r for r in cloud.requests if r.get("ret") == "opendoor"])
+    assert door.opened == ["cloud"]
+    answer = [r for r in cloud.requests if r.get("ret") == "opendoor"][0]
+    assert answer == {"ret": "opendoor", "sn": "ZX1", "result": True, "lock": "unlocked"}
+
+
+async def test_an_unknown_word_is_answered_not_run():
+    cloud = ScriptedCloud(extra={"cmd": {"cmd": "initsys"}})
+    await _run(cloud, Journal(tmpdir() + "/j"), lambda d: [r for r in cloud.requests if r.get("ret")])
+    answer = [r for r in cloud.requests if r.get("ret") == "initsys"][0]
+    assert answer["result"] is False and "not supported" in answer["reason"]
+
+
+async def test_a_refused_registration_carries_no_orders():
+    cloud = ScriptedCloud(reg_ok=False, extra={"cmd": {"cmd": "opendoor"}})
+    door = await _run(cloud, Journal(tmpdir() + "/j"), lambda d: len(cloud.requests) >= 3, seconds=1)
+    assert door.opened == [] and not [r for r in cloud.requests if r.get("ret")]
+    assert [r["cmd"] for r in cloud.requests[:3]] == ["reg", "reg", "reg"]  # retried, with backoff
