@@ -3,7 +3,8 @@
 Each command lives in a module of its own that owns its parser and its
 handler (see host_tools/cli_common.py for the convention). This module only
 builds the parser from them and handles the one error type, once: a
-CliError prints `error: ...` (and what to do next) and exits 2.
+CliError prints `error: ...` (and what to do next) and exits with its code
+(2 for a mistake in what was asked, 1 for a job that failed).
 
 A machine may hold only some of the extras: a Raspberry Pi installs `pi`
 (no aiohttp), yet `doorlink run` must work there. So a command whose module

@@ -16,6 +16,7 @@ usage mistake).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from dataclasses import dataclass
 
 from agent.log import LEVELS
@@ -64,6 +65,17 @@ def parents() -> Parents:
     server = parser()
     server.add_argument("--server", default=DEFAULT_SERVER, help="bench URL (default %(default)s)")
     return Parents(db=db, runtime=runtime, log_level=log_level, server=server)
+
+
+def is_loopback(host: str) -> bool:
+    """Test tools (the fault proxy, the emulators' control ports) listen on
+    loopback unless told otherwise: anyone who reaches them drives them."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def positive(text: str) -> float:

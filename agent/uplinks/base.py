@@ -15,6 +15,9 @@ from agent.hal import format_exc
 from agent.uplinks.delivery import Delivery
 
 NAME = "uplink"
+# Commands running at once. Each is a task holding its payload: a cloud that
+# floods commands must not exhaust a board's heap. More are answered "busy".
+MAX_COMMANDS = 4
 
 
 class Uplink:
@@ -25,6 +28,7 @@ class Uplink:
         self.session = session
         self.delivery = Delivery(journal, session.carries)
         self.online = False
+        self.running = 0   # commands in progress
         self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
         thing.listen(self._on_thing)
         thing.command("resend", self.resend)
@@ -84,9 +88,16 @@ class Uplink:
     def command(self, cmd):
         """Run a session.Command as a task of its own: a slow command (an
         enrolment waits for a finger) must not stall pings, acks or records."""
-        asyncio.create_task(self._run_command(cmd))
+        self.running += 1
+        asyncio.create_task(self._run_command(cmd, self.running > MAX_COMMANDS))
 
-    async def _run_command(self, cmd):
+    async def _run_command(self, cmd, busy=False):
+        try:
+            await self._answer(cmd, busy)
+        finally:
+            self.running -= 1
+
+    async def _answer(self, cmd, busy):
         # A command the codec could not map (name None) is answered, not
         # run: under the name the server used, with the codec's reason.
         name = cmd.name or cmd.payload.get("answer_as") or cmd.id
@@ -95,6 +106,9 @@ class Uplink:
         ok, result, error = False, None, None
         if cmd.name is None:
             error = cmd.payload.get("error") or "command %s is not supported by this device" % name
+        elif busy:
+            log.count("commands_busy")
+            error = "busy: %d commands already running; try again" % MAX_COMMANDS
         else:
             try:
                 result = await self.thing.call(name, cmd.payload)

@@ -8,27 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 
 from agent.codecs.url import split_hostport
 from host_tools.chaos import faults
 from host_tools.chaos.console import format_stats, run_manual
 from host_tools.chaos.proxy import FaultProxy
 from host_tools.chaos.schedule import FaultSchedule, scheduled_args
-from host_tools.cli_common import CliError, Parents, positive
+from host_tools.cli_common import CliError, Parents, is_loopback, positive
 from host_tools.signals import stop_event
 
 SCHEDULE_S = 60.0  # how long a schedule runs without --duration
 STOP_WAIT_S = 2.0  # for the schedule or console to wind down once stopped
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def address(flag: str, text: str, default_port: int | None = None) -> tuple[str, int]:

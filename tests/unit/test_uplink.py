@@ -146,3 +146,58 @@ async def test_lost_ack_is_detected_and_the_record_resent():
     await _run_until(up, lambda: j.pending() == 0, seconds=3)
     assert j.pending() == 0
     assert server.records == [1, 1]  # sent, ack lost, sent again
+
+
+class CommandingServer(ScriptedServer):
+    """Sends a burst of commands right after registration."""
+
+    def __init__(self, n):
+        super().__init__(acks=True)
+        self.n = n
+        self.results = []
+
+    async def send(self, text):
+        msg = json.loads(text)
+        if msg["type"] == "register":
+            self._reply({"type": "registered", "acks": True})
+            for i in range(self.n):
+                self._reply({"type": "command", "command": "wait", "id": i})
+        elif msg.get("event_type") == "command_result":
+            self.results.append(msg["payload"])
+        await asyncio.sleep(0)
+
+
+async def test_a_flood_of_commands_is_answered_busy_not_run():
+    # Each running command holds a task and its payload: a board's heap
+    # must not be at the mercy of a cloud that floods them.
+    from agent.uplinks.base import MAX_COMMANDS
+    server = CommandingServer(MAX_COMMANDS + 3)
+    thing = Thing("d1")
+    release = asyncio.Event()
+    started = []
+
+    async def wait(payload):
+        started.append(1)
+        await release.wait()
+        return {}
+    thing.command("wait", wait)
+    up = WsUplink(SITE, thing, server, Journal(tmpdir() + "/j", clock=lambda: 1), json_ws.Session("d1", "t"))
+    task = asyncio.create_task(up.run())
+    try:
+        for _ in range(300):
+            if len(server.results) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        assert len(started) == MAX_COMMANDS
+        busy = [r for r in server.results if not r["ok"]]
+        assert len(busy) == 3 and all("busy" in r["error"] for r in busy)
+        release.set()
+        for _ in range(300):
+            if len(server.results) >= MAX_COMMANDS + 3:
+                break
+            await asyncio.sleep(0.01)
+        assert len([r for r in server.results if r["ok"]]) == MAX_COMMANDS
+        assert up.running == 0
+    finally:
+        task.cancel()
+        await asyncio.sleep(0)
