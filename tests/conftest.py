@@ -1,25 +1,112 @@
-# Shared test plumbing.
+# Shared test plumbing: the MicroPython harness, the one bench, the fixtures
+# every folder uses.
 #
-# Agent unit tests (tests/unit/test_*.py) are plain functions with bare
-# asserts, so they run twice: under CPython by pytest itself, and inside the
-# MicroPython unix port through tests/mp_runner.py, each test reported as
-# its own item `test_x[micropython]`.
+# MicroPython. Tests run inside the MicroPython unix port in two ways, both
+# reported as items `test_x[micropython]`:
+# - agent unit tests (tests/unit/test_*.py) are plain functions with bare
+#   asserts, so they run twice: under CPython by pytest itself, and, a whole
+#   file in one `micropython` process, through tests/mp_runner.py;
+# - MicroPython test modules (tests/mp/test_*.py) run only there (CPython
+#   never imports them), each test in its own process. Their parameters are
+#   pytest fixtures, resolved here on the host (async ones too: the event
+#   loop keeps serving while the process runs) and handed in as JSON (see
+#   TO_MICROPYTHON). Module constants configure the run: HEAP_KB (the heap
+#   cap, default DEFAULT_HEAP_KB), TIMEOUT_S, and what fixtures read
+#   (BENCH_DEVICES...); they must be literals. A test that returns a string
+#   reports it as a measured figure.
+# Host tests that need something MicroPython made use the `micropython`
+# fixture: `await micropython.run(script, *args, heap_kb=None)`.
 import ast
+import asyncio
+import inspect
 import json
+import select
 import subprocess
-from pathlib import Path
+import sys
+import time
+import types
+from typing import NamedTuple
 
 import pytest
 
 from host_tools import mpy
+from host_tools.paths import ROOT
+from host_tools.rig import Rig
 
-ROOT = Path(__file__).resolve().parent.parent
 AGENT_TESTS = ROOT / "tests" / "unit"
+MP_TESTS = ROOT / "tests" / "mp"
 RUNNER = ROOT / "tests" / "mp_runner.py"
 MARK = "@@mp-result "
-FILE_TIMEOUT = 120
+FILE_TIMEOUT = 120      # a whole unit file
+TEST_TIMEOUT = 120      # one MicroPython test, unless its module says TIMEOUT_S
+DEFAULT_HEAP_KB = 1024  # a MicroPython test's heap, unless its module says HEAP_KB
+STOP_TIMEOUT = 30
+MAX_ARG = 256           # characters in one micropython command-line argument: the unix port dies at 256
 
 
+class Ran(NamedTuple):
+    code: int | None   # None: killed at its timeout
+    out: str           # stdout and stderr, interleaved
+
+
+class MicroPython:
+    """The one way tests run the MicroPython unix port: from the repository
+    root, the agent's sources and the precompiled device libraries on
+    MICROPYPATH (mpy.micropython_env), the heap capped like a board's."""
+
+    def __init__(self):
+        self._lib = None
+
+    def env(self):
+        if self._lib is None:
+            self._lib = mpy.build_deploy()
+        return mpy.micropython_env(ROOT, self._lib)
+
+    async def run(self, script, *args, heap_kb=None, timeout=TEST_TIMEOUT, stdin=b""):
+        """Run `script` (a path from the repository root) with `args`;
+        `stdin` is what it reads there. Returns Ran(exit code, output)."""
+        args = [str(script)] + [str(a) for a in args]
+        for a in args:
+            # The unix port dies on a longer one ("FATAL: uncaught NLR").
+            assert len(a) < MAX_ARG, "a micropython argument of %d characters: pass it on stdin" % len(a)
+        heap = ["-X", "heapsize=%dk" % heap_kb] if heap_kb else []
+        proc = await asyncio.create_subprocess_exec(
+            mpy.tool("micropython"), *heap, *args, cwd=ROOT, env=self.env(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+        chunks = []
+
+        async def drain():
+            while chunk := await proc.stdout.read(65536):
+                chunks.append(chunk)
+            return await proc.wait()
+
+        try:
+            code = await asyncio.wait_for(drain(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            chunks.append(("\n[killed: no end within %ss]\n" % timeout).encode())
+            code = None
+        return Ran(code, b"".join(chunks).decode("utf-8", "replace"))
+
+
+MICROPYTHON = MicroPython()
+
+
+def results(out):
+    """{test name: its result} from the runner's marked lines."""
+    return {r["name"]: r for r in (json.loads(line[len(MARK):]) for line in out.splitlines()
+                                   if line.startswith(MARK))}
+
+
+@pytest.fixture
+def micropython():
+    return MICROPYTHON
+
+
+# -- agent unit tests, a second time under MicroPython -------------------------
 def pytest_collect_file(parent, file_path):
     if (file_path.parent == AGENT_TESTS and file_path.name.startswith("test_")
             and file_path.suffix == ".py"):
@@ -40,22 +127,9 @@ class MicroPythonFile(pytest.File):
     def results(self):
         if self._results is None:
             names = [item.fn for item in self.collect()]
-            lib = mpy.build_deploy()  # device libraries, precompiled
-            rel = str(self.path.relative_to(ROOT))
-            try:
-                proc = subprocess.run(
-                    [mpy.tool("micropython"), str(RUNNER), rel] + names,
-                    cwd=ROOT, env=mpy.micropython_env(ROOT, lib),
-                    capture_output=True, text=True, timeout=FILE_TIMEOUT)
-                out = proc.stdout + proc.stderr
-            except subprocess.TimeoutExpired as e:
-                out = "timed out after %ss\n%s" % (FILE_TIMEOUT, e.stdout or "")
-            self._output = out
-            self._results = {}
-            for line in out.splitlines():
-                if line.startswith(MARK):
-                    r = json.loads(line[len(MARK):])
-                    self._results[r["name"]] = r
+            ran = asyncio.run(MICROPYTHON.run(RUNNER, self.path.relative_to(ROOT), *names, timeout=FILE_TIMEOUT))
+            self._output = ran.out
+            self._results = results(ran.out)
         return self._results
 
 
@@ -84,6 +158,180 @@ class MicroPythonItem(pytest.Item):
         return self.path, None, "%s[micropython]" % self.fn
 
 
+# -- MicroPython test modules (tests/mp/test_*.py) ------------------------------
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.parent == MP_TESTS:
+        return MicroPythonModule.from_parent(parent, path=module_path)
+    return None
+
+
+# How a fixture's value reaches a MicroPython test: as JSON. Values that are
+# JSON already pass as they are; anything else must be named here.
+TO_MICROPYTHON = {
+    "tmp_path": str,
+    "bench": lambda b: {"url": b.url, "http_url": b.http_url, "port": b.port},
+    "pki": lambda p: {"ca": p["ca"], "wrong": p["wrong"]},
+    "reader": lambda r: {"path": r.path, "control": r.control},
+}
+
+
+def _json_arg(name, value):
+    if name in TO_MICROPYTHON:
+        return TO_MICROPYTHON[name](value)
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        pass
+    pytest.fail("fixture %r (%s) cannot be handed to a MicroPython test: it is not JSON; say how in "
+                "TO_MICROPYTHON (tests/conftest.py)" % (name, type(value).__name__), pytrace=False)
+
+
+def _constants(tree):
+    """The module's literal constants (NAME = literal, names of earlier
+    constants allowed inside), as fixtures read them from request.module."""
+    found = {}
+
+    class Names(ast.NodeTransformer):
+        def visit_Name(self, node):
+            return ast.Constant(found[node.id]) if node.id in found else node
+
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(Names().visit(node.value))
+            except ValueError:
+                pass  # not a literal: MicroPython's business only
+    return found
+
+
+class MicroPythonModule(pytest.Module):
+    """A module whose tests run inside MicroPython. Its `obj` is a stand-in:
+    the file's literal constants and, per test, an async function taking
+    the test's own parameters (so pytest resolves them as fixtures) that
+    runs the test in a micropython process."""
+
+    def _getobj(self):
+        tree = ast.parse(self.path.read_text(), str(self.path))
+        name = "micropython:" + self.path.stem
+        mod = types.ModuleType(name)
+        mod.__dict__.update(_constants(tree))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+                test = self._stand_in(node.name, params)
+                test.__module__ = name
+                setattr(mod, test.__name__, test)
+        return mod
+
+    def _stand_in(self, fn, params):
+        async def test(**fixtures):
+            await self.run_test(fn, fixtures)
+        test.__name__ = test.__qualname__ = fn + "[micropython]"
+        test.__signature__ = inspect.Signature(
+            [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in params])
+        return test
+
+    async def run_test(self, fn, fixtures):
+        args = {name: _json_arg(name, value) for name, value in fixtures.items()}
+        mod = self.obj
+        # On stdin: a command-line argument could be too long (MAX_ARG).
+        ran = await MICROPYTHON.run(RUNNER, self.path.relative_to(ROOT), fn, "-", stdin=json.dumps(args).encode(),
+                                    heap_kb=getattr(mod, "HEAP_KB", DEFAULT_HEAP_KB),
+                                    timeout=getattr(mod, "TIMEOUT_S", TEST_TIMEOUT))
+        print("\n".join(line for line in ran.out.splitlines() if not line.startswith(MARK)))  # for a failure
+        res = results(ran.out).get(fn)
+        if res is None:
+            pytest.fail("no result from MicroPython (exit code %s):\n%s" % (ran.code, ran.out[-3000:]),
+                        pytrace=False)
+        if not res["ok"]:
+            pytest.fail("under micropython:\n" + res["error"], pytrace=False)
+        if res.get("figure"):
+            FIGURES.append(res["figure"])
+
+
+# -- the system under test ------------------------------------------------------
+@pytest.fixture
+def rig_options():
+    """Rig() arguments for what the test module does not name; a folder's
+    conftest may give its own (tests/e2e: its device, token and site)."""
+    return {}
+
+
+@pytest.fixture
+async def rig(tmp_path, request, rig_options):
+    """The system under test (host_tools/rig.py), in tmp_path: tests start
+    its bench (the `bench` fixture does) and its agent (start_agent(runtime=
+    ...)). Its device and token are the test module's DEVICE and TOKEN, its
+    site overrides the module's SITE; without a DEVICE it has no device.
+    `.events` collects what its bench's observer sees. Everything stops at
+    the end, and the agent's output is printed for a failure's report."""
+    opts = {"device_id": None, **rig_options}
+    for const, key in (("DEVICE", "device_id"), ("TOKEN", "token"), ("SITE", "site")):
+        if hasattr(request.module, const):
+            opts[key] = getattr(request.module, const)
+    events = []
+    r = Rig(tmp_path, observer=lambda kind, data: events.append((kind, data)), **opts)
+    r.events = events
+    try:
+        yield r
+    finally:
+        try:
+            await asyncio.wait_for(r.stop(), STOP_TIMEOUT)
+        finally:
+            if r.lines:
+                print("---- agent output ----\n" + r.output(None))
+
+
+@pytest.fixture
+async def bench(rig, request):
+    """A real bench on 127.0.0.1 (port 0) with a fresh SQLite file: the
+    rig's, holding the rig's device (if any) and the test module's
+    BENCH_DEVICES ({device_id: token}); with BENCH_TLS = True it serves
+    TLS with the `pki` certificate. `.events` is every observer event as
+    (kind, data), `.db_path` the SQLite file."""
+    tls = request.getfixturevalue("pki")["server"] if getattr(request.module, "BENCH_TLS", False) else None
+    db = rig.workdir / "bench.sqlite3"
+    b = await rig.start_bench(db=db, ssl_context=tls)
+    for device_id, token in getattr(request.module, "BENCH_DEVICES", {}).items():
+        b.store.add_device(device_id, token)
+    b.events = rig.events
+    b.db_path = db
+    return b
+
+
+class Reader(NamedTuple):
+    proc: subprocess.Popen
+    path: str      # the pty a ZFM client opens
+    control: str   # HOST:PORT of its control port (commands: host_tools/emulate.py)
+
+
+@pytest.fixture
+def reader():
+    """`doorlink emulate reader --json` in its own process, as a technician
+    starts it; stopped with `quit` (killed if that fails)."""
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "reader", "--json"], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not select.select([proc.stdout], [], [], 0.1)[0]:
+            assert time.monotonic() < deadline, "the reader emulator said nothing within 20s"
+        line = proc.stdout.readline()
+        assert line, "the reader emulator ended at start (exit code %s)" % proc.wait(5)
+        info = json.loads(line)
+        yield Reader(proc, info["path"], info["control"])
+    finally:
+        try:
+            proc.stdin.write("quit\n")
+            proc.stdin.close()
+            proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+
+
+# -- shared fixtures and figures -------------------------------------------------
 # Figures a test measured (e.g. MicroPython's peak heap), shown at the end of
 # every run, not only with -s: they are what a reader of the CI log wants.
 FIGURES = []

@@ -1,6 +1,6 @@
+# The end-to-end tests use the root conftest's `rig` and `bench`; here
+# what every e2e rig starts from, the runtimes, and an admin.
 import pytest
-
-from host_tools.rig import Rig
 
 from e2e_support import DEVICE, SITE, TOKEN, admin_of
 
@@ -11,19 +11,10 @@ def runtime(request):
 
 
 @pytest.fixture
-async def rig(tmp_path):
-    """The system under test (host_tools/rig.py): tests start its bench and
-    its agent (start_agent(runtime=...)); everything stops at the end, and
-    the agent's output is printed for a failure's report."""
-    r = Rig(tmp_path, device_id=DEVICE, token=TOKEN, site=SITE)
-    yield r
-    await r.stop()
-    print("---- agent output ----\n" + r.output(None))
-
-
-@pytest.fixture
-async def bench(rig):
-    return await rig.start_bench()
+def rig_options():
+    """The e2e device, its token and site overrides (fast telemetry, a
+    short heartbeat), unless the test module names its own."""
+    return {"device_id": DEVICE, "token": TOKEN, "site": SITE}
 
 
 @pytest.fixture

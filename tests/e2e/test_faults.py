@@ -47,6 +47,9 @@ class Node:
     async def churn_door(self, stop):
         # The door keeps opening and closing: events to journal all along.
         while not stop.is_set():
+            if self.session is None:  # between a kill and the restart: no door to move
+                await asyncio.sleep(0.05)
+                continue
             emu = self.session.emulator
             emu.set_door_open(True)
             await asyncio.sleep(0.1)

@@ -9,7 +9,6 @@ from aiohttp import web
 from agent.codecs import cloudsolution as cs
 from agent.errors import LinkClosed
 from agent.transports.http import HttpClient
-from host_tools.bench import add_device, start_bench
 
 SN = "ZX12345678"
 PATH = "/api/device-http"
@@ -202,12 +201,11 @@ async def test_refused_connection_is_link_closed():
 
 
 @pytest.fixture
-async def tls_bench(tmp_path, pki):
-    db = tmp_path / "tls.sqlite3"
-    add_device(db, SN, "unused")
-    b = await start_bench("127.0.0.1", 0, str(db), ssl_context=pki["server"])
-    yield b
-    await b.stop()
+async def tls_bench(rig, pki):
+    """The rig's bench, serving TLS with the throwaway CA's certificate."""
+    b = await rig.start_bench(ssl_context=pki["server"])
+    b.store.add_device(SN, "unused")
+    return b
 
 
 async def test_https_with_the_right_ca(tls_bench, pki):

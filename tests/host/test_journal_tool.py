@@ -1,9 +1,16 @@
 # `doorlink journal PATH` decodes what the agent wrote, with cbor2.
+import asyncio
 import json
 import subprocess
 import sys
 
 from agent.journal import SEG_SUFFIX, Journal
+
+
+def journal(*args):
+    """`doorlink journal ARGS`, run to its end."""
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", *map(str, args)],
+                          capture_output=True, text=True, timeout=30)
 
 
 def test_dump_shows_ids_times_ack_state_and_torn_bytes(tmp_path):
@@ -17,8 +24,7 @@ def test_dump_shows_ids_times_ack_state_and_torn_bytes(tmp_path):
     seg = sorted(folder.glob("*" + SEG_SUFFIX))[-1]
     with open(seg, "ab") as f:
         f.write(b"\xd1\x00\x40half a record")  # torn by a power cut
-    out = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", str(folder)],
-                         capture_output=True, text=True, timeout=30)
+    out = journal(folder)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0] == {"cursor": 2}
@@ -28,26 +34,20 @@ def test_dump_shows_ids_times_ack_state_and_torn_bytes(tmp_path):
     torn = [e for e in lines[1:] if e.get("crc") == "torn"]
     assert torn and torn[0]["bytes"] == 16
 
-    pending = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", "--pending", str(folder)],
-                             capture_output=True, text=True, timeout=30)
+    pending = journal("--pending", folder)
     assert [json.loads(x).get("id") for x in pending.stdout.splitlines()[1:]] == [3, 4]
 
 
-def test_dump_reads_a_littlefs_image_written_by_micropython(tmp_path):
-    from host_tools import mpy
-    from host_tools.paths import ROOT
+async def test_dump_reads_a_littlefs_image_written_by_micropython(tmp_path, micropython):
     img = tmp_path / "flash.img"
-    res = subprocess.run([mpy.tool("micropython"), "tests/mp/make_image.py", str(img)], cwd=ROOT,
-                         env=mpy.micropython_env(ROOT), capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    out = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", str(img)],
-                         capture_output=True, text=True, timeout=30)
+    ran = await micropython.run("tests/mp/make_image.py", img, timeout=60)
+    assert ran.code == 0, ran.out
+    out = await asyncio.to_thread(journal, img)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0] == {"image": str(img), "folder": "/journal/dev-9"}
     assert lines[1] == {"cursor": 2}
     assert [(e["id"], e["acked"], e["value"]["user"]) for e in lines[2:]] == [
         (1, True, 0), (2, True, 1), (3, False, 2), (4, False, 3), (5, False, 4)]
-    bad = subprocess.run([sys.executable, "-m", "host_tools.cli", "journal", str(img), "--block-size", "512"],
-                         capture_output=True, text=True, timeout=30)
+    bad = await asyncio.to_thread(journal, img, "--block-size", "512")
     assert bad.returncode == 2 and "no LittleFS file system" in bad.stderr

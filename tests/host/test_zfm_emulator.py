@@ -2,12 +2,14 @@
 # only our own driver: `pyfingerprint` (pyserial, blocking) drives it here.
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import tty
 
 import pytest
 
@@ -95,11 +97,7 @@ def test_pyfingerprint_sees_module_errors(emu):
 
 def test_garbled_and_foreign_commands(emu):
     # talks raw bytes: a bad checksum gets 0x01, another address gets nothing
-    import os
-    import select
-    import tty
-    fd = os.open(emu.path, os.O_RDWR | os.O_NOCTTY)
-    tty.setraw(fd)
+    fd = _raw_line(emu.path)
     try:
         bad = bytearray(zfm.command(zfm.TEMPLATE_NUM))
         bad[-1] ^= 0xFF
@@ -197,3 +195,70 @@ def _alive(pid):
     except OSError:
         return False
     return state != "Z"
+
+
+def _raw_line(path):
+    """The module's line, opened as a raw tty: bytes as they are."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+    return fd
+
+
+def _reply_to(fd, code, timeout=2):
+    """Send command `code`; (the raw bytes back, the packets in them, bad
+    checksums seen) once a packet or a bad checksum arrived, or `timeout`."""
+    os.write(fd, zfm.command(code))
+    parser, raw, packets = zfm.Parser(), b"", []
+    deadline = time.monotonic() + timeout
+    while not packets and not parser.bad_checksum:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 256)
+        raw += chunk
+        parser.feed(chunk)
+        packets += [payload for _, _, payload in parser.packets()]
+    return raw, packets, parser.bad_checksum
+
+
+def test_line_faults_and_answer_counts_through_the_control_port(reader):
+    fd = _raw_line(reader.path)
+    try:
+        ok = zfm.ack(zfm.OK, zfm.u16(0))   # TemplateNum: an empty library
+        assert _reply_to(fd, zfm.TEMPLATE_NUM) == (ok, [ok[9:-2]], 0)
+        assert _control(reader.control, "noise 5") == ["ok"]
+        raw, packets, _ = _reply_to(fd, zfm.TEMPLATE_NUM)
+        assert len(raw) == len(ok) + 5 and raw.endswith(ok) and packets == [ok[9:-2]]
+        assert _control(reader.control, "corrupt") == ["ok"]
+        raw, packets, bad = _reply_to(fd, zfm.TEMPLATE_NUM)
+        assert (raw[:-1], packets, bad) == (ok[:-1], [], 1) and raw[-1] != ok[-1]
+        assert _control(reader.control, "silent 2") == ["ok"]
+        assert _reply_to(fd, zfm.TEMPLATE_NUM, timeout=0.3) == (b"", [], 0)
+        assert _reply_to(fd, zfm.TEMPLATE_NUM, timeout=0.3) == (b"", [], 0)
+        assert _reply_to(fd, zfm.TEMPLATE_NUM)[0] == ok
+        assert _control(reader.control, "reject 0x18") == ["ok"]
+        assert _reply_to(fd, zfm.TEMPLATE_NUM)[1] == [b"\x18"]
+        assert _reply_to(fd, zfm.TEMPLATE_NUM)[0] == ok  # once only
+        # 8 sent, 2 ignored; codes in decimal or hex, a confirmation to match
+        assert _control(reader.control, "answered 0x1d", "answered 29", "answered 0x1D 0x18",
+                        "answered 0x1d 0", "answered 0x01") == ["6", "6", "1", "5", "0"]
+    finally:
+        os.close(fd)
+
+
+def test_control_port_refuses_bad_arguments_and_lists_every_command(reader):
+    answers = _control(reader.control, "reject 256", "reject", "noise x", "silent 1 2", "answered",
+                       "answered 0x1d 0x100", "corrupt now", "help")
+    assert answers[:7] == [
+        "error: reject needs a confirmation code (0 to 0xff), e.g. 'reject 0x18'",
+        "error: reject needs a confirmation code (0 to 0xff), e.g. 'reject 0x18'",
+        "error: noise needs a count from 0 to 4096, e.g. 'noise 2'",
+        "error: silent needs a count from 0 to 4096, e.g. 'silent 2'",
+        "error: answered needs a command code (0 to 0xff), then optionally a confirmation code, "
+        "e.g. 'answered 0x01'",
+        "error: answered needs a command code (0 to 0xff), then optionally a confirmation code, "
+        "e.g. 'answered 0x01'",
+        "error: corrupt takes no argument",
+    ]
+    for usage in ("place N", "noise N", "corrupt", "silent N", "reject CODE", "answered CODE [CONFIRM]", "quit"):
+        assert usage in answers[7], usage

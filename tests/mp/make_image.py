@@ -1,4 +1,6 @@
-# Writes a LittleFS flash image holding a small journal, from MicroPython:
+# Writes a LittleFS flash image holding a small journal, from MicroPython,
+# for the host's `doorlink journal` to decode (tests/host/test_journal_tool.py
+# runs it with the `micropython` fixture):
 #   micropython tests/mp/make_image.py OUT.img
 import sys
 
