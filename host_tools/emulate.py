@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable
 
 from agent.codecs.url import split_hostport
-from host_tools.cli_common import CliError, Parents
+from host_tools.cli_common import CliError, Parents, is_loopback
 from host_tools.signals import stop_event
 from host_tools.zfm_emulator import BAUD, ReaderEmulator
 
@@ -138,6 +138,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     r.add_argument("--library-size", type=int, default=300, help="templates it holds, 1-1000 (default 300)")
     r.add_argument("--control", default="127.0.0.1:0", metavar="HOST:PORT",
                    help="where to take commands over TCP (default %(default)s: any free port on loopback)")
+    r.add_argument("--allow-nonlocal", action="store_true", help="allow --control on a non-loopback address")
     r.set_defaults(handler=run)
     return e
 
@@ -211,6 +212,9 @@ def run(args: argparse.Namespace) -> int:
         control = split_hostport(args.control, default_port=0)
     except ValueError as e:
         raise CliError(f"--control: {e}", "give HOST:PORT, e.g. 127.0.0.1:8790") from None
+    if not is_loopback(control[0]) and not args.allow_nonlocal:
+        raise CliError(f"--control {control[0]} is not a loopback address: anyone who reaches it places fingers",
+                       "keep it on 127.0.0.1, or pass --allow-nonlocal if you really mean it")
     emu = ReaderEmulator(library_size=args.library_size).start()
     try:
         asyncio.run(serve(emu, control, args.json))

@@ -262,3 +262,9 @@ def test_control_port_refuses_bad_arguments_and_lists_every_command(reader):
     ]
     for usage in ("place N", "noise N", "corrupt", "silent N", "reject CODE", "answered CODE [CONFIRM]", "quit"):
         assert usage in answers[7], usage
+
+
+def test_the_control_port_stays_on_loopback_unless_asked():
+    res = subprocess.run(DOORLINK + ["emulate", "reader", "--control", "0.0.0.0:0"], capture_output=True, text=True,
+                         timeout=30, stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and "not a loopback address" in res.stderr and "--allow-nonlocal" in res.stderr
