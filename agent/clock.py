@@ -8,6 +8,11 @@
 from agent import hal, log
 
 DRIFT_REPORT_S = 60   # a correction larger than this is reported as an event
+# A cloud time outside these years is a mistake (milliseconds sent as
+# seconds, a garbled stamp), never a correction: punches stamped with it
+# could not be read by any server, and some boards' gmtime dies on it.
+EARLIEST = 1577836800   # 2020-01-01T00:00:00Z
+LATEST = 4102444800     # 2100-01-01T00:00:00Z
 _offset = [0]
 
 
@@ -17,7 +22,11 @@ def now():
 
 
 def set_from_cloud(epoch):
-    """The cloud says it is `epoch` now; returns the drift it corrected."""
+    """The cloud says it is `epoch` now; returns the drift it corrected.
+    ValueError for a time outside 2020-2100: the clock is left alone."""
+    if not EARLIEST <= epoch < LATEST:
+        log.count("bad_cloud_time")
+        raise ValueError("cloud time %r is outside 2020-2100: not believed" % (epoch,))
     drift = int(epoch) - now()
     _offset[0] += drift
     if abs(drift) >= DRIFT_REPORT_S:

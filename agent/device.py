@@ -126,9 +126,12 @@ class Device:
         epoch = payload.get("epoch")
         if epoch is None:
             epoch = wall_epoch(payload.get("time"), self.site["gmt"], trust_zone=True)
-        if not is_int(epoch) or epoch < 0:
+        if not is_int(epoch):
             raise CommandError('set_time needs {"time": "YYYY-MM-DDTHH:MM:SS"} or {"epoch": SECONDS}')
-        drift = clock.set_from_cloud(epoch)
+        try:
+            drift = clock.set_from_cloud(epoch)
+        except ValueError as e:
+            raise CommandError(str(e))
         result = await self.get_time(payload)
         result["corrected_s"] = drift
         return result

@@ -101,6 +101,9 @@ class BoardSession:
                     return
                 self.restarts += 1
                 self.proc = await self._spawn()
+                if self._stopping:  # stop() came while it started: it must not outlive the session
+                    await stop_agent(self.proc)
+                    return
         finally:
             self._ended.set()
 

@@ -166,10 +166,25 @@ def parse_reply(obj, cmd, gmt=0):
         raise RemoteProtocolError("reply to %s has a non-boolean result: %s" % (cmd, _show(result)))
     reason = obj.get("reason")
     nosenduser = obj.get("nosenduser")
-    return Reply(bool(result), None if reason is None else str(reason), as_int(obj.get("count")),
+    return Reply(bool(result), None if reason is None else str(reason), _count(obj, cmd),
                  as_int(obj.get("logindex")), cloudtime(obj.get("cloudtime"), gmt), as_int(obj.get("access")),
                  nosenduser if isinstance(nosenduser, bool) else None,
                  None if pending is None else server_command(pending, gmt))
+
+
+def _count(obj, cmd):
+    """The reply's count: None only when there is none (all taken). One
+    that cannot be read is the server's garbage, never "all of them": that
+    would drop records it did not store."""
+    if "count" not in obj or obj["count"] is None:
+        return None
+    v = obj["count"]
+    if isinstance(v, float) and 0 <= v < 1e9 and v == int(v):
+        return int(v)
+    n = as_int(v)
+    if n is None or n < 0:
+        raise RemoteProtocolError("reply to %s has an unreadable count: %s" % (cmd, _show(v)))
+    return n
 
 
 def server_command(obj, gmt=0):

@@ -27,9 +27,28 @@ from agent.codecs.values import is_int
 
 # What the cloud may send a device. device_status/telemetry/event are admin
 # broadcasts; a device ignores them. `ack` is our optional extension.
+# Arrays and objects in one message: json.loads builds every one before we
+# see any, and a few KB of "[[[[..." hold far more heap than a board has.
+MAX_CONTAINERS = 64
 SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
                 "device_status", "telemetry", "event", "ack")
 PONG = '{"type": "pong"}'
+
+
+def _finite(v, depth=0):
+    """No NaN or infinity anywhere in a record's value (JSON has neither;
+    on a board with single-precision floats 1e308 is itself infinite)."""
+    if isinstance(v, float):
+        return -1e308 < v < 1e308
+    if depth > 8:
+        return True
+    if isinstance(v, dict):
+        v = list(v.values())
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            if not _finite(x, depth + 1):
+                return False
+    return True
 
 
 class Session(TextSession):
@@ -59,6 +78,9 @@ class Session(TextSession):
             msg = self._event(rec[records.NAME] if kind == records.EVENT else kind, rec[records.VALUE])
         msg["id"] = rec[records.ID]
         msg["time"] = rec[records.TIME]
+        if not _finite(rec[records.VALUE]):
+            # NaN/Infinity are not JSON: no server would take it, ever.
+            raise ValueError("record %s holds a number JSON cannot carry (NaN or infinite)" % rec[records.ID])
         return json.dumps(msg)
 
     def ping(self):
@@ -81,6 +103,8 @@ class Session(TextSession):
 
     # -- incoming -------------------------------------------------------------
     def _receive(self, text):
+        if text.count("[") + text.count("{") > MAX_CONTAINERS:
+            return BadInput("bad_message", "message with over %d arrays and objects ignored" % MAX_CONTAINERS)
         try:
             msg = json.loads(text)
         except ValueError:

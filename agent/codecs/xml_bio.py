@@ -27,7 +27,7 @@ from agent.codecs.session import (
     ServerError,
     TextSession,
 )
-from agent.codecs.values import as_int, normal_wall
+from agent.codecs.values import as_int, epoch_wall, fields_epoch, is_int, parse_stamp, wall_epoch, wall_text
 
 TERMINAL_TYPE = "doorlink"
 # The log requests: record kind -> (Operation, its tags). Each tag carries a
@@ -152,7 +152,12 @@ class Session(TextSession):
         if "Result" not in f:
             if op == "KeepAlive":
                 return NOTHING  # any answer proves the link
-            return BadInput("bad_message", "%s response without <Result> ignored" % op)
+            if op not in _LOG_OPS:
+                return BadInput("bad_message", "%s response without <Result> ignored" % op)
+            # A log answer that is not a clear success is a refusal: were it
+            # ignored, the next log's ack (acks are cumulative) would pass
+            # over this one and drop it unstored.
+            ok, reason = False, "answer without <Result>"
         if op == "Register":
             if registered:
                 return BadInput("unexpected_message", "Register response on a registered link ignored")
@@ -205,10 +210,15 @@ class Session(TextSession):
         if op == "GetDeviceStatus":
             return Command(cmd_id, "status", {})
         if op == "SetTime":
-            t = normal_wall(f.get("Time") or f.get("DevTime") or f.get("ServerTime") or "")
-            if t is None:
+            raw = f.get("Time") or f.get("DevTime") or f.get("ServerTime") or ""
+            got = parse_stamp(raw)
+            if got is None:
                 return _refused(cmd_id, op, "SetTime without a readable Time")
-            return Command(cmd_id, "set_time", {"time": t})
+            if got[1] is not None and raw.strip()[-1:] not in ("Z", "z"):
+                # An explicit +hh:mm names an instant; a bare time (or one
+                # with the Z terminals write on local times) is wall clock.
+                return Command(cmd_id, "set_time", {"epoch": fields_epoch(got[0], got[1])})
+            return Command(cmd_id, "set_time", {"time": wall_text(got[0])})
         if not op or not xml_flat.is_name(op):
             return BadInput("unknown_operation", "request without a valid Operation (%r) ignored" % (op,))
         return _refused(cmd_id, op, "%s is not supported by this device" % op)
@@ -234,10 +244,20 @@ def server_request(command, payload, trans_id):
             return None
         fields.append(("Mode", str(mode)))
     elif command == "set_time":
-        t = normal_wall(payload.get("time"))
-        if t is None:
+        # An instant (an epoch, a time with a zone) goes with an explicit
+        # +00:00; a bare wall-clock time as it is.
+        epoch = payload.get("epoch")
+        got = parse_stamp(payload.get("time"))
+        if not is_int(epoch) and got is not None and got[1] is not None:
+            epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)
+        if is_int(epoch):
+            if epoch < 0:
+                return None
+            fields.append(("Time", epoch_wall(epoch) + "+00:00"))
+        elif got is not None:
+            fields.append(("Time", wall_text(got[0])))
+        else:
             return None
-        fields.append(("Time", t))
     fields.append(("TransID", str(trans_id)))
     return xml_flat.encode("Request", fields)
 

@@ -61,6 +61,21 @@ else:
             os.close(fd)
 
 
+def drop_stream(writer):
+    """Close an asyncio stream now, from any context (a cancelled task too).
+    On MicroPython Stream.close() does nothing: only wait_closed() closes
+    the socket (at once, without yielding), so it is run as a task; left
+    out, every dropped connection would keep its socket - and a board has
+    about ten."""
+    try:
+        writer.close()
+        if MICROPYTHON:
+            import asyncio
+            asyncio.create_task(writer.wait_closed())
+    except Exception:  # noqa: BLE001, S110 - closing a dead stream is best effort
+        pass
+
+
 def collect():
     import gc
     gc.collect()

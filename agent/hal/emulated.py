@@ -11,6 +11,7 @@ import json
 
 from agent import log
 from agent.errors import LinkClosed
+from agent.hal import drop_stream
 
 
 class _Output:
@@ -112,7 +113,7 @@ class EmulatedIO:
             self.inputs = {}
             self.climate = None
             self.climate_ready.clear()
-            writer.close()
+            drop_stream(writer)
 
     def _apply(self, line):
         try:

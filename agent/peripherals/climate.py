@@ -20,6 +20,10 @@ class Climate:
         while True:
             try:
                 t, h = await self.sensor.read()
+                # NaN and infinities are what a failing sensor returns, and
+                # JSON cannot carry them: a reading, not a record, is lost.
+                if not (-1e6 < t < 1e6 and -1e6 < h < 1e6):
+                    raise OSError("sensor returned %r, %r" % (t, h))
                 self.thing.sample({"temperature": t, "humidity": h})
             except OSError as e:
                 log.count("sensor_errors")

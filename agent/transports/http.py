@@ -14,6 +14,7 @@ import json
 from agent.codecs import http11
 from agent.codecs.url import split_url
 from agent.errors import LinkClosed
+from agent.hal import drop_stream
 
 _READ = 2048
 
@@ -47,7 +48,7 @@ class HttpClient:
                 # request reached it: once more on a fresh one.
                 resp = await self._exchange(data)
             if not resp.keep_alive:
-                await self.close()
+                await self._close()
         if resp.status >= 500:
             raise LinkClosed("HTTP %d from server" % resp.status)
         if not resp.body:
@@ -59,6 +60,12 @@ class HttpClient:
         return resp.status, parsed, resp.body
 
     async def close(self):
+        """Hang up, after the request in flight (if any) is answered: a
+        command's result may be on its way out while the link ends."""
+        async with self._one:
+            await self._close()
+
+    async def _close(self):
         writer = self._drop()
         if writer is not None:
             try:
@@ -69,10 +76,7 @@ class HttpClient:
     def _drop(self):
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001, S110 - as above
-                pass
+            drop_stream(writer)
         return writer
 
     # -- internals ------------------------------------------------------------
@@ -104,13 +108,13 @@ class HttpClient:
         try:
             return await asyncio.wait_for(self._send_and_read(data, got), self.timeout)
         except asyncio.TimeoutError:
-            await self.close()
+            await self._close()
             raise LinkClosed("no reply from %s within %ss" % (self._where(), self.timeout))
         except http11.HttpError as e:
-            await self.close()
+            await self._close()
             raise LinkClosed("bad HTTP reply from %s: %s" % (self._where(), e))
         except (OSError, ValueError, EOFError) as e:
-            await self.close()
+            await self._close()
             if reused and not got[0]:
                 raise _Stale()
             if not got[0] and not isinstance(e, EOFError):
@@ -136,7 +140,7 @@ class HttpClient:
             resp = parser.feed(chunk)
             if resp is not None:
                 if parser.rest:
-                    await self.close()  # more bytes than one response: out of step
+                    await self._close()  # more bytes than one response: out of step
                 return resp
 
 

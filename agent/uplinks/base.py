@@ -16,7 +16,9 @@ from agent.uplinks.delivery import Delivery
 
 NAME = "uplink"
 # Commands running at once. Each is a task holding its payload: a cloud that
-# floods commands must not exhaust a board's heap. More are answered "busy".
+# floods commands must not exhaust a board's heap. More are dropped, counted
+# (no task, no answer: the cloud sees no result, as when a link dies, and may
+# try again).
 MAX_COMMANDS = 4
 
 
@@ -88,16 +90,20 @@ class Uplink:
     def command(self, cmd):
         """Run a session.Command as a task of its own: a slow command (an
         enrolment waits for a finger) must not stall pings, acks or records."""
+        if self.running >= MAX_COMMANDS:
+            log.count("commands_dropped")
+            log.warn(NAME, "command %s dropped: %d commands already running" % (cmd.name or cmd.id, MAX_COMMANDS))
+            return
         self.running += 1
-        asyncio.create_task(self._run_command(cmd, self.running > MAX_COMMANDS))
+        asyncio.create_task(self._run_command(cmd))
 
-    async def _run_command(self, cmd, busy=False):
+    async def _run_command(self, cmd):
         try:
-            await self._answer(cmd, busy)
+            await self._answer(cmd)
         finally:
             self.running -= 1
 
-    async def _answer(self, cmd, busy):
+    async def _answer(self, cmd):
         # A command the codec could not map (name None) is answered, not
         # run: under the name the server used, with the codec's reason.
         name = cmd.name or cmd.payload.get("answer_as") or cmd.id
@@ -106,9 +112,6 @@ class Uplink:
         ok, result, error = False, None, None
         if cmd.name is None:
             error = cmd.payload.get("error") or "command %s is not supported by this device" % name
-        elif busy:
-            log.count("commands_busy")
-            error = "busy: %d commands already running; try again" % MAX_COMMANDS
         else:
             try:
                 result = await self.thing.call(name, cmd.payload)
@@ -124,7 +127,12 @@ class Uplink:
         # The result travels on the link that is up now, or is lost with the
         # command's link: the cloud sees no result and can retry the command.
         try:
-            await self._send_result(self.session.command_result(cmd.id, name, ok, result, error))
+            message = self.session.command_result(cmd.id, name, ok, result, error)
+        except ValueError as e:  # a result the protocol cannot carry (a character XML cannot hold)
+            log.count("commands_failed")
+            message = self.session.command_result(cmd.id, name, False, None, "result not encodable: %s" % e)
+        try:
+            await self._send_result(message)
         except (LinkClosed, LocalProtocolError) as e:
             log.warn(NAME, "result of %s not delivered: %s" % (name, e))
 

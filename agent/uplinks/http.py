@@ -49,9 +49,13 @@ class HttpUplink(Uplink):
             log.count("bad_replies")
             raise LinkClosed("unusable reply to %s: %s" % (cmd, e))
         if reply.cloudtime is not None:
-            drift = clock.set_from_cloud(reply.cloudtime)
-            if abs(drift) >= clock.DRIFT_REPORT_S:
-                self.thing.emit("clock_drift", {"drift_s": drift})
+            try:
+                drift = clock.set_from_cloud(reply.cloudtime)
+            except ValueError as e:
+                log.warn(NAME, str(e))
+            else:
+                if abs(drift) >= clock.DRIFT_REPORT_S:
+                    self.thing.emit("clock_drift", {"drift_s": drift})
         if reply.command is not None:
             if self.session.state == REGISTERED:
                 self.command(reply.command)
@@ -92,6 +96,13 @@ class HttpUplink(Uplink):
                 if rec[records.ID] != run[-1][records.ID] + 1 or cs.record(rec) is None:
                     break
                 run.append(rec)
+            # The person at the door now travels alone: `access` answers a
+            # batch, and must not be read as a grant for an older punch.
+            fresh = self._fresh[0] if self._fresh else None
+            ids = [r[records.ID] for r in run]
+            if fresh in ids and len(run) > 1:
+                at = ids.index(fresh)
+                run = run[:at] if at else run[:1]
             first, last = run[0][records.ID], run[-1][records.ID]
             delivery.on_wire(last)
             reply = await self._call(self.session.sendlog(run), "sendlog")

@@ -54,7 +54,9 @@ class Poller:
     def __init__(self) -> None:
         self.last_seen = time.monotonic()
         self.queue: deque[str] = deque()        # encoded commands, oldest first
-        self.waiting: deque[tuple[str, str | int]] = deque()  # (word, command id) handed to the device
+        # (word, command id) handed to the device, awaiting its answer; a
+        # command whose reply never reached it is forgotten in time
+        self.waiting: deque[tuple[str, str | int]] = deque(maxlen=MAX_QUEUED)
 
 
 def cloudtime(now: float | None = None) -> str:
@@ -105,12 +107,17 @@ class CloudSolution:
         self.hub = hub
         self.pollers: dict[str, Poller] = {}
 
-    def _link(self, sn: str, peer: str) -> Link:
-        """The device's Link: a queue, since HTTP cannot push."""
+    def _link(self, sn: str, peer: str) -> Link | None:
+        """The device's Link: a queue, since HTTP cannot push. None when the
+        device is online over another protocol: a request that names its
+        serial number (no credential: the protocol's devices send none) must
+        not close that link and take its commands."""
         link = self.hub.devices.get(sn)
         if link is not None and link.protocol == PROTOCOL:
             link.peer = peer
             return link
+        if link is not None:
+            return None
         poller = self.pollers.setdefault(sn, Poller())
 
         async def queue(text: str) -> None:
@@ -174,6 +181,11 @@ class CloudSolution:
             return 200, {"ret": cmd, "result": False, "reason": "unknown device"}
 
         link = self._link(sn, peer)
+        if link is None:
+            hub.errors["auth"] += 1
+            hub.notify("error", {"peer": peer, "message": f"{sn} is online over another protocol",
+                                 "kind": "auth", "device_id": sn})
+            return 200, {"ret": cmd, "result": False, "reason": "device is connected over another protocol"}
         poller: Poller = link.session
         poller.last_seen = time.monotonic()
         if cmd == "reg":

@@ -86,6 +86,7 @@ class Link:
 
 
 SENT_COMMANDS_KEPT = 1000   # command ids remembered for matching results
+ADMIN_SEND_S = 2.0          # longest wait for one admin to take one broadcast
 
 # WebSocket close codes the hub uses (RFC 6455).
 GOING_AWAY = 1001
@@ -199,10 +200,21 @@ class Hub:
         if not admins:
             return
         text = json.dumps(obj)
-        results = await asyncio.gather(*(a.send(text) for a in admins))
+        results = await asyncio.gather(*(self._send_or_drop(a, text) for a in admins))
         for admin, ok in zip(admins, results, strict=True):
             if not ok:
                 self.admins.discard(admin)
+
+    async def _send_or_drop(self, admin: Link, text: str) -> bool:
+        """An admin that stops reading would hold every device's messages
+        (a broadcast waits for its full socket): past ADMIN_SEND_S it is
+        dropped and hung up on."""
+        try:
+            return await asyncio.wait_for(admin.send(text), ADMIN_SEND_S)
+        except TimeoutError:
+            self.error(admin, "slow_admin", f"admin {admin.peer} stopped reading; disconnected")
+            self.spawn(admin.close(GOING_AWAY, "not reading"))
+            return False
 
     # -- what devices report ----------------------------------------------------------------
     async def telemetry(self, link: Link, payload: dict, record_id: int | None = None,

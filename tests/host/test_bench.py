@@ -317,3 +317,39 @@ async def test_numbered_records_are_acked_and_stored_once(bench, session):
     assert seen == [("event", 41), ("telemetry", 42)]
     await send(dev, {"type": "event", "event_type": "x", "id": "seven"})  # not a record id: no ack
     await still_alive(dev)
+
+
+async def _stalled_admin(bench):
+    """An admin that subscribes and then never reads again: a raw socket
+    with a small receive buffer, so the bench's sends fill it quickly."""
+    import base64
+    import os
+    import socket
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", bench.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await asyncio.to_thread(s.recv, 1)
+    assert b" 101 " in head.split(b"\r\n")[0]
+    payload = json.dumps({"type": "subscribe", "role": "admin"}).encode()
+    mask = os.urandom(4)
+    s.sendall(bytes((0x81, 0x80 | len(payload))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return s
+
+
+async def test_an_admin_that_stops_reading_does_not_stall_devices(bench, session):
+    stalled = await _stalled_admin(bench)
+    try:
+        dev = await device(session, bench)
+        pad = "x" * 30000
+        for i in range(1, 401):  # 12 MB of broadcasts: more than the kernel buffers of the stalled admin hold
+            await send(dev, {"type": "event", "event_type": "door_opened", "payload": {"pad": pad}, "id": i})
+            assert await recv(dev) == {"type": "ack", "id": i}
+        assert bench.hub.errors["slow_admin"] == 1
+        assert len(bench.store.event_rows(DEV)) == 400
+    finally:
+        stalled.close()

@@ -13,7 +13,8 @@ import requests
 SN = "ZX12345678"  # the document's device serial number
 CLOUDTIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # "2026-06-12T10:30:00Z"
 TIMEOUT = 5
-BENCH_DEVICES = {SN: "your-token"}  # registered in the shared bench fixture
+WS_DEVICE = "door-ws-1"
+BENCH_DEVICES = {SN: "your-token", WS_DEVICE: "tok_ws"}  # registered in the shared bench fixture
 
 
 async def post(bench, payload=None, **kw):
@@ -161,3 +162,17 @@ async def test_body_over_1mb_is_refused(bench):
     assert resp.status_code == 400 and "limit" in resp.json()["reason"]
     assert bench.store.punch_rows() == []
     assert (await post(bench, heartbeat_payload())).json()["result"] is True
+
+
+async def test_a_request_cannot_take_over_a_device_online_over_a_websocket(bench, session):
+    # CloudSolution requests carry no credential: naming a serial number must
+    # not close a device's authenticated link or take its commands.
+    ws = await session.ws_connect(bench.url)
+    await ws.send_json({"type": "register", "device_id": WS_DEVICE, "token": "tok_ws"})
+    assert json.loads((await ws.receive()).data)["type"] == "registered"
+    reply = (await post(bench, {"cmd": "checklive", "sn": WS_DEVICE, "time": "2026-06-12T09:30:00"})).json()
+    assert reply == {"ret": "checklive", "result": False, "reason": "device is connected over another protocol"}
+    await ws.send_json({"type": "ping"})
+    assert json.loads((await ws.receive()).data) == {"type": "pong"}  # still its link
+    assert bench.hub.devices[WS_DEVICE].protocol == "json_ws"
+    await ws.close()

@@ -1,6 +1,8 @@
 from agent import clock
 from agent.codecs import values
 
+from support import raises
+
 
 def test_wall_clock_text_and_back():
     t = 1778577330  # 2026-05-12T09:15:30Z
@@ -64,3 +66,11 @@ def test_cloud_time_corrects_the_clock_and_reports_drift():
         assert abs(clock.set_from_cloud(clock.now())) <= 1  # no drift: nothing changes
     finally:
         clock.set_from_cloud(clock.now() - drift)
+
+
+def test_a_cloud_time_outside_2020_to_2100_is_not_believed():
+    before = clock.now()
+    for bad in (0, 1763900000000, -5, 4102444800):  # the epoch, milliseconds, negative, 2100
+        e = raises(ValueError, clock.set_from_cloud, bad)
+        assert "2020-2100" in str(e)
+    assert abs(clock.now() - before) <= 1  # untouched

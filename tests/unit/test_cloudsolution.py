@@ -237,3 +237,13 @@ def test_cloudtime_variants():
     assert r.cloudtime is None
     r = cs.parse_reply({"ret": "reg", "result": True, "cloudtime": "2026-06-12 18:30:00"}, "reg", gmt=8)
     assert r.cloudtime == 1781260200
+
+
+def test_an_unreadable_count_is_never_all_of_them():
+    # Read as "all taken", it would drop records the server never stored.
+    def rep(count):
+        return cs.parse_reply({"ret": "sendlog", "result": True, "count": count}, "sendlog")
+    assert rep(3.0).count == 3 and rep("2").count == 2 and rep(None).count is None
+    for bad in ("none", True, 2.5, -1, "1_0", [3], float("nan")):
+        e = raises(cs.RemoteProtocolError, rep, bad)
+        assert "unreadable count" in str(e), bad

@@ -113,3 +113,18 @@ async def test_a_refused_registration_carries_no_orders():
     door = await _run(cloud, Journal(tmpdir() + "/j"), lambda d: len(cloud.requests) >= 3, seconds=1)
     assert door.opened == [] and not [r for r in cloud.requests if r.get("ret")]
     assert [r["cmd"] for r in cloud.requests[:3]] == ["reg", "reg", "reg"]  # retried, with backoff
+
+
+async def test_the_fresh_punch_travels_alone():
+    # `access` answers a whole batch: a backlog must not ride with the person
+    # at the door, or the grant would be read as one for an older punch.
+    j = Journal(tmpdir() + "/j")
+    t = clock.now() - 3600
+    for _ in range(3):
+        j.append("punch", None, {"user": "5", "time": epoch_wall(t)}, t)
+    cloud = ScriptedCloud(access=1)
+    door = await _run(cloud, j, lambda d: d.opened and j.pending() == 0, punch_now=True)
+    batches = [r["logindex"] for r in cloud.requests if r.get("cmd") == "sendlog"]
+    counts = [r["count"] for r in cloud.requests if r.get("cmd") == "sendlog"]
+    assert batches == [1, 4] and counts == [3, 1]   # the backlog, then the fresh punch alone
+    assert door.opened == ["cloud_access"]

@@ -156,3 +156,19 @@ def test_the_peers_misuse_is_bad_input_not_an_error():
     assert s.receive('{"type": "registered"}') == Registered(False)
     assert s.receive('{"type": "registered"}').counter == "unexpected_message"
     assert s.state == "registered"
+
+
+def test_a_deeply_nested_message_is_refused_before_parsing():
+    # A few KB of "[[[[" would hold more heap than a board has once parsed.
+    s = _registered()
+    ev = s.receive('{"type": "command", "command": "unlock", "payload": {"a": ' + "[" * 70 + "]" * 70 + "}}")
+    assert ev.counter == "bad_message" and "64" in ev.message
+    assert s.receive('{"type": "command", "command": "unlock", "payload": {"a": [[1]]}}').name == "unlock"
+
+
+def test_a_number_json_cannot_carry_makes_a_record_unsendable():
+    s = _registered()
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        raises(ValueError, s.record, [7, 1, "telemetry", None, {"temperature": bad}])
+        raises(ValueError, s.record, [7, 1, "event", "x", {"deep": [{"v": bad}]}])
+    assert json.loads(s.record([7, 1, "telemetry", None, {"temperature": 21.5}]))["payload"] == {"temperature": 21.5}

@@ -259,9 +259,16 @@ def test_bad_input_kinds():
     assert s.receive(mystery).counter == "unknown_operation"
     assert s.receive("<Hello/>").counter == "unknown_operation"
     assert s.receive("<Message><Other>x</Other></Message>").counter == "unknown_operation"
-    assert s.receive("<Response><LogId>1</LogId></Response>").counter == "bad_message"
+    # a log answer without a Result is no success: held, never acked over
+    garbled = s.receive("<Response><LogId>1</LogId></Response>")
+    assert type(garbled) is ServerError and garbled.records and "without <Result>" in garbled.reason
     assert s.receive("<Response><Operation>KeepAlive</Operation></Response>") == NOTHING
-    # Still registered and acking after all that.
+    # Still registered after all that; the garbled answer to log 1 holds its
+    # acks until the next link, which sends it again.
+    assert s.receive("<Response><Result>success</Result><LogId>2</LogId></Response>") == NOTHING
+    s.close()
+    s.hello()
+    s.receive("<Response><Result>success</Result><Session>s</Session></Response>")
     assert s.receive("<Response><Result>success</Result><LogId>1</LogId></Response>") == Ack(1)
 
 
@@ -295,3 +302,18 @@ def test_server_requests_read_back_as_the_commands_they_ask_for():
     assert codec.server_request("enrol", {"user": 3}, "x") is None
     assert codec.server_request("set_time", {"time": "soon"}, "x") is None
     assert codec.server_request("lock_control", {"mode": "wide"}, "x") is None
+
+
+def test_set_time_keeps_an_explicit_offset():
+    s = _registered()
+    # +08:00 names an instant; a Z on a terminal's time is read as local wall clock
+    assert s.receive("<Request><Operation>SetTime</Operation><Time>2026-11-23T09:00:00+08:00</Time>"
+                     "</Request>") == Command(None, "set_time", {"epoch": 1795395600})
+    assert s.receive("<Request><Operation>SetTime</Operation><Time>2026-11-23T09:00:00Z</Time>"
+                     "</Request>").payload == {"time": "2026-11-23T09:00:00"}
+    # the bench's side: an instant goes with +00:00, and reads back as the same instant
+    text = codec.server_request("set_time", {"epoch": 1795395600}, "t1")
+    assert s.receive(text) == Command("t1", "set_time", {"epoch": 1795395600})
+    text = codec.server_request("set_time", {"time": "2026-11-23T09:00:00+08:00"}, "t2")
+    assert s.receive(text).payload == {"epoch": 1795395600}
+    assert codec.server_request("set_time", {"epoch": -1}, "t3") is None
