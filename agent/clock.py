@@ -5,14 +5,9 @@
 # writes and reads them, and is imported by what needs it, not here: a door
 # agent never formats a wall-clock time). The board's own clock is never
 # set: a Pi's belongs to the OS, an ESP32's RTC is reset anyway at power-up.
-from agent import hal, log
+from agent import hal, log, records
 
 DRIFT_REPORT_S = 60   # a correction larger than this is reported as an event
-# A cloud time outside these years is a mistake (milliseconds sent as
-# seconds, a garbled stamp), never a correction: punches stamped with it
-# could not be read by any server, and some boards' gmtime dies on it.
-EARLIEST = 1577836800   # 2020-01-01T00:00:00Z
-LATEST = 4102444800     # 2100-01-01T00:00:00Z
 _offset = [0]
 
 
@@ -24,7 +19,7 @@ def now():
 def set_from_cloud(epoch):
     """The cloud says it is `epoch` now; returns the drift it corrected.
     ValueError for a time outside 2020-2100: the clock is left alone."""
-    if not EARLIEST <= epoch < LATEST:
+    if not records.plausible_time(epoch):
         log.count("bad_cloud_time")
         raise ValueError("cloud time %r is outside 2020-2100: not believed" % (epoch,))
     drift = int(epoch) - now()

@@ -11,6 +11,17 @@
 #   value the payload: a dict whose keys are named below
 ID, TIME, KIND, NAME, VALUE = 0, 1, 2, 3, 4
 
+# The times a record (and the device clock a cloud sets) may have. Outside,
+# a time is a mistake (milliseconds sent as seconds, a garbled stamp), never
+# a correction: records stamped with it could be read by no server, and some
+# boards' gmtime dies on it.
+EARLIEST = 1577836800   # 2020-01-01T00:00:00Z
+LATEST = 4102444800     # 2100-01-01T00:00:00Z
+
+
+def plausible_time(epoch):
+    return isinstance(epoch, int) and not isinstance(epoch, bool) and EARLIEST <= epoch < LATEST
+
 TELEMETRY = "telemetry"   # a sensor sample: {property: reading}
 EVENT = "event"           # something happened: name = event type (door_opened ...)
 PUNCH = "punch"           # an attendance punch (PUNCH_KEYS)

@@ -166,24 +166,25 @@ def parse_reply(obj, cmd, gmt=0):
         raise RemoteProtocolError("reply to %s has a non-boolean result: %s" % (cmd, _show(result)))
     reason = obj.get("reason")
     nosenduser = obj.get("nosenduser")
-    return Reply(bool(result), None if reason is None else str(reason), _count(obj, cmd),
-                 as_int(obj.get("logindex")), cloudtime(obj.get("cloudtime"), gmt), as_int(obj.get("access")),
+    return Reply(bool(result), None if reason is None else str(reason), _number(obj, "count", cmd),
+                 _number(obj, "logindex", cmd), cloudtime(obj.get("cloudtime"), gmt), as_int(obj.get("access")),
                  nosenduser if isinstance(nosenduser, bool) else None,
                  None if pending is None else server_command(pending, gmt))
 
 
-def _count(obj, cmd):
-    """The reply's count: None only when there is none (all taken). One
-    that cannot be read is the server's garbage, never "all of them": that
-    would drop records it did not store."""
-    if "count" not in obj or obj["count"] is None:
+def _number(obj, key, cmd):
+    """The reply's count or logindex: None only when there is none. One that
+    cannot be read is the server's garbage, never "absent": a count read as
+    "all taken", or a logindex whose check is skipped, would drop records
+    the server did not store."""
+    if key not in obj or obj[key] is None:
         return None
-    v = obj["count"]
+    v = obj[key]
     if isinstance(v, float) and 0 <= v < 1e9 and v == int(v):
         return int(v)
     n = as_int(v)
     if n is None or n < 0:
-        raise RemoteProtocolError("reply to %s has an unreadable count: %s" % (cmd, _show(v)))
+        raise RemoteProtocolError("reply to %s has an unreadable %s: %s" % (cmd, key, _show(v)))
     return n
 
 
@@ -236,7 +237,7 @@ def command_request(name, payload):
                 # An instant (epoch, or a time with a zone) goes as UTC with
                 # a Z, which devices honour; a bare wall-clock time as it is.
                 epoch = payload.get("epoch")
-                if is_int(epoch) and epoch < 0:
+                if is_int(epoch) and not records.plausible_time(epoch):
                     return None
                 if not is_int(epoch):
                     epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)

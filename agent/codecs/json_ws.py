@@ -94,6 +94,8 @@ class Session(TextSession):
             payload["id"] = cmd_id
         if ok:
             payload["result"] = result if result is not None else {}
+            if not _finite(payload["result"]):
+                raise ValueError("result holds a number JSON cannot carry (NaN or infinite)")
         else:
             payload["error"] = error
         return json.dumps(self._event(records.COMMAND_RESULT, payload))

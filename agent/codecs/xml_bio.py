@@ -251,7 +251,7 @@ def server_request(command, payload, trans_id):
         if not is_int(epoch) and got is not None and got[1] is not None:
             epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)
         if is_int(epoch):
-            if epoch < 0:
+            if not records.plausible_time(epoch):
                 return None
             fields.append(("Time", epoch_wall(epoch) + "+00:00"))
         elif got is not None:

@@ -128,8 +128,9 @@ class Uplink:
         # command's link: the cloud sees no result and can retry the command.
         try:
             message = self.session.command_result(cmd.id, name, ok, result, error)
-        except ValueError as e:  # a result the protocol cannot carry (a character XML cannot hold)
-            log.count("commands_failed")
+        except (ValueError, TypeError) as e:  # a result the protocol cannot carry (NaN, a character XML lacks)
+            if ok:
+                log.count("commands_failed")
             message = self.session.command_result(cmd.id, name, False, None, "result not encodable: %s" % e)
         try:
             await self._send_result(message)

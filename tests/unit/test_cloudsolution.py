@@ -156,7 +156,8 @@ def test_server_commands_written_by_the_bench_read_back():
     assert cs.command_request("set_time", {"time": "2026-06-12T18:30:00+08:00"})["cloudtime"] == (
         "2026-06-12T10:30:00Z")
     assert cs.command_request("set_time", {"time": "2026-06-12 18:30"}) is None
-    assert cs.command_request("set_time", {"epoch": -5}) is None
+    for bad in (-5, 10 ** 18, 1763900000000):  # negative, absurd, milliseconds
+        assert cs.command_request("set_time", {"epoch": bad}) is None, bad
 
 
 def test_flat_settime_takes_the_replys_cloudtime():
@@ -247,3 +248,6 @@ def test_an_unreadable_count_is_never_all_of_them():
     for bad in ("none", True, 2.5, -1, "1_0", [3], float("nan")):
         e = raises(cs.RemoteProtocolError, rep, bad)
         assert "unreadable count" in str(e), bad
+    # the same for logindex: unreadable is not "absent" (its check would be skipped)
+    e = raises(cs.RemoteProtocolError, cs.parse_reply, {"ret": "sendlog", "result": True, "logindex": "x"}, "sendlog")
+    assert "unreadable logindex" in str(e)

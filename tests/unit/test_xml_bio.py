@@ -316,4 +316,5 @@ def test_set_time_keeps_an_explicit_offset():
     assert s.receive(text) == Command("t1", "set_time", {"epoch": 1795395600})
     text = codec.server_request("set_time", {"time": "2026-11-23T09:00:00+08:00"}, "t2")
     assert s.receive(text).payload == {"epoch": 1795395600}
-    assert codec.server_request("set_time", {"epoch": -1}, "t3") is None
+    for bad in (-1, 10 ** 18, 1763900000000):  # negative, absurd, milliseconds
+        assert codec.server_request("set_time", {"epoch": bad}, "t3") is None, bad
