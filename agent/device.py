@@ -7,7 +7,7 @@ import asyncio
 from agent import __version__, clock, hal, log
 from agent.errors import CommandError
 from agent.supervisor import Supervisor
-from agent.thing import Thing
+from agent.thing import ANY, INT, TEXT, Thing
 
 REBOOT_DELAY_S = 1  # time for the reboot command's result to reach the cloud
 
@@ -59,8 +59,8 @@ class Device:
         thing = self.thing
         thing.prop("online", False)
         thing.command("status", self.status)
-        thing.command("set", self.set_property)
-        thing.command("set_time", self.set_time)
+        thing.command("set", self.set_property, {"property": (TEXT, 32), "value": (ANY,)}, ("property", "value"))
+        thing.command("set_time", self.set_time, {"time": (TEXT, 40), "epoch": (INT, 0, 1 << 40)})
         thing.command("get_time", self.get_time)
         thing.command("reboot", self.reboot)
 
@@ -111,9 +111,7 @@ class Device:
 
     async def set_property(self, payload):
         """{"property": name, "value": v}: write a writable property."""
-        name = payload.get("property")
-        if not isinstance(name, str) or "value" not in payload:
-            raise CommandError('set needs {"property": NAME, "value": VALUE}')
+        name = payload["property"]
         await self.thing.write(name, payload["value"])
         return {"property": name, "value": self.thing.get(name)}
 

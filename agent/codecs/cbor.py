@@ -103,6 +103,11 @@ def _enc(out, x, depth):
             b = x.encode("utf-8")
         except UnicodeError:
             raise CBORError("str is not encodable as UTF-8")
+        # MicroPython encodes a lone surrogate ("\ud800", valid in JSON) into
+        # bytes its own decoder refuses: a record that could be written but
+        # never read back. Refuse it here, before the journal hands out an id.
+        if _LAX_UTF8 and len(b) != len(x) and not _utf8_ok(memoryview(b), 0, len(b)):
+            raise CBORError("str holds a lone surrogate: not valid UTF-8")
         _head(out, 3, len(b))
         out.extend(b)
     elif isinstance(x, (bytes, bytearray, memoryview)):

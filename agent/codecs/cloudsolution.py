@@ -192,8 +192,8 @@ def server_command(obj, gmt=0):
     """A server command object -> a Command (id: the word, to echo in the
     answer; name: the Thing command, None when unsupported)."""
     word = obj.get("cmd")
-    if not isinstance(word, str) or not word:
-        word = "?"
+    if not isinstance(word, str) or not word or len(word) > 32:
+        word = "?"   # echoed in the answer: a word the protocol could have sent
     name = SERVER_COMMANDS.get(word)
     payload = {}
     if name == "unlock":

@@ -30,6 +30,7 @@ from agent.codecs.values import is_int
 # Arrays and objects in one message: json.loads builds every one before we
 # see any, and a few KB of "[[[[..." hold far more heap than a board has.
 MAX_CONTAINERS = 64
+MAX_NAME = 32   # a command's name: the Thing's names are short words
 SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
                 "device_status", "telemetry", "event", "ack")
 PONG = '{"type": "pong"}'
@@ -138,8 +139,9 @@ class Session(TextSession):
             return Ack(rid)
         if kind == "command":
             name = msg.get("command")
-            if not isinstance(name, str) or not name:
-                return BadInput("bad_command", "command without a command name ignored")
+            if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+                return BadInput("bad_command", "command without a command name (of at most %d characters) "
+                                               "ignored" % MAX_NAME)
             target = msg.get("device_id")
             if target is not None and target != self.device_id:
                 return BadInput("bad_command", "command for device %r ignored" % (target,))

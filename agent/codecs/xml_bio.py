@@ -30,6 +30,7 @@ from agent.codecs.session import (
 from agent.codecs.values import as_int, epoch_wall, fields_epoch, is_int, parse_stamp, wall_epoch, wall_text
 
 TERMINAL_TYPE = "doorlink"
+MAX_NAME = 32   # an Operation echoed in an answer: the protocol's are short words
 # The log requests: record kind -> (Operation, its tags). Each tag carries a
 # record value key, with a default for a record that lacks it, REQUIRED (the
 # record cannot be sent without it) or OPTIONAL (left out). The bench reads
@@ -219,8 +220,8 @@ class Session(TextSession):
                 # with the Z terminals write on local times) is wall clock.
                 return Command(cmd_id, "set_time", {"epoch": fields_epoch(got[0], got[1])})
             return Command(cmd_id, "set_time", {"time": wall_text(got[0])})
-        if not op or not xml_flat.is_name(op):
-            return BadInput("unknown_operation", "request without a valid Operation (%r) ignored" % (op,))
+        if not op or not xml_flat.is_name(op) or len(op) > MAX_NAME:
+            return BadInput("unknown_operation", "request without a valid Operation (%r) ignored" % (op[:40],))
         return _refused(cmd_id, op, "%s is not supported by this device" % op)
 
 

@@ -8,10 +8,15 @@ from agent import log
 from agent import records as r
 from agent.codecs.values import is_int
 from agent.errors import CommandError
+from agent.thing import INT, ONE_OF
 
 POLL_MS = 50
 MIN_UNLOCK_MS = 100
 MAX_UNLOCK_MS = 60000
+# Who may ask for an unlock through a command: the cloud, or a cloud's grant
+# for a punch. An enumeration, never free text: a command must not pass
+# itself off as a fingerprint or an exit button in the audit trail.
+SOURCES = ("cloud", "cloud_access")
 
 
 class Door:
@@ -28,7 +33,8 @@ class Door:
         thing.prop("lock", "locked")
         thing.prop("door", "unknown")
         thing.prop("unlock_ms", cfg["unlock_ms"], setter=self._set_unlock_ms)
-        thing.command("unlock", self.unlock)
+        thing.command("unlock", self.unlock,
+                      {"duration_ms": (INT, MIN_UNLOCK_MS, MAX_UNLOCK_MS), r.SOURCE: (ONE_OF, SOURCES)})
         thing.command("lock", self.lock)
 
     def _door_state(self):
@@ -49,16 +55,23 @@ class Door:
         self.thing.update("unlock_ms", self._check_ms("unlock_ms", ms))
 
     async def unlock(self, payload):
-        ms = self._check_ms("duration_ms", payload.get("duration_ms", self.thing.get("unlock_ms")))
+        ms = payload.get("duration_ms", self.thing.get("unlock_ms"))
         source = payload.get(r.SOURCE, "cloud")
+        if self.thing.get("lock") != "unlocked":
+            # The audit record first: a door opening nobody can account for
+            # is worse than a door that stays shut (egress, which must never
+            # wait for a journal, comes with the exit button and does not go
+            # through here).
+            if not self.thing.emit("door_unlocked", {r.DOOR: self.cfg["name"], r.SOURCE: source,
+                                                     "duration_ms": ms}):
+                log.count("unlocks_not_journaled")
+                raise CommandError("the unlock could not be journaled, so the door stays locked")
+            self.thing.update("lock", "unlocked")
         self.relay.on()
         self._opened_during_unlock = False
         if self._relock is not None:
             self._relock.cancel()
         self._relock = asyncio.create_task(self._relock_after(ms))
-        if self.thing.get("lock") != "unlocked":
-            self.thing.update("lock", "unlocked")
-            self.thing.emit("door_unlocked", {r.DOOR: self.cfg["name"], r.SOURCE: source, "duration_ms": ms})
         log.info("door", "unlocked for %d ms (%s)" % (ms, source))
         return {"lock": "unlocked", "duration_ms": ms}
 

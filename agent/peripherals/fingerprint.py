@@ -9,6 +9,7 @@ from agent.backoff import Backoff
 from agent.codecs import zfm
 from agent.codecs.values import is_int
 from agent.errors import CommandError
+from agent.thing import INT
 
 TIMEOUT_S = 2.0
 # A silent line or a garbled reply is tried this many more times. Resending
@@ -206,8 +207,9 @@ class FingerprintReader:
         self._admin = 0  # admin flows waiting: polling pauses so no punch steals their finger
         self._armed = True  # a finger resting on the sensor is one punch, not one per poll
         thing.prop("fingerprint", "offline")
-        thing.command("enrol", self._cmd_enrol)
-        thing.command("delete_user", self._cmd_delete)
+        user = {"user": (INT, 0, 0xFFFF)}   # the template's page; the module's own size is checked too
+        thing.command("enrol", self._cmd_enrol, user, ("user",))
+        thing.command("delete_user", self._cmd_delete, user, ("user",))
         thing.command("fp_status", self._cmd_status)
 
     def _emit_punch(self, user_id, score):
@@ -278,15 +280,8 @@ class FingerprintReader:
             raise CommandError("fingerprint module is not ready")
         return self.fp
 
-    @staticmethod
-    def _user(payload):
-        user = payload.get("user")
-        if not is_int(user):
-            raise CommandError("'user' must be an integer page number")
-        return user
-
     async def _cmd_enrol(self, payload):
-        user = self._user(payload)
+        user = payload["user"]
         self._admin += 1
         try:
             async with self._busy:
@@ -306,7 +301,7 @@ class FingerprintReader:
         return {"user": user}
 
     async def _cmd_delete(self, payload):
-        user = self._user(payload)
+        user = payload["user"]
         try:
             async with self._busy:
                 await self._fp().delete(user)

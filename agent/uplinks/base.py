@@ -38,9 +38,15 @@ class Uplink:
     # Thing -> journal, durably, before anything is sent. Property changes
     # travel as the events the peripherals raise.
     def _on_thing(self, notification, name, value):
+        """Returns False when a record could not be kept (the Thing tells
+        whoever raised it: a door action is then not performed)."""
         kind = records.from_thing(notification, name)
-        if kind is not None and self.delivery.keep(kind, name if kind == records.EVENT else None, value):
+        if kind is None:
+            return None
+        kept = self.delivery.keep(kind, name if kind == records.EVENT else None, value)
+        if kept:
             self._kept(kind)
+        return kept
 
     def _kept(self, kind):
         """A record of `kind` was journaled (its id: journal.next_id - 1)."""
@@ -100,6 +106,11 @@ class Uplink:
     async def _run_command(self, cmd):
         try:
             await self._answer(cmd)
+        except MemoryError:
+            # Even the answer could not be built: counted and logged, the
+            # task ends cleanly, the link lives on.
+            log.count("out_of_memory")
+            log.error(NAME, "out of memory answering a command")
         finally:
             self.running -= 1
 
@@ -118,6 +129,9 @@ class Uplink:
                 ok = True
             except CommandError as e:
                 error = str(e)
+            except MemoryError:
+                log.count("out_of_memory")
+                error = "out of memory on the device"
             except Exception as e:  # noqa: BLE001 - a broken handler must not kill the link
                 log.error(NAME, "command %s crashed: %r\n%s" % (name, e, format_exc(e)))
                 error = "internal error: %r" % e

@@ -27,10 +27,11 @@ class Delivery:
         self._waiting_since = None    # ticks when the oldest unacked record was sent
 
     def keep(self, kind, name, value):
-        """Journal a record, durably, before anything is sent. Returns False
-        (counted, logged) when it cannot be kept; the device carries on."""
+        """Journal a record, durably, before anything is sent. True once it
+        is; None when this protocol does not carry it (nothing to keep);
+        False (counted, logged) when it could not be kept."""
         if not self.carries(kind, name):
-            return False
+            return None
         try:
             self.journal.append(kind, name, value)
         except (OSError, ValueError) as e:

@@ -7,7 +7,7 @@ import asyncio
 from agent import clock
 from agent.codecs.values import epoch_wall
 from agent.journal import Journal
-from agent.thing import Thing
+from agent.thing import ONE_OF, Thing
 from agent.uplinks.http import HttpUplink
 
 from support import tmpdir
@@ -46,7 +46,7 @@ class ScriptedCloud:
 class Door:
     def __init__(self, thing):
         self.opened = []
-        thing.command("unlock", self.unlock)
+        thing.command("unlock", self.unlock, {"source": (ONE_OF, ("cloud", "cloud_access"))})
 
     async def unlock(self, payload):
         self.opened.append(payload.get("source"))

@@ -172,3 +172,9 @@ def test_a_number_json_cannot_carry_makes_a_record_unsendable():
         raises(ValueError, s.record, [7, 1, "telemetry", None, {"temperature": bad}])
         raises(ValueError, s.record, [7, 1, "event", "x", {"deep": [{"v": bad}]}])
     assert json.loads(s.record([7, 1, "telemetry", None, {"temperature": 21.5}]))["payload"] == {"temperature": 21.5}
+
+
+def test_a_long_command_name_is_refused_by_the_codec():
+    s = _registered()
+    ev = s.receive(json.dumps({"type": "command", "command": "u" * 150, "id": "c"}))  # within max_frame
+    assert ev.counter == "bad_command" and "32" in ev.message

@@ -3,7 +3,7 @@ import os
 from agent.codecs import cbor
 from agent.journal import SEG_SUFFIX, Journal, frame, scan
 
-from support import tmpdir
+from support import raises, tmpdir
 
 
 def _clock():
@@ -142,3 +142,15 @@ def test_record_size_limit():
     else:
         raise AssertionError("no error")
     assert j.append("event", "ok", {}) == 1
+
+
+def test_whatever_append_accepts_read_returns():
+    # A lone surrogate is valid in JSON, so the cloud can send one; on
+    # MicroPython it used to be written, its id handed out, and then
+    # skipped on read as if torn: lost without a trace. Refused up front now.
+    j = _open(tmpdir() + "/j")
+    e = raises(ValueError, j.append, "event", "door_unlocked", {"source": "\ud800"})
+    assert "surrogate" in str(e) or "UTF-8" in str(e)
+    rid = j.append("event", "door_unlocked", {"source": "caf\u00e9 \u2603 \U0001f600"})
+    assert j.read()[-1][0] == rid and j.read()[-1][4] == {"source": "caf\u00e9 \u2603 \U0001f600"}
+    assert j.next_id == rid + 1  # the refused record took no id
