@@ -5,7 +5,7 @@
 import asyncio
 
 from agent import __version__, clock, hal, log
-from agent.errors import CommandError
+from agent.errors import CommandError, ConfigError
 from agent.supervisor import Supervisor
 from agent.thing import ANY, INT, TEXT, Thing
 
@@ -37,12 +37,6 @@ def uplink_factory(kind):
     raise ValueError("uplink %r is not supported" % kind)
 
 
-def journal_dir(board, site):
-    # One journal per device identity: re-pointing a board at another
-    # device id must not send the old device's records under the new name.
-    return board["journal"]["path"].rstrip("/") + "/" + site["device_id"]
-
-
 class Device:
     __slots__ = ("board", "site", "thing", "io", "uplink", "journal", "supervisor",
                  "heap_peak", "restart", "_started")
@@ -66,8 +60,14 @@ class Device:
 
         if hasattr(io, "run"):
             self.supervisor.add("io", io.run, base_s=0.2, cap_s=5)
-        for cfg in board["peripherals"]:
-            part = self._peripheral(cfg)
+        for i, cfg in enumerate(board["peripherals"]):
+            try:
+                part = self._peripheral(cfg)
+            except MemoryError:
+                raise
+            except Exception as e:  # noqa: BLE001 - whatever the pin adapter raises, the board file is the cause
+                raise ConfigError(None, "peripherals[%d]" % i, "(%s %r) cannot be set up by hal %r: %s"
+                                  % (cfg["type"], cfg["name"], board["hal"], e))
             self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
 
         # Code first, then data: importing a module needs contiguous heap,
@@ -75,8 +75,7 @@ class Device:
         from agent.journal import Journal
         make_uplink = uplink_factory(site["uplink"])
         jcfg = board["journal"]
-        self.journal = Journal(journal_dir(board, site), jcfg["max_kb"] * 1024, jcfg["segment_bytes"],
-                               clock=clock.now)
+        self.journal = Journal(jcfg["folder"], jcfg["max_kb"] * 1024, jcfg["segment_bytes"], clock=clock.now)
         hal.collect()
         if self.journal.pending():
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())

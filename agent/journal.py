@@ -3,7 +3,10 @@
 #
 # Layout of the journal folder:
 #   0000000001.seg ...  append-only segment files named by their first id
-#   cursor              the highest acknowledged id (replaced atomically)
+#   cursor              the highest acknowledged id (replaced atomically),
+#                       or [id, count, first, last] while an eviction's
+#                       notice is not yet journaled (so a power cut between
+#                       evicting and journaling the notice cannot hide it)
 # A record on flash:  D1 | len (2, BE) | crc32 of len+payload (4, BE) | payload
 # payload: CBOR [id, time, kind, name, value].
 #
@@ -51,6 +54,27 @@ def unframe(data, pos):
     if crc32(payload, crc32(bytes(data[pos + 1:pos + 3]))) & 0xFFFFFFFF != want:
         return None, pos + 1
     return payload, stop
+
+
+def cursor_value(data):
+    """The cursor file's value: an id, [id, count, first, last] with a
+    pending eviction notice, or None when unreadable."""
+    payload, _ = unframe(data, 0)
+    if payload is None:
+        return None
+    try:
+        value = cbor.decode(payload)
+    except ValueError:
+        return None
+    if _count(value):
+        return value
+    if isinstance(value, list) and len(value) == 4 and all(_count(v) for v in value):
+        return value
+    return None
+
+
+def _count(v):
+    return isinstance(v, int) and v is not True and v is not False and v >= 0
 
 
 def _decode(payload):
@@ -105,8 +129,11 @@ def scan(data):
         yield rec, skipped
 
 
-def _mkdirs(path):
-    # MicroPython has no os.makedirs.
+def mkdirs(path):
+    # MicroPython has no os.makedirs. A folder made here is synced into its
+    # parent: otherwise a power cut could take the folder, and every record
+    # appended to it, with it.
+    parent = "/" if path.startswith("/") else "."
     cur = "/" if path.startswith("/") else ""
     for name in path.split("/"):
         if not name:
@@ -116,6 +143,9 @@ def _mkdirs(path):
             os.mkdir(cur)
         except OSError:
             pass  # exists (anything else shows when the journal writes)
+        else:
+            sync_dir(parent)
+        parent = cur
 
 
 class Segment:
@@ -161,7 +191,7 @@ class Journal:
         try:
             names = os.listdir(self.path)
         except OSError:
-            _mkdirs(self.path)
+            mkdirs(self.path)
             names = []
         self.acked = self._persisted = self._read_cursor()
         top = self.acked
@@ -201,13 +231,17 @@ class Journal:
             data = self._read_file(CURSOR)
         except OSError:
             return 0
-        payload, _ = unframe(data, 0)
-        if payload is None:
+        value = cursor_value(data)
+        if value is None:
             # Rename is atomic, so this is bit rot: resend rather than lose.
             log.count("journal_bad_cursor")
             log.warn("journal", "cursor unreadable; unacknowledged state assumed (duplicates possible)")
             return 0
-        return cbor.decode(payload)
+        if isinstance(value, list):
+            # An eviction whose notice a power cut kept off the journal.
+            self._evict_notice = value[1:]
+            return value[0]
+        return value
 
     # -- appending ----------------------------------------------------------
     def append(self, kind, name, value, t=None):
@@ -235,6 +269,10 @@ class Journal:
                                             "last_id": notice[2]}])), rid)
             self.next_id = rid + 1
         self._sync()
+        if notice is not None:
+            # The notice is on flash: the cursor no longer needs to carry it
+            # (it still carries one that writing the notice itself caused).
+            self._write_cursor(self.acked)
         self.stats["appended"] += len(ids)
         return ids
 
@@ -311,16 +349,17 @@ class Journal:
         seg = self._segs.pop(0)
         lost_first = max(seg.first, self.acked + 1)
         lost = seg.last - lost_first + 1 if seg.last > self.acked else 0
-        os.remove(self._p(seg.name))
         if lost > 0:
             self.stats["evicted"] += lost
             log.count("journal_evicted", lost)
             log.warn("journal", "full: evicted %d unsent records (%d..%d)"
                      % (lost, lost_first, seg.last))
-            self._write_cursor(seg.last)
             old = self._evict_notice
             self._evict_notice = [lost + (old[0] if old else 0),
                                   old[1] if old else lost_first, seg.last]
+            # Cursor and pending notice reach flash before the records go.
+            self._write_cursor(seg.last)
+        os.remove(self._p(seg.name))
 
     # -- reading and acknowledging ------------------------------------------
     def size(self):
@@ -379,8 +418,9 @@ class Journal:
 
     def _write_cursor(self, value):
         tmp = self._p(CURSOR + ".new")
+        notice = self._evict_notice
         with open(tmp, "wb") as f:
-            f.write(frame(cbor.encode(value)))
+            f.write(frame(cbor.encode(value if notice is None else [value] + notice)))
             sync_file(f)
         os.rename(tmp, self._p(CURSOR))
         sync_dir(self.path)

@@ -39,6 +39,12 @@ def parse_args(argv):
     return opts
 
 
+def _stop(error):
+    # One line, no traceback: the technician fixes a file, not the code.
+    print("config error: %s" % error)
+    sys.exit(2)
+
+
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
@@ -66,19 +72,25 @@ def main(argv=None):
                     p["port"] = opts["serial"]
         if opts["journal"]:
             board["journal"]["path"] = opts["journal"]
-        io = hal.board_io(board, opts["emulator"])
+            named = ("the command line", "--journal")
+        else:
+            named = (opts["board"], "journal.path")
+        board["journal"]["folder"] = config.journal_folder(board, site, named[0], named[1])
+        try:
+            io = hal.board_io(board, opts["emulator"])
+        except ImportError as e:  # the pin adapter's library (gpiozero on a Pi) is not installed
+            raise ConfigError(opts["board"], "hal", "%r cannot start here: %s (pip install 'doorlink[pi]')"
+                              % (board["hal"], e))
     except ConfigError as e:
-        print("config error: %s" % e)
-        sys.exit(2)
+        _stop(e)
     del config
     hal.release("agent.config")
 
     from agent.device import Device
     try:
         device = Device(board, site, io)
-    except ValueError as e:  # a peripheral this board's hal cannot drive
-        print("config error: %s: %s" % (opts["board"], e))
-        sys.exit(2)
+    except ConfigError as e:  # a peripheral the board's hal cannot set up: the device names it
+        _stop(ConfigError(opts["board"], e.field, e.problem))
     try:
         asyncio.run(device.run())
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ import asyncio
 
 from agent import log
 from agent.backoff import Backoff
+from agent.errors import LinkClosed
 from agent.hal import format_exc
 from agent.tasks import cancel_and_wait
 
@@ -31,6 +32,10 @@ class Supervisor:
                 log.warn("supervisor", "task %s ended; restarting" % name)
             except asyncio.CancelledError:
                 raise
+            except (LinkClosed, OSError) as e:
+                # A link or a port that is not there (yet): expected, one
+                # line; the restart below retries it.
+                log.warn("supervisor", "task %s stopped: %s" % (name, str(e) or e.__class__.__name__))
             except Exception as e:  # noqa: BLE001 - any failure is restartable
                 log.error("supervisor", "task %s failed: %r\n%s" % (name, e, format_exc(e)))
             backoff.down()

@@ -6,7 +6,8 @@ from agent import log
 
 # A cancel can be lost: on MicroPython, cancelling a task just as an inner
 # wait_for() times out turns the CancelledError into a TimeoutError, and code
-# that retries on timeouts (micropython-websockets' recv does) swallows it.
+# that retries on timeouts (as the WebSocket library once used here did)
+# swallows it.
 # So a cancelled task is cancelled again until it has really ended.
 RECANCEL_EVERY_S = 0.02
 RECANCEL_TRIES = 100

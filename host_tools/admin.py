@@ -3,6 +3,10 @@ API - subscribe, send a command to a device, wait for its command_result,
 print it.
 
     doorlink command DEVICE unlock [--payload '{"duration_ms": 5000}'] [--server URL]
+
+The admin token (a bench that wants one: beyond loopback, or
+--require-auth) comes from --token or, to keep it out of shell history and
+`ps`, from the DOORLINK_ADMIN_TOKEN environment variable.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import uuid
 
 import aiohttp
@@ -21,18 +26,27 @@ class CommandFailed(RuntimeError):
     pass
 
 
+TOKEN_ENV = "DOORLINK_ADMIN_TOKEN"
+
+
 async def send_command(server: str, device_id: str, command: str, payload: dict | None = None,
-                       timeout: float = 10.0) -> dict:
+                       timeout: float = 10.0, token: str | None = None) -> dict:
     """The device's command_result payload; CommandFailed on a bench error,
-    a refusal by the device, or no answer within `timeout`."""
+    a refusal by the device, or no answer within `timeout`. `token`: the
+    admin's, sent in `subscribe`."""
     cmd_id = "cli-" + uuid.uuid4().hex[:8]
     async with aiohttp.ClientSession() as session:
         try:
             ws = await session.ws_connect(server, timeout=aiohttp.ClientWSTimeout(ws_close=2))
+        except aiohttp.WSServerHandshakeError as e:
+            raise CommandFailed(f"{server} refused the connection: HTTP {e.status} {e.message}") from None
         except (aiohttp.ClientError, OSError) as e:
             raise CommandFailed(f"cannot reach {server}: {e} (is the bench running?)") from None
         async with ws:
-            await ws.send_json({"type": "subscribe", "role": "admin"})
+            subscribe = {"type": "subscribe", "role": "admin"}
+            if token:
+                subscribe["token"] = token
+            await ws.send_json(subscribe)
             await ws.send_json({"type": "command", "device_id": device_id, "command": command,
                                 "payload": payload or {}, "id": cmd_id})
 
@@ -62,6 +76,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     p.add_argument("command", help="e.g. unlock, lock, status, set_time, reboot, enrol")
     p.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
     p.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait (default %(default)s)")
+    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                   help=f"admin token, where the bench wants one (default: ${TOKEN_ENV})")
     p.set_defaults(handler=run)
     return p
 
@@ -75,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(payload, dict):
         raise CliError("--payload must be a JSON object", 'e.g. --payload \'{"duration_ms": 5000}\'')
     try:
-        res = asyncio.run(send_command(args.server, args.device, args.command, payload, args.timeout))
+        res = asyncio.run(send_command(args.server, args.device, args.command, payload, args.timeout, args.token))
     except CommandFailed as e:
-        raise CliError(str(e), f"check that {args.device} is online: doorlink demo / bench show it", code=1) \
-            from None
+        if "authentication" in str(e):
+            hint = f"give the admin token: --token or ${TOKEN_ENV} (doorlink bench add-admin makes one)"
+        else:
+            hint = f"check that {args.device} is online: doorlink demo / bench show it"
+        raise CliError(str(e), hint, code=1) from None
     print(json.dumps(res, indent=2, sort_keys=True))
     return 0 if res.get("ok") else 1

@@ -1,13 +1,12 @@
 """The MicroPython side of the host: finds the `micropython` and `mpy-cross`
-commands and builds the folder a board's flash would hold: the agent and
-its libraries precompiled to .mpy, exactly what gets deployed to an ESP32.
-Precompiling matters: compiling the WebSocket library from source needs
-more heap than a small board has.
+commands and builds the folder a board's flash would hold: the agent
+precompiled to .mpy, exactly what gets deployed to an ESP32. Precompiling
+matters: compiling the agent from source needs more heap than a small
+board has.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from host_tools.paths import AGENT, BUILD
-
-LIBS = ("micropython_websockets",)  # device-side packages, from this venv
 
 
 class ToolMissing(RuntimeError):
@@ -38,17 +35,10 @@ def tool(name: str) -> str:
 def _sources() -> Iterator[tuple[Path, Path]]:
     for src in sorted(AGENT.rglob("*.py")):
         yield src, src.relative_to(AGENT.parent)
-    for lib in LIBS:
-        spec = importlib.util.find_spec(lib)
-        if spec is None or not spec.submodule_search_locations:
-            raise ToolMissing(f"device library {lib} is not installed: run `make venv`")
-        base = Path(list(spec.submodule_search_locations)[0])
-        for src in sorted(base.rglob("*.py")):
-            yield src, Path(lib) / src.relative_to(base)
 
 
 def build_deploy(dest: str | Path | None = None) -> Path:
-    """Compile agent/ and device libraries to .mpy under dest (default
+    """Compile agent/ to .mpy under dest (default
     build/mpy). Only changed files are recompiled. Returns dest."""
     dest = Path(dest or BUILD / "mpy")
     cross = tool("mpy-cross")

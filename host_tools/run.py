@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from agent.config import load_board
+from agent.config import load_board, load_site
 from agent.errors import ConfigError
 from host_tools.cli_common import CliError, Parents
 from host_tools.paths import board_path
@@ -28,21 +28,30 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     return p
 
 
+FIX = "fix the file (see the README's configuration reference)"
+
+
 def run(args: argparse.Namespace) -> int:
     board_file = board_path(args.board)
     try:
         board = load_board(str(board_file))
+        # Checked here too, so a broken site file is one error line before
+        # anything starts; the agent checks it again on its own runtime.
+        load_site(args.site, args.server)
     except ConfigError as e:
-        raise CliError(f"config error: {e}", "fix the board file (see the README's configuration reference)") from None
+        raise CliError(f"config error: {e}", FIX) from None
     if args.runtime and args.runtime not in board["runtimes"]:
         raise CliError(f"board {board['name']} runs {', '.join(board['runtimes'])}, not {args.runtime}",
                        f"drop --runtime, or pass --runtime {board['runtimes'][0]}")
 
     async def go() -> int:
         stop = stop_event()
-        session = await start_board(board_file, args.site, runtime=args.runtime, server=args.server,
-                                    log_level=args.log_level, journal=args.journal,
-                                    on_line=lambda line: print(line, flush=True))
+        try:
+            session = await start_board(board_file, args.site, runtime=args.runtime, server=args.server,
+                                        log_level=args.log_level, journal=args.journal,
+                                        on_line=lambda line: print(line, flush=True))
+        except ConfigError as e:
+            raise CliError(f"config error: {e}", FIX) from None
         ended = asyncio.create_task(session.wait())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([ended, stopper], return_when=asyncio.FIRST_COMPLETED)

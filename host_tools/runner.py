@@ -12,12 +12,15 @@ board would come back after a reset.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import load_board
+from agent.errors import ConfigError
 from agent.hal import RESTART_EXIT
 from host_tools import mpy
 from host_tools.emulator import BoardEmulator
@@ -33,14 +36,16 @@ def agent_command(runtime: str, board_path: str | Path, site_path: str | Path, s
                   journal: str | Path | None = None, serial: str | None = None) -> tuple[list[str], dict, str]:
     """(argv, env, cwd) that run the agent. For MicroPython the agent runs
     precompiled from build/mpy, with the heap capped at `heap_kb` (the
-    board's budget): over budget it fails with MemoryError, as a board would."""
-    args = ["--board", str(board_path), "--site", str(site_path), "--log-level", log_level]
+    board's budget): over budget it fails with MemoryError, as a board would.
+    The agent runs from the repository root, so the paths the caller gave
+    (relative to the caller's directory) are handed over absolute."""
+    args = ["--board", os.path.abspath(board_path), "--site", os.path.abspath(site_path), "--log-level", log_level]
     if server:
         args += ["--server", server]
     if emulator:
         args += ["--emulator", f"{emulator[0]}:{emulator[1]}"]
     if journal:
-        args += ["--journal", str(journal)]
+        args += ["--journal", os.path.abspath(journal)]
     if serial:
         args += ["--serial", serial]
     if runtime == "micropython":
@@ -131,21 +136,39 @@ class BoardSession:
         return rc
 
 
+def _emulator_error(board_path: str | Path, host: str, port: int, e: OSError) -> ConfigError:
+    """The board file's field to blame when the emulator cannot listen."""
+    if isinstance(e, socket.gaierror):
+        field, why = "emulator.host", "is not a name this host can resolve"
+    elif e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        field, why = "emulator.host", "is not an address of this host"
+    elif e.errno in (errno.EADDRINUSE, errno.EACCES):
+        field, why = "emulator.port", "is taken or not allowed (another demo or run?)"
+    else:
+        field, why = "emulator", "cannot be listened on"
+    return ConfigError(str(board_path), field, f"{why}: the emulator cannot listen on {host}:{port} ({e})")
+
+
 async def start_board(board_path: str | Path, site_path: str | Path, runtime: str | None = None,
                       server: str | None = None, heap_kb: int | None = None,
                       on_line: Callable[[str], object] = print, emulator_port: int | None = None,
                       visitor: bool = False, log_level: str = "info",
                       journal: str | Path | None = None) -> BoardSession:
     """Start the agent for `board_path`; returns a BoardSession. Every line
-    the agent prints goes to on_line(str)."""
+    the agent prints goes to on_line(str). A board the host cannot serve
+    (its emulator's address) raises ConfigError naming the field."""
     board = load_board(str(board_path))
     runtime = runtime or board["runtimes"][0]
     emulator = reader = None
     emu_addr = None
     try:
         if board["hal"] == "emulated":
+            host = board["emulator"]["host"]
             port = board["emulator"]["port"] if emulator_port is None else emulator_port
-            emulator = await BoardEmulator(board, board["emulator"]["host"], port, visitor=visitor).start()
+            try:
+                emulator = await BoardEmulator(board, host, port, visitor=visitor).start()
+            except OSError as e:
+                raise _emulator_error(board_path, host, port, e) from None
             emu_addr = (emulator.host, emulator.port)
         if any(p["type"] == "fingerprint" and p["port"] == "emulated" for p in board["peripherals"]):
             reader = ReaderEmulator().start()

@@ -16,6 +16,8 @@
 # returned as-is: the journal never writes tags, so no semantics are needed.
 import struct
 
+from agent.codecs import utf8
+
 MAX_DEPTH = 32  # containers (arrays, maps, tags) nested in one another
 
 
@@ -24,44 +26,6 @@ class CBORError(ValueError):
 
 
 _BREAK = object()
-
-
-# MicroPython's decoder accepts overlong forms, surrogates and code points
-# past U+10FFFF; detect that once so such text is checked by hand there.
-def _lax_utf8():
-    try:
-        str(b"\xed\xa0\x80", "utf-8")
-        return True
-    except UnicodeError:
-        return False
-
-
-_LAX_UTF8 = _lax_utf8()
-
-
-def _utf8_ok(mv, i, end):
-    while i < end:
-        c = mv[i]
-        if c < 0x80:
-            i += 1
-            continue
-        # (continuation bytes, allowed range of the first one): the ranges
-        # exclude overlong forms, surrogates and values above U+10FFFF.
-        if 0xC2 <= c <= 0xDF:
-            n, lo, hi = 1, 0x80, 0xBF
-        elif 0xE0 <= c <= 0xEF:
-            n, lo, hi = 2, (0xA0 if c == 0xE0 else 0x80), (0x9F if c == 0xED else 0xBF)
-        elif 0xF0 <= c <= 0xF4:
-            n, lo, hi = 3, (0x90 if c == 0xF0 else 0x80), (0x8F if c == 0xF4 else 0xBF)
-        else:
-            return False
-        if i + n >= end or not lo <= mv[i + 1] <= hi:
-            return False
-        for j in range(i + 2, i + n + 1):
-            if mv[j] & 0xC0 != 0x80:
-                return False
-        i += n + 1
-    return True
 
 
 # -- encoding ---------------------------------------------------------------
@@ -106,7 +70,7 @@ def _enc(out, x, depth):
         # MicroPython encodes a lone surrogate ("\ud800", valid in JSON) into
         # bytes its own decoder refuses: a record that could be written but
         # never read back. Refuse it here, before the journal hands out an id.
-        if _LAX_UTF8 and len(b) != len(x) and not _utf8_ok(memoryview(b), 0, len(b)):
+        if utf8.LAX and len(b) != len(x) and not utf8.valid(memoryview(b), 0, len(b)):
             raise CBORError("str holds a lone surrogate: not valid UTF-8")
         _head(out, 3, len(b))
         out.extend(b)
@@ -181,7 +145,7 @@ def _string(mv, pos):
 
 def _text(mv, a, b):
     try:
-        if _LAX_UTF8 and not _utf8_ok(mv, a, b):
+        if utf8.LAX and not utf8.valid(mv, a, b):
             raise UnicodeError
         return str(mv[a:b], "utf-8")
     except UnicodeError:

@@ -8,6 +8,10 @@
 # de-duplicate a resent batch on (sn, logindex+i). That only holds for a run
 # of consecutive journal ids, which sendlog() therefore insists on.
 #
+# Every request carries the site's token beside `sn` (`"token"`), so the
+# server can tell the device from anyone who knows its serial number; the
+# protocol's own devices send none (Session without a token).
+#
 # A reply may carry a server command (`"cmd": {...}`, or its fields beside
 # the reply's own); reply() hands it over as a Command whose id is the
 # command word, which command_result() echoes as `ret` in the device's
@@ -40,14 +44,20 @@ Reply = namedtuple("Reply", ("ok", "reason", "count", "logindex", "cloudtime", "
 
 class Session(_Session):
     """Carries punches and door events (as enrollid-0 records)."""
-    __slots__ = ("sn", "gmt", "devinfo")
+    __slots__ = ("sn", "gmt", "devinfo", "token")
     CARRIES = (records.PUNCH, records.EVENT)
 
-    def __init__(self, sn, gmt=0, devinfo=None):
+    def __init__(self, sn, gmt=0, devinfo=None, token=None):
         _Session.__init__(self)
         self.sn = sn
         self.gmt = gmt
         self.devinfo = devinfo or {}
+        self.token = token
+
+    def _signed(self, out):
+        if self.token:
+            out["token"] = self.token
+        return out
 
     def carries(self, kind, name):
         return kind == records.PUNCH or (kind == records.EVENT and name in DOOR_EVENTS)
@@ -55,12 +65,12 @@ class Session(_Session):
     # -- requests -------------------------------------------------------------
     def hello(self):
         self.open()
-        return {"cmd": "reg", "sn": self.sn, "cpusn": self.sn, "devinfo": self.devinfo}
+        return self._signed({"cmd": "reg", "sn": self.sn, "cpusn": self.sn, "devinfo": self.devinfo})
 
     def ping(self, now):
         """checklive, with the device's local wall clock (epoch `now`)."""
         self.require("ping()")
-        return {"cmd": "checklive", "sn": self.sn, "time": epoch_wall(now, self.gmt)}
+        return self._signed({"cmd": "checklive", "sn": self.sn, "time": epoch_wall(now, self.gmt)})
 
     def sendlog(self, recs):
         """A sendlog request for journal records with consecutive ids, every
@@ -80,13 +90,13 @@ class Session(_Session):
                 raise ValueError("journal record %d (%s %s) is not carried by CloudSolution"
                                  % (rec[records.ID], records.kind(rec), rec[records.NAME]))
             out.append(r)
-        return {"cmd": "sendlog", "sn": self.sn, "count": len(out), "logindex": first, "record": out}
+        return self._signed({"cmd": "sendlog", "sn": self.sn, "count": len(out), "logindex": first, "record": out})
 
     def command_result(self, cmd_id, name, ok, result=None, error=None):
         """The device's answer to server command `cmd_id` (the command word):
         {"ret": word, "sn", "result", "reason" on failure, scalar results}."""
         self.require("command_result()")
-        out = {"ret": cmd_id, "sn": self.sn, "result": bool(ok)}
+        out = self._signed({"ret": cmd_id, "sn": self.sn, "result": bool(ok)})
         if not ok:
             out["reason"] = str(error or "failed")
         elif isinstance(result, dict):

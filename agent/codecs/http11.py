@@ -5,10 +5,7 @@
 #
 # Limits are checked before data is kept: a server announcing a body larger
 # than max_body is refused at the header, not after buffering it.
-
-
-class HttpError(ValueError):
-    """The server's bytes are not an HTTP/1.1 response we accept."""
+from agent.codecs.http_head import HttpError, digits, parse_head, request  # noqa: F401 - http11's API
 
 
 class Response:
@@ -28,58 +25,10 @@ class Response:
         return "<Response %d %s, %d bytes>" % (self.status, self.reason, len(self.body))
 
 
-def _clean(text, what):
-    text = str(text)
-    if "\r" in text or "\n" in text:
-        raise HttpError("%s must not contain a line break: %r" % (what, text[:60]))
-    return text
-
-
-def request(method, host, port, path, body_bytes, headers=(), default_port=80):
-    """The bytes of one request. body_bytes None = no body (no Content-*);
-    headers: extra (name, value) pairs. The port is named in Host only
-    when it is not the scheme's default_port (80, or 443 for https)."""
-    host = _clean(host, "host")
-    if ":" in host and not host.startswith("["):
-        host = "[" + host + "]"  # an IPv6 literal
-    lines = ["%s %s HTTP/1.1" % (_clean(method, "method"), _clean(path or "/", "path")),
-             "Host: " + (host if port == default_port else "%s:%d" % (host, port)),
-             "User-Agent: doorlink",
-             "Connection: keep-alive"]
-    if body_bytes is not None:
-        lines.append("Content-Type: application/json")
-        lines.append("Content-Length: %d" % len(body_bytes))
-    for name, value in headers:
-        lines.append("%s: %s" % (_clean(name, "header name"), _clean(value, "header value")))
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    return head + body_bytes if body_bytes else head
-
-
 # parser states
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _DONE = range(8)
 _MAX_LINE = 1024  # a chunk-size or trailer line
 _HEX = "0123456789abcdefABCDEF"
-
-
-def _parse_head(block):
-    try:
-        lines = block.decode().split("\r\n")
-    except ValueError:
-        raise HttpError("response header is not text")
-    parts = lines[0].split(" ", 2)
-    version = parts[0]
-    if (len(parts) < 2 or version not in ("HTTP/1.1", "HTTP/1.0") or len(parts[1]) != 3
-            or not parts[1].isdigit()):
-        raise HttpError("malformed status line: %r" % lines[0][:80])
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        name = name.strip().lower()
-        if not sep or not name or name != line[:len(name)].lower():
-            raise HttpError("malformed header line: %r" % line[:80])
-        value = value.strip()
-        headers[name] = headers[name] + ", " + value if name in headers else value
-    return version, int(parts[1]), parts[2] if len(parts) > 2 else "", headers
 
 
 def _chunk_size(line):
@@ -105,7 +54,9 @@ class ResponseParser:
         self._buf = b""
         self._state = _HEAD
         self._resp = None
-        self._body = []
+        # One buffer for the body: a list of pieces costs an object per
+        # chunk, and a server sending 1-byte chunks would make that 40x.
+        self._body = bytearray()
         self._size = 0    # body bytes accepted so far
         self._left = 0    # bytes left in the body (Content-Length) or chunk
 
@@ -124,14 +75,14 @@ class ResponseParser:
                     return None
                 take = self._buf[:self._left]
                 self._buf = self._buf[len(take):]
-                self._body.append(take)
+                self._body.extend(take)
                 self._left -= len(take)
                 if self._left:
                     return None
                 self._state = _CHUNK_END if st == _CHUNK_DATA else _DONE
             elif st == _UNTIL_CLOSE:
                 self._grow(len(self._buf))
-                self._body.append(self._buf)
+                self._body.extend(self._buf)
                 self._buf = b""
                 return None
             elif st == _DONE:
@@ -161,7 +112,7 @@ class ResponseParser:
             return False
         if end > self.max_header:
             raise HttpError("response header over %d bytes" % self.max_header)
-        version, status, reason, headers = _parse_head(self._buf[:end])
+        version, status, reason, headers = parse_head(self._buf[:end])
         self._buf = self._buf[end + 4:]
         if 100 <= status < 200:
             return True  # interim (100 Continue): the real response follows
@@ -175,7 +126,7 @@ class ResponseParser:
             self._state = _CHUNK_SIZE
         elif "content-length" in headers:
             cl = headers["content-length"]
-            if not cl.isdigit() or len(cl) > 12:
+            if not digits(cl) or len(cl) > 12:
                 raise HttpError("bad content-length %r" % cl[:40])
             self._left = int(cl)
             self._grow(self._left)
@@ -219,8 +170,8 @@ class ResponseParser:
 
     def _finish(self):
         resp = self._resp
-        resp.body = b"".join(self._body)
-        self._body = []
+        resp.body = bytes(self._body)
+        self._body = bytearray()
         self.rest = self._buf
         self._buf = b""
         self._state = _DONE

@@ -22,6 +22,7 @@ from agent.codecs.session import (
     Send,
     ServerError,
     TextSession,
+    shown,
 )
 from agent.codecs.values import is_int
 
@@ -116,7 +117,7 @@ class Session(TextSession):
             return BadInput("bad_message", "message is not a JSON object: %r" % text[:60])
         kind = msg.get("type")
         if kind not in SERVER_TYPES:
-            return BadInput("unknown_type", "unknown message type %r ignored" % (kind,))
+            return BadInput("unknown_type", "unknown message type %s ignored" % shown(kind))
         if kind == "ping":
             return Send(PONG)
         if kind == "error":
@@ -144,7 +145,7 @@ class Session(TextSession):
                                                "ignored" % MAX_NAME)
             target = msg.get("device_id")
             if target is not None and target != self.device_id:
-                return BadInput("bad_command", "command for device %r ignored" % (target,))
+                return BadInput("bad_command", "command for device %s ignored" % shown(target))
             payload = msg.get("payload")
             return Command(msg.get("id"), name, {} if payload is None else payload)
         return NOTHING

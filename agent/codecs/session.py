@@ -46,6 +46,14 @@ CONNECTING = "connecting"
 REGISTERED = "registered"
 
 
+def shown(value, n=40):
+    """A peer's value as an error message quotes it: its repr, cut to n
+    characters. A message is logged for every bad input, and a peer's
+    value may be as long as a whole frame."""
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + "..."
+
+
 class LocalProtocolError(Exception):
     """Our own code used the session out of turn (a record before the
     cloud accepted our registration). Not a ValueError on purpose: the
@@ -107,7 +115,14 @@ class TextSession(Session):
         if len(text) > self.max_frame:
             return BadInput("oversized_frame", "message of %d bytes over the %d byte limit ignored"
                             % (len(text), self.max_frame))
-        return self._receive(text)
+        try:
+            return self._receive(text)
+        except MemoryError:
+            # Within max_frame, but decoding it takes more heap than is free
+            # (a JSON array takes 8 bytes per element on MicroPython): the
+            # peer's message is refused, the link lives on.
+            return BadInput("oversized_frame", "message of %d bytes does not fit in free memory: ignored"
+                            % len(text))
 
     def _receive(self, text):
         raise NotImplementedError

@@ -26,6 +26,7 @@ from agent.codecs.session import (
     Reregister,
     ServerError,
     TextSession,
+    shown,
 )
 from agent.codecs.values import as_int, epoch_wall, fields_epoch, is_int, parse_stamp, wall_epoch, wall_text
 
@@ -131,7 +132,7 @@ class Session(TextSession):
         try:
             root, f = xml_flat.decode(text, self.max_frame)
         except xml_flat.XmlError as e:
-            return BadInput("bad_xml", "malformed XML ignored: %s" % e)
+            return BadInput("bad_xml", "malformed XML ignored: %s" % _cut(str(e)))
         if root == "Message":  # vendor shape: the operation is the child's text
             if "Response" in f:
                 return self._response(f.get("Response"), f)
@@ -154,7 +155,7 @@ class Session(TextSession):
             if op == "KeepAlive":
                 return NOTHING  # any answer proves the link
             if op not in _LOG_OPS:
-                return BadInput("bad_message", "%s response without <Result> ignored" % op)
+                return BadInput("bad_message", "%s response without <Result> ignored" % shown(op))
             # A log answer that is not a clear success is a refusal: were it
             # ignored, the next log's ack (acks are cumulative) would pass
             # over this one and drop it unstored.
@@ -168,7 +169,7 @@ class Session(TextSession):
             self.session = f.get("Session") or None
             return Registered(True)
         if not registered:
-            return BadInput("unexpected_message", "%s response before Register ignored" % op)
+            return BadInput("unexpected_message", "%s response before Register ignored" % shown(op))
         if _unknown_session(result, reason):
             return Reregister(reason)
         if op in _LOG_OPS:
@@ -192,11 +193,11 @@ class Session(TextSession):
             return Ack(rid)
         if op == "KeepAlive" or op in _RESULT_OPS:
             return NOTHING if ok else ServerError("%s failed: %s" % (op, reason), False)
-        return BadInput("unknown_operation", "response to unknown operation %r ignored" % (op,))
+        return BadInput("unknown_operation", "response to unknown operation %s ignored" % shown(op))
 
     def _request(self, op, f):
         if self.state == CONNECTING:
-            return BadInput("unexpected_message", "request %r before Register ignored" % (op,))
+            return BadInput("unexpected_message", "request %s before Register ignored" % shown(op))
         cmd_id = f.get("TransID") or None
         if op == "LockControl":
             mode = f.get("Mode", "")
@@ -221,7 +222,7 @@ class Session(TextSession):
                 return Command(cmd_id, "set_time", {"epoch": fields_epoch(got[0], got[1])})
             return Command(cmd_id, "set_time", {"time": wall_text(got[0])})
         if not op or not xml_flat.is_name(op) or len(op) > MAX_NAME:
-            return BadInput("unknown_operation", "request without a valid Operation (%r) ignored" % (op[:40],))
+            return BadInput("unknown_operation", "request without a valid Operation (%s) ignored" % shown(op))
         return _refused(cmd_id, op, "%s is not supported by this device" % op)
 
 
@@ -261,6 +262,10 @@ def server_request(command, payload, trans_id):
             return None
     fields.append(("TransID", str(trans_id)))
     return xml_flat.encode("Request", fields)
+
+
+def _cut(text, n=200):
+    return text if len(text) <= n else text[:n] + "..."
 
 
 def _refused(cmd_id, op, why):

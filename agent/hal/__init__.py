@@ -76,6 +76,19 @@ def drop_stream(writer):
         pass
 
 
+async def read_into(reader, buf):
+    """Read what has arrived, up to len(buf) bytes, into `buf` (a
+    bytearray or memoryview) -> the count, 0 at the end of the stream.
+    MicroPython reads straight into the caller's buffer: a connection that
+    reuses one buffer allocates nothing per read, which keeps a small heap
+    from fragmenting."""
+    if MICROPYTHON:
+        return await reader.readinto(buf) or 0
+    data = await reader.read(len(buf))
+    buf[:len(data)] = data
+    return len(data)
+
+
 def collect():
     import gc
     gc.collect()
@@ -117,15 +130,6 @@ def open_serial(port, baud):
     host (a Pi's /dev/serial0, or an emulator's pty), either runtime."""
     from agent.hal.serial_posix import open_port
     return open_port(port, baud)
-
-
-def network():
-    """The WebSocket opener of this runtime (imported lazily: RAM)."""
-    if MICROPYTHON:
-        from agent.hal import net_mpy as net
-    else:
-        from agent.hal import net_cpython as net
-    return net
 
 
 def board_io(board, emulator=None):

@@ -1,7 +1,8 @@
 # Flash for MicroPython boards without a flash chip of their own (the unix
 # port): a LittleFS block device over a bytearray, optionally written
 # through to an image file, the way an ESP32's flash partition holds
-# LittleFS. Counts what reaches the "chip", for wear figures.
+# LittleFS. Counts what reaches the "chip", for wear figures. NorFlash
+# adds the rules of a real NOR chip, and power cuts inside its operations.
 import os
 
 
@@ -42,6 +43,131 @@ class BlockDev:
             self.erases += 1
             return 0
         return None
+
+
+ERASED = 0xFF
+
+
+class NorFlash(BlockDev):
+    """BlockDev with the rules of a NOR flash chip (an ESP32's SPI flash):
+    4 KiB sectors; an erase (ioctl 6, as LittleFS asks for one before it
+    programs a block) sets a whole sector to 0xFF; a program can only clear
+    bits: the cell keeps old & new, so writing a 1 over a 0 leaves the 0.
+    Such programs are counted in `overwrites`: each one is a bug in the
+    caller (a program into a sector not erased since).
+
+    Power can fail: `cut_at` is the number of the operation (erases and
+    programs, counted in `ops`) that the cut lands in. That operation is
+    left half done - a sector partly erased (some bytes 0xFF, some as they
+    were, some with only a few bits erased), a program with only a prefix
+    done (and the byte after it partly programmed) - and the chip is dead
+    from then on: writes and erases do nothing and reads return 0xFF (no
+    exception: after the cut they come from finalisers of the dead mount's
+    files, which the GC may run with the heap locked). The
+    cut itself raises OSError(EIO). `rand(n)` (0 <= result < n) decides
+    how much of the interrupted operation got done.
+
+    LittleFS reaches it through the extended block protocol: readblocks
+    and writeblocks with an offset, ioctl(6, block) to erase."""
+
+    def __init__(self, data, block_size=4096, image=None, cut_at=None, rand=None):
+        super().__init__(data, block_size, image)
+        self.ff = b"\xff" * block_size
+        self.cut_at = cut_at
+        self.rand = rand
+        self.ops = 0
+        self.dead = False
+        self.overwrites = 0         # programs that tried to turn a 0 bit back into 1
+        self.cut_in = None          # "erase" or "program": what the cut interrupted
+
+    def _cut_now(self):
+        self.ops += 1
+        return self.cut_at is not None and self.ops >= self.cut_at
+
+    def _store(self, a, data):
+        self.mv[a:a + len(data)] = data
+        if self.image is not None:
+            self.image.seek(a)
+            self.image.write(data)
+
+    def _die(self, what):
+        self.dead = True
+        self.cut_in = what
+        raise OSError(5)  # EIO: the power is gone
+
+    def readblocks(self, block, buf, offset=0):
+        if self.dead:
+            # Reads as erased (a loop: no allocation while the heap may be
+            # locked). Leaving the buffer as it was can hand LittleFS stale
+            # metadata that it follows into a crash.
+            for i in range(len(buf)):
+                buf[i] = ERASED
+            return
+        super().readblocks(block, buf, offset)
+
+    def erase(self, block):
+        if self.dead:
+            return
+        a = block * self.block_size
+        self.erases += 1
+        if not self._cut_now():
+            self._store(a, self.ff)
+            return
+        # Cut inside the erase: the sector is left partly erased.
+        part = bytearray(self.mv[a:a + self.block_size])
+        rand = self.rand
+        for i in range(len(part)):
+            r = rand(4)
+            if r == 0:
+                part[i] = ERASED
+            elif r == 1:
+                part[i] |= rand(256)
+        self._store(a, part)
+        self._die("erase")
+
+    def program(self, a, buf):
+        if self.dead:
+            return
+        n = len(buf)
+        self.writes += 1
+        self.bytes_written += n
+        cut = self._cut_now()
+        if cut:
+            n = self.rand(n + 1)  # only a prefix gets programmed
+        old = bytes(self.mv[a:a + n])
+        if old == self.ff[:n]:
+            new = buf[:n]       # the usual case: programming erased cells
+        else:
+            new = bytearray(n)
+            bad = False
+            for i in range(n):
+                new[i] = old[i] & buf[i]
+                if new[i] != buf[i]:
+                    bad = True
+            if bad:
+                self.overwrites += 1
+        self._store(a, new)
+        if cut:
+            if n < len(buf):
+                # ...and the byte after it partly: some of its bits cleared.
+                self._store(a + n, bytes((self.mv[a + n] & (buf[n] | self.rand(256)),)))
+            self._die("program")
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:
+            # The simple block protocol: whole blocks, erased by the device.
+            bs = self.block_size
+            for i in range(len(buf) // bs):
+                self.erase(block + i)
+                self.program((block + i) * bs, memoryview(buf)[i * bs:(i + 1) * bs])
+            return
+        self.program(block * self.block_size + offset, buf)
+
+    def ioctl(self, op, arg):
+        if op == 6:
+            self.erase(arg)
+            return 0
+        return super().ioctl(op, arg)
 
 
 def mount(dev, point="/flash", fresh=False):

@@ -2,7 +2,24 @@
 # real Pi; tests hand in gpiozero's MockFactory). Same interface as
 # EmulatedIO. No run(): local GPIO has no link to keep up, and the Door
 # polls its sensor, so no gpiozero callbacks/threads are needed either.
+import warnings
+
 from gpiozero import DigitalOutputDevice, InputDevice
+
+from agent import log
+
+
+def _claim(make):
+    """Create a gpiozero device. gpiozero warns once per pin factory it
+    falls back from: on a Pi that is worth one log line; off a Pi every
+    factory fails and the board error says it in one line, so the warnings
+    (four of them) are dropped."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        dev = make()
+    for w in said:
+        log.warn("io", "gpiozero: %s" % w.message)
+    return dev
 
 
 class _Output:
@@ -45,8 +62,8 @@ class GpiozeroIO:
     def output(self, pin, active_high=True):
         # initial_value=False: the relay is de-energised from the moment the
         # pin is claimed (safe state), before the Door's own off().
-        dev = DigitalOutputDevice(pin, active_high=active_high, initial_value=False,
-                                  pin_factory=self._factory)
+        dev = _claim(lambda: DigitalOutputDevice(pin, active_high=active_high, initial_value=False,
+                                                 pin_factory=self._factory))
         self._devices.append(dev)
         return _Output(dev)
 
@@ -54,8 +71,8 @@ class GpiozeroIO:
         # gpiozero insists on active_state for a floating pin and forbids it
         # with a pull; _Input reads the raw level either way.
         active_state = True if self._pull_up is None else None
-        dev = InputDevice(pin, pull_up=self._pull_up, active_state=active_state,
-                          pin_factory=self._factory)
+        dev = _claim(lambda: InputDevice(pin, pull_up=self._pull_up, active_state=active_state,
+                                         pin_factory=self._factory))
         self._devices.append(dev)
         return _Input(dev)
 

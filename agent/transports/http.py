@@ -15,6 +15,7 @@ from agent.codecs import http11
 from agent.codecs.url import split_url
 from agent.errors import LinkClosed
 from agent.hal import drop_stream
+from agent.transports.streams import describe, open_stream
 
 _READ = 2048
 
@@ -57,6 +58,11 @@ class HttpClient:
             parsed = json.loads(resp.body)
         except ValueError:
             raise LinkClosed("reply is not JSON: HTTP %d %r" % (resp.status, resp.body[:60]))
+        except (RuntimeError, MemoryError):
+            # Nested deeper than the parser can follow (RecursionError is a
+            # RuntimeError on CPython; MicroPython runs out of heap).
+            raise LinkClosed("reply of %d bytes cannot be parsed: nested too deep or too large for memory"
+                             % len(resp.body))
         return resp.status, parsed, resp.body
 
     async def close(self):
@@ -81,23 +87,11 @@ class HttpClient:
 
     # -- internals ------------------------------------------------------------
     async def _connect(self):
-        ctx = None
-        if self.tls:
-            # Loaded only for https:// (RAM: the TLS helpers are not small).
-            from agent.hal.tls import client_context
-            ctx = client_context(self.ca_file)
         try:
-            if ctx is None:
-                opening = asyncio.open_connection(self.host, self.port)
-            else:
-                opening = asyncio.open_connection(self.host, self.port, ssl=ctx,
-                                                  server_hostname=self.host)
-            self._reader, self._writer = await asyncio.wait_for(opening, self.timeout)
+            self._reader, self._writer = await asyncio.wait_for(
+                open_stream(self.host, self.port, self.tls, self.ca_file, self._where()), self.timeout)
         except asyncio.TimeoutError:
             raise LinkClosed("connect to %s timed out after %ss" % (self._where(), self.timeout))
-        except (OSError, ValueError) as e:
-            # mbedtls reports a refused certificate as ValueError.
-            raise LinkClosed("connect to %s failed: %s" % (self._where(), _text(e)))
         self.connections += 1
 
     async def _exchange(self, data):
@@ -120,8 +114,8 @@ class HttpClient:
             if not got[0] and not isinstance(e, EOFError):
                 # MicroPython connects and shakes hands lazily: a refused
                 # port or certificate (mbedtls: ValueError) shows up here.
-                raise LinkClosed("connect to %s failed: %s" % (self._where(), _text(e)))
-            raise LinkClosed("connection to %s lost: %s" % (self._where(), _text(e)))
+                raise LinkClosed("connect to %s failed: %s" % (self._where(), describe(e)))
+            raise LinkClosed("connection to %s lost: %s" % (self._where(), describe(e)))
         except BaseException:
             self._drop()  # cancelled mid-request: the link is out of step
             raise
@@ -146,7 +140,3 @@ class HttpClient:
 
 class _Stale(Exception):
     pass
-
-
-def _text(e):
-    return str(e).strip() or e.__class__.__name__

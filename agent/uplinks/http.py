@@ -28,7 +28,8 @@ DEVINFO = {"modelname": "doorlink", "firmware": "doorlink-" + __version__, "user
 
 class HttpUplink(Uplink):
     def __init__(self, site, thing, journal, client=None):
-        Uplink.__init__(self, site, thing, journal, cs.Session(site["device_id"], site["gmt"], DEVINFO))
+        Uplink.__init__(self, site, thing, journal,
+                        cs.Session(site["device_id"], site["gmt"], DEVINFO, site["token"]))
         self.client = client or HttpClient(site["server"], site["connect_timeout_s"], site["ca_file"])
         self._fresh = None   # (journal id, ticks) of the last punch journaled
 
@@ -74,7 +75,7 @@ class HttpUplink(Uplink):
         reply = await self._call(self.session.hello(), "reg")
         if not reply.ok:
             log.count("auth_failed")
-            raise LinkClosed("registration refused: %s (check device_id in the site file)"
+            raise LinkClosed("registration refused: %s (check device_id and token in the site file)"
                              % (reply.reason or "no reason given"))
         self.delivery.restart(True)  # sendlog replies acknowledge by count
         self._up()

@@ -27,10 +27,9 @@ class WsUplink(Uplink):
         url = self.site["server"]
         timeout = self.site["connect_timeout_s"]
         log.info(NAME, "connecting to %s" % url)
-        # The transport accepts a little more than the codec so that an
-        # oversized message is reported by the codec without a reconnect;
-        # anything far larger is refused by the transport (close 1009).
-        conn = await self.net.connect(url, self.site["max_frame"] * 4, timeout,
+        # A message over max_frame is refused at its frame header, before
+        # any of it is kept (close 1009, then a fresh connection).
+        conn = await self.net.connect(url, self.site["max_frame"], timeout,
                                       self.site["write_timeout_s"], self.site["ca_file"])
         try:
             await conn.send(self.session.hello())

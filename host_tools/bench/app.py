@@ -8,23 +8,48 @@ is CloudSolution 3.0. `GET /api/devices` and `GET /api/stats` report;
 what the bench stored from a device (tests read it from inside MicroPython). Each
 protocol module returns its replies; this module sends them, then lets the
 hub announce what changed (hub.after_reply).
+
+The doors, and who gets through (README "Security"):
+- every request: a browser `Origin` must be on the allow-list (by default
+  only the bench's own loopback origins), so a web page cannot drive the
+  bench; on a bench that lets admins in without a token (loopback, no
+  --require-auth) the `Host` must be a loopback name too, so a page that
+  rebinds its own DNS name to 127.0.0.1 cannot read the API;
+- `/ws`: an `Authorization: Bearer` admin token on the upgrade is checked
+  there (a wrong one is a 401); then the link must register or subscribe
+  within `auth_deadline_s`;
+- `/api/devices`, `/api/stats`, `/api/records`: an admin token
+  (`Authorization: Bearer`) when the policy requires admin authentication;
+- `/api/device-http`: the device's token, checked by cloudsolution.py; the
+  body must arrive within `body_deadline_s`.
+Connections that have not authenticated are capped and given a deadline for
+their first request (limits.py). Whatever a peer sends is answered or closed
+with a reason and counted; an unexpected failure is logged in one line and
+answered, never a traceback or an HTTP 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import ssl
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
 from agent import records
+from host_tools.cli_common import is_loopback
 from host_tools.signals import stop_event
 
 from . import cloudsolution, json_ws, xml_ws
-from .hub import Hub, Link, Observer
+from .hub import ANONYMOUS, Hub, Link, Observer, Policy
+from .limits import AcceptErrors, ConnectionGuard, Limits, RateLimited
 from .store import BenchStore
+
+log = logging.getLogger("doorlink.bench")
 
 # aiohttp's own limit sits well above the app limit so an oversized message
 # gets a readable error instead of a bare 1009 close.
@@ -33,9 +58,29 @@ HARD_MAX_MESSAGE = 1 << 20
 # replacement registration or shutdown for aiohttp's default 10 s.
 CLOSE_TIMEOUT = 2.0
 SWEEP_EVERY_S = 10.0
+# An unread request body is drained this long before the connection closes
+# (aiohttp's default, 10 s, would let a slow sender hold it).
+LINGER_S = 2.0
+TRY_AGAIN_LATER = 1013     # WebSocket close code (RFC 6455 registry)
+INTERNAL_ERROR = 1011
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The app's door policy: browser origins let in (besides the bench's
+    own), whether requests must name a loopback host (a bench that lets
+    admins in without a token), and the deadlines."""
+
+    allow_origins: frozenset[str]
+    loopback_host_only: bool
+    limits: Limits
+
 
 HUB = web.AppKey("bench_hub", Hub)
 HTTP_DEVICES = web.AppKey("bench_cloudsolution", cloudsolution.CloudSolution)
+GATE = web.AppKey("bench_gate", Gate)
+GUARD = web.AppKey("bench_guard", ConnectionGuard)
+SAID = web.AppKey("bench_said", RateLimited)   # one log line per interval for unexpected failures
 
 
 def _peer(request: web.Request) -> str:
@@ -45,8 +90,113 @@ def _peer(request: web.Request) -> str:
     return str(request.remote or "?")
 
 
+def _bearer(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header; None without
+    one. Any other Authorization is refused (401): it cannot be checked."""
+    value = request.headers.get("Authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _refused(request, 401, "auth", "Authorization must be 'Bearer TOKEN'")
+    return token.strip()
+
+
+def _refused(request: web.Request, status: int, kind: str, message: str) -> web.HTTPException:
+    """Count and report a refused request: the HTTP error to raise."""
+    request.app[HUB].error(None, kind, f"{message} (from {_peer(request)}, {request.method} {request.path})")
+    text = json.dumps({"error": message})
+    if status == 401:
+        return web.HTTPUnauthorized(text=text, content_type="application/json",
+                                    headers={"WWW-Authenticate": 'Bearer realm="doorlink bench"'})
+    return web.HTTPForbidden(text=text, content_type="application/json")
+
+
+def _own_origins(request: web.Request) -> set[str]:
+    """The bench's own origins: loopback names on the port it listens on."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+    if port is None:
+        return set()
+    return {f"{scheme}://{host}:{port}" for scheme in ("http", "https")
+            for host in ("127.0.0.1", "localhost", "[::1]")}
+
+
+def _check_door(request: web.Request) -> None:
+    """Origin on the allow-list; a loopback Host where anonymous admins get
+    in. Raises the HTTP error (counted) otherwise."""
+    gate = request.app[GATE]
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        normal = origin.strip().rstrip("/").lower()
+        if normal not in gate.allow_origins and normal not in _own_origins(request):
+            raise _refused(request, 403, "origin", f"origin {origin[:100]!r} is not allowed "
+                           "(doorlink bench --allow-origin ORIGIN)")
+    if gate.loopback_host_only:
+        try:
+            host = request.url.host or ""
+        except ValueError:
+            host = ""
+        if "Host" in request.headers and not is_loopback(host.strip("[]")):
+            raise _refused(request, 403, "origin", "this bench answers only requests addressed to a loopback "
+                           "name (127.0.0.1, localhost): it lets admins in without a token")
+
+
+@web.middleware
+async def _doors(request: web.Request,
+                 handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Every request: the connection guard hears of it, the door policy is
+    checked, and an unexpected failure is answered, logged in one line and
+    counted instead of a traceback and a 500."""
+    guard = request.app[GUARD]
+    guard.begin(request.protocol)
+    try:
+        _check_door(request)
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as e:  # noqa: BLE001 - the last net: nothing a peer sends may become a 500
+        return _internal(request, e)
+    finally:
+        guard.end(request.protocol)
+
+
+def _internal(request: web.Request, e: Exception) -> web.Response:
+    hub = request.app[HUB]
+    hub.count_error("internal")
+    request.app[SAID].log(logging.ERROR, f"could not process {request.method} {request.path} from "
+                          f"{_peer(request)}: {type(e).__name__}: {str(e)[:200]}")
+    reason = f"the bench could not process this request ({type(e).__name__})"
+    if request.path == cloudsolution.PATH:
+        return web.json_response({"ret": "error", "result": False, "reason": reason}, status=400)
+    return web.json_response({"error": reason}, status=400)
+
+
+
+async def _admin_api(request: web.Request) -> None:
+    """The API's data is an admin's: a token unless the policy lets
+    anonymous admins in; a token given must be right."""
+    hub = request.app[HUB]
+    token = _bearer(request)
+    if token is None:
+        if hub.policy.require_auth:
+            raise _refused(request, 401, "auth", "admin token required: Authorization: Bearer TOKEN")
+        return
+    if await hub.check_admin(token) is None:
+        raise _refused(request, 401, "auth", "admin authentication failed")
+
+
 async def _ws_handler(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[HUB]
+    guard = request.app[GUARD]
+    limits = request.app[GATE].limits
+    admin = None
+    token = _bearer(request)
+    if token is not None:
+        admin = await hub.check_admin(token)
+        if admin is None:
+            raise _refused(request, 401, "auth", "admin authentication failed")
+        guard.authenticated(request.protocol)
     ws = web.WebSocketResponse(max_msg_size=max(HARD_MAX_MESSAGE, hub.max_message * 2), timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
 
@@ -54,16 +204,25 @@ async def _ws_handler(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=code, message=reason.encode())
 
     link = Link(_peer(request), ws.send_str, close)
+    link.admin = admin
+    guard.on_drop(request.protocol, lambda reason: link.close(TRY_AGAIN_LATER, reason))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.auth_deadline_s
     try:
-        async for frame in ws:
+        while True:
+            waiting = link.role is None and link.admin is None
+            try:
+                frame = await ws.receive(timeout=max(deadline - loop.time(), 0) if waiting else None)
+            except TimeoutError:
+                reason = f"no register or subscribe within {limits.auth_deadline_s:g}s"
+                hub.error(link, "auth_timeout", f"{link.peer}: {reason}")
+                await link.close(json_ws.POLICY_VIOLATION, reason)
+                break
+            if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
             hub.counts["frames"] += 1
             if frame.type == WSMsgType.TEXT:
-                # The first character tells, as the protocol document says;
-                # each protocol refuses a link registered in the other.
-                protocol = xml_ws if frame.data.lstrip().startswith("<") else json_ws
-                for reply in await protocol.receive(hub, link, frame.data):
-                    await link.send(reply)
-                await hub.after_reply(link)
+                await _receive(request, link, frame.data)
             elif frame.type == WSMsgType.BINARY:
                 hub.error(link, "binary", "binary frames are not supported")
                 await link.send('{"type": "error", "message": "binary frames are not supported"}')
@@ -71,33 +230,71 @@ async def _ws_handler(request: web.Request) -> web.WebSocketResponse:
                 # aiohttp has already closed the socket (e.g. over the hard size cap).
                 hub.error(link, "protocol", f"websocket error: {ws.exception()}")
                 break
+            if link.role is not None:
+                guard.authenticated(request.protocol)
+            if link.closed:
+                break
     finally:
         await hub.release(link)
     return ws
 
 
+async def _receive(request: web.Request, link: Link, text: str) -> None:
+    """One text frame: the first character tells the protocol, as the
+    protocol document says; each protocol refuses a link registered in the
+    other. A failure nobody foresaw closes the link with a reason (1011),
+    logged in one line."""
+    hub = request.app[HUB]
+    protocol = xml_ws if text.lstrip().startswith("<") else json_ws
+    try:
+        for reply in await protocol.receive(hub, link, text):
+            await link.send(reply)
+        await hub.after_reply(link)
+    except Exception as e:  # noqa: BLE001 - the last net: no peer's input may become a traceback
+        hub.count_error("internal")
+        request.app[SAID].log(logging.ERROR, f"could not process a message from {link.peer}: "
+                              f"{type(e).__name__}: {str(e)[:200]}")
+        await link.close(INTERNAL_ERROR, f"the bench could not process that message ({type(e).__name__})")
+
+
 async def _http_device(request: web.Request) -> web.Response:
     devices = request.app[HTTP_DEVICES]
+    limits = request.app[GATE].limits
     limit = cloudsolution.MAX_BODY
+    peer = _peer(request)
+    try:
+        bearer = _bearer(request)
+    except web.HTTPUnauthorized:
+        status, reply = devices.refuse("Authorization must be 'Bearer TOKEN'", peer)
+        return web.json_response(reply, status=status)
     if request.content_length is not None and request.content_length > limit:
         status, reply = devices.refuse(f"request body of {request.content_length} bytes is over the {limit} "
-                                       "byte limit", _peer(request))
+                                       "byte limit", peer)
         return web.json_response(reply, status=status)
-    # Chunked uploads announce no length: read at most one byte past the limit.
-    body = await request.content.read(limit + 1)
-    while len(body) <= limit:
-        more = await request.content.read(limit + 1 - len(body))
-        if not more:
-            break
-        body += more
+    try:
+        async with asyncio.timeout(limits.body_deadline_s):
+            # Chunked uploads announce no length: read at most one byte past the limit.
+            body = await request.content.read(limit + 1)
+            while len(body) <= limit:
+                more = await request.content.read(limit + 1 - len(body))
+                if not more:
+                    break
+                body += more
+    except TimeoutError:
+        status, reply = devices.refuse(f"request body not received within {limits.body_deadline_s:g}s", peer,
+                                       kind="http_timeout")
+        return web.json_response(reply, status=408)
     if len(body) > limit:
-        status, reply = devices.refuse(f"request body is over the {limit} byte limit", _peer(request))
+        status, reply = devices.refuse(f"request body is over the {limit} byte limit", peer)
     else:
-        status, reply = await devices.request(body, _peer(request))
+        status, reply, authenticated = await devices.request(body, peer, bearer)
+        if authenticated:
+            request.app[GUARD].authenticated(request.protocol)
     return web.json_response(reply, status=status)
 
 
 async def _api_devices(request: web.Request) -> web.Response:
+    await _admin_api(request)
     hub = request.app[HUB]
     known = {d["device_id"] for d in hub.store.devices()}
     online = set(hub.online())
@@ -106,15 +303,18 @@ async def _api_devices(request: web.Request) -> web.Response:
 
 
 async def _api_stats(request: web.Request) -> web.Response:
+    await _admin_api(request)
     return web.json_response(request.app[HUB].stats())
 
 
 # kind -> the store's rows of that kind, for GET /api/records/{device_id}
 _RECORD_ROWS = {records.PUNCH: BenchStore.punch_rows, records.EVENT: BenchStore.event_rows,
-                records.TELEMETRY: BenchStore.telemetry_rows, records.ADMIN_LOG: BenchStore.admin_log_rows}
+                records.TELEMETRY: BenchStore.telemetry_rows, records.ADMIN_LOG: BenchStore.admin_log_rows,
+                "conflict": BenchStore.conflict_rows}
 
 
 async def _api_records(request: web.Request) -> web.Response:
+    await _admin_api(request)
     kind = request.query.get("kind", "")
     if kind not in _RECORD_ROWS:
         return web.json_response({"error": f"kind must be one of {', '.join(_RECORD_ROWS)}, got {kind!r}"},
@@ -146,13 +346,23 @@ async def _on_cleanup(app: web.Application) -> None:
     store.close()
 
 
-def create_app(db_path: str, observer: Observer | None = None, max_message: int = 65536) -> web.Application:
-    """Build the bench application. The store is opened now and closed on app cleanup."""
-    app = web.Application()
+def create_app(db_path: str, observer: Observer | None = None, max_message: int = 65536,
+               policy: Policy | None = None, allow_origins: Sequence[str] = (),
+               limits: Limits | None = None) -> web.Application:
+    """Build the bench application. The store is opened now and closed on
+    app cleanup (StoreError if it cannot be). `policy` says who gets in
+    (default: admins without a token, for a bench on loopback)."""
+    policy = policy or Policy()
+    limits = limits or Limits()
+    app = web.Application(middlewares=[_doors])
     store = BenchStore(db_path)
     # Anything still marked online is left over from a run that did not stop cleanly.
     store.reset_status()
-    hub = Hub(store, observer=observer, max_message=max_message)
+    hub = Hub(store, observer=observer, max_message=max_message, policy=policy)
+    app[GATE] = Gate(allow_origins=frozenset(o.strip().rstrip("/").lower() for o in allow_origins),
+                     loopback_host_only=not policy.require_auth, limits=limits)
+    app[GUARD] = ConnectionGuard(hub.count_error, limits.max_unauthenticated, limits.head_deadline_s)
+    app[SAID] = RateLimited(10.0)
     hub.register_protocol(json_ws.PROTOCOL, json_ws.TITLE, json_ws.encode_command)
     hub.register_protocol(xml_ws.PROTOCOL, xml_ws.TITLE, xml_ws.encode_command)
     hub.register_protocol(cloudsolution.PROTOCOL, cloudsolution.TITLE, cloudsolution.encode_command)
@@ -203,14 +413,40 @@ class Bench:
         await self.runner.cleanup()
 
 
+def policy_for(host: str, require_auth: bool = False, trust_sn_only: bool = False) -> Policy:
+    """Protected mode: a bench that listens beyond loopback always wants
+    admin tokens; on loopback only when asked to."""
+    return Policy(require_auth=require_auth or not is_loopback(host), trust_sn_only=trust_sn_only)
+
+
 async def start_bench(host: str = "127.0.0.1", port: int = 8780, db_path: str = "bench.sqlite3",
                       observer: Observer | None = None, max_message: int = 65536,
-                      ssl_context: ssl.SSLContext | None = None) -> Bench:
-    app = create_app(db_path, observer=observer, max_message=max_message)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT + 1)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+                      ssl_context: ssl.SSLContext | None = None, *, require_auth: bool = False,
+                      trust_sn_only: bool = False, allow_origins: Sequence[str] = (),
+                      limits: Limits | None = None) -> Bench:
+    """Start a bench. Admins must give a token when `require_auth`, and
+    always when `host` is not a loopback address (protected mode).
+    StoreError for a database that cannot be used, OSError (or ValueError
+    for a port out of range) when it cannot listen."""
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0-65535, got {port}")
+    policy = policy_for(host, require_auth, trust_sn_only)
+    limits = limits or Limits()
+    app = create_app(db_path, observer=observer, max_message=max_message, policy=policy,
+                     allow_origins=allow_origins, limits=limits)
+    accept_errors = AcceptErrors(app[HUB].count_error)
+
+    async def uninstall(_app: web.Application) -> None:
+        accept_errors.uninstall()
+
+    app.on_cleanup.append(uninstall)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT + 1,
+                           keepalive_timeout=limits.keepalive_s, lingering_time=LINGER_S)
     try:
+        await runner.setup()
+        app[GUARD].attach(runner.server)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        accept_errors.install(asyncio.get_running_loop())
         await site.start()
     except BaseException:
         await runner.cleanup()
@@ -230,14 +466,24 @@ def tls_context(cert_file: str, key_file: str | None = None) -> ssl.SSLContext:
 
 
 async def serve(host: str, port: int, db_path: str, ssl_context: ssl.SSLContext | None = None,
-                announce: bool = True) -> None:
-    """Serve until Ctrl-C or SIGTERM, then stop cleanly."""
+                announce: bool = True, **options: object) -> None:
+    """Serve until Ctrl-C or SIGTERM, then stop cleanly. `options` are
+    start_bench's (require_auth, trust_sn_only, allow_origins, limits)."""
     stop = stop_event()
-    bench = await start_bench(host, port, db_path, ssl_context=ssl_context)
+    bench = await start_bench(host, port, db_path, ssl_context=ssl_context, **options)
     try:
         if announce:
             print(f"bench listening on {bench.url} and {bench.http_url}{cloudsolution.PATH} (db: {db_path})",
                   flush=True)
+            hub = bench.hub
+            if hub.policy.require_auth:
+                admins = len(hub.store.admins())
+                hint = "" if admins else ": add one with doorlink bench add-admin"
+                print(f"admins need a token ({admins} known{hint})", flush=True)
+            else:
+                print(f"admins without a token are let in ({ANONYMOUS}): --require-auth to refuse them", flush=True)
+            if hub.policy.trust_sn_only:
+                print("CloudSolution devices are trusted by serial number alone (--trust-sn-only)", flush=True)
         await stop.wait()
     finally:
         await bench.stop()

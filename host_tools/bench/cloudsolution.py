@@ -4,13 +4,20 @@
 `cmd` names the request (`reg`, `sendlog`, `checklive`) and every reply
 echoes it as `ret` with a boolean `result` (and a `reason` when false).
 Malformed requests get HTTP 400 with the same reply shape; a well-formed
-request from an unknown device gets HTTP 200 with `result: false`, as the
-protocol has it. Authentication is the known-device check only: the
-protocol's example device has a token it never sends.
+request from an unknown device, or without its token, gets HTTP 200 with
+`result: false`, as the protocol has it.
+
+Every request carries the device's token: a `"token"` field beside `sn`
+(what doorlink sends) or `Authorization: Bearer TOKEN`. The protocol's own
+devices send none; they are let in on their serial number alone only when
+the policy says so (`--trust-sn-only`, a closed network).
 
 `sendlog` record i stands for device log `logindex + i`; punches are stored
 under that log id and door events under that record id, so a batch the
 device resends (it never heard our reply) is acknowledged again, stored once.
+A batch is stored in one transaction: all of it, or, when something fails,
+none of it. A record whose id is stored with other content is a conflict:
+the reply's `count` stops before it (`result: false` when it is the first).
 
 HTTP has no connection to push on: a device counts as online from its
 first request until it has been silent for OFFLINE_AFTER_S. Admin commands
@@ -24,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from agent import records
@@ -31,7 +39,9 @@ from agent.codecs import cloudsolution as cs
 from agent.codecs.values import is_int
 
 from . import strict_json
-from .hub import CommandRefused, Hub, Link
+from .hub import CommandRefused, Hub, Kept, Link
+
+MAX_RECORD_ID = (1 << 63) - 1   # a SQLite integer: logindex + i must fit
 
 PROTOCOL = "http"
 TITLE = "CloudSolution"
@@ -74,6 +84,8 @@ def _check_sendlog(msg: dict) -> list[dict]:
         raise BadRequest("missing field 'logindex'")
     if not is_int(logindex) or logindex < 0:
         raise BadRequest("field 'logindex' must be a non-negative integer")
+    if is_int(count) and logindex + max(count, 1) - 1 > MAX_RECORD_ID:
+        raise BadRequest("field 'logindex' is out of range: logindex + count - 1 must be at most 2**63-1")
     if "record" not in msg:
         raise BadRequest("missing field 'record'")
     if not isinstance(recs, list):
@@ -142,14 +154,38 @@ class CloudSolution:
                 await self.hub.release(link)
                 self.pollers.pop(sn, None)
 
-    def refuse(self, reason: str, peer: str, cmd: str = "error") -> tuple[int, dict]:
+    def refuse(self, reason: str, peer: str, cmd: str = "error", kind: str = "http_invalid") -> tuple[int, dict]:
         """A malformed request: counted, reported, answered with HTTP 400."""
-        self.hub.errors["http_invalid"] += 1
-        self.hub.notify("error", {"peer": peer, "message": reason, "kind": "http_invalid", "device_id": None})
+        self.hub.errors[kind] += 1
+        self.hub.notify("error", {"peer": peer, "message": reason, "kind": kind, "device_id": None})
         return 400, {"ret": cmd, "result": False, "reason": reason}
 
-    async def request(self, body: bytes, peer: str) -> tuple[int, dict]:
-        """One POSTed body -> (HTTP status, reply object)."""
+    async def _authenticated(self, sn: str, token: str | None, peer: str, cmd: str) -> dict | None:
+        """None when the request may go on; otherwise the refusal (counted).
+        An unknown device costs the same as a wrong token."""
+        hub = self.hub
+        known = hub.store.known_device(sn)
+        if token is None and known and hub.policy.trust_sn_only:
+            return None
+        ok = await hub.check_device(sn, token or "")
+        if ok:
+            return None
+        # The reply does not tell an unknown serial number from a known one
+        # (that would let anyone list the provisioned terminals); the log does.
+        if token is None:
+            reason = (f"authentication required for device {sn}: send its token "
+                      "(\"token\" in the body, or Authorization: Bearer)")
+        else:
+            reason = f"authentication failed for device {sn}"
+        message = reason if known else f"unknown device {sn} ({reason})"
+        hub.errors["auth"] += 1
+        hub.notify("error", {"peer": peer, "message": message, "kind": "auth", "device_id": sn})
+        return {"ret": cmd, "result": False, "reason": reason}
+
+    async def request(self, body: bytes, peer: str, bearer: str | None = None) -> tuple[int, dict, bool]:
+        """One POSTed body (and the token of an `Authorization: Bearer`
+        header, if any) -> (HTTP status, reply object, whether the device
+        was let in)."""
         hub = self.hub
         cmd = "error"
         try:
@@ -170,22 +206,26 @@ class CloudSolution:
             sn = msg.get("sn")
             if not isinstance(sn, str) or not sn:
                 raise BadRequest("field 'sn' must be a non-empty string")
+            token = msg.get("token", bearer)
+            if "token" in msg and (not isinstance(token, str) or not token):
+                raise BadRequest("field 'token' must be a non-empty string")
+            if bearer is not None and token != bearer:
+                raise BadRequest("the body's 'token' and the Authorization header differ")
             recs = _check_sendlog(msg) if cmd == "sendlog" else None
         except BadRequest as exc:
-            return self.refuse(str(exc), peer, cmd)
+            return (*self.refuse(str(exc), peer, cmd), False)
 
         hub.counts["http_" + ("answer" if answer else cmd)] += 1
-        if not hub.store.known_device(sn):
-            hub.errors["auth"] += 1
-            hub.notify("error", {"peer": peer, "message": f"unknown device {sn}", "kind": "auth", "device_id": sn})
-            return 200, {"ret": cmd, "result": False, "reason": "unknown device"}
+        refused = await self._authenticated(sn, token, peer, cmd)
+        if refused is not None:
+            return 200, refused, False
 
         link = self._link(sn, peer)
         if link is None:
             hub.errors["auth"] += 1
             hub.notify("error", {"peer": peer, "message": f"{sn} is online over another protocol",
                                  "kind": "auth", "device_id": sn})
-            return 200, {"ret": cmd, "result": False, "reason": "device is connected over another protocol"}
+            return 200, {"ret": cmd, "result": False, "reason": "device is connected over another protocol"}, True
         poller: Poller = link.session
         poller.last_seen = time.monotonic()
         if cmd == "reg":
@@ -200,24 +240,35 @@ class CloudSolution:
         elif cmd == "checklive":
             reply = {"ret": cmd, "result": True, "cloudtime": cloudtime()}
         else:
-            await self._store(link, msg["logindex"], recs)
-            reply = {"ret": cmd, "result": True, "count": len(recs), "logindex": msg["logindex"],
+            stored, conflict = await self._store(link, msg["logindex"], recs)
+            reply = {"ret": cmd, "result": True, "count": stored, "logindex": msg["logindex"],
                      "cloudtime": cloudtime(), "access": 1}
+            if conflict is not None:
+                # The count stops before it: the device keeps it and the
+                # records after it, and sends them again.
+                reply["reason"] = str(conflict)
+                if not stored:
+                    reply = {"ret": cmd, "result": False, "reason": str(conflict), "cloudtime": cloudtime()}
         if poller.queue:
             command = json.loads(poller.queue.popleft())
             poller.waiting.append((command["cmd"], command.pop("id")))
             reply["cmd"] = command
-        return 200, reply
+        return 200, reply, True
 
-    async def _store(self, link: Link, logindex: int, recs: list[dict]) -> None:
-        for i, rec in enumerate(recs):
+    async def _store(self, link: Link, logindex: int, recs: list[dict]) -> tuple[int, Exception | None]:
+        """The batch, in one transaction: (records stored or already
+        there, the conflict that stopped it, if any)."""
+        hub = self.hub
+
+        def step(i: int, rec: dict) -> Callable[[], Kept | None]:
             log_id = logindex + i
             if rec["enrollid"] == 0:
-                await self.hub.event(link, cs.door_event_name(rec["event"]), rec, record_id=log_id)
-            else:
-                value = {records.USER: str(rec["enrollid"]), records.WHEN: rec["time"],
-                         records.ATTEND: rec.get("inout", records.IN), "mode": rec.get("mode")}
-                await self.hub.log_record(link, records.PUNCH, str(log_id), value, rec)
+                return lambda: hub.keep_event(link, cs.door_event_name(rec["event"]), rec, record_id=log_id)
+            value = {records.USER: str(rec["enrollid"]), records.WHEN: rec["time"],
+                     records.ATTEND: rec.get("inout", records.IN), "mode": rec.get("mode")}
+            return lambda: hub.keep_log(link, records.PUNCH, str(log_id), value, rec)
+
+        return await hub.batch(link, [step(i, rec) for i, rec in enumerate(recs)])
 
     async def _answer(self, link: Link, poller: Poller, word: str, msg: dict) -> None:
         """The device's answer to a command it took from a reply: matched to
@@ -229,6 +280,6 @@ class CloudSolution:
                 del poller.waiting[i]
                 break
         ok = msg.get("result") in (True, 1)  # as devices read replies: a boolean, or 1/0
-        result = {k: v for k, v in msg.items() if k not in ("ret", "sn", "result", "reason")}
+        result = {k: v for k, v in msg.items() if k not in ("ret", "sn", "result", "reason", "token")}
         reason = msg.get("reason") if isinstance(msg.get("reason"), str) else None
         await self.hub.command_result(link, command_id, ok, result, reason, word=word)

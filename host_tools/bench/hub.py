@@ -11,20 +11,32 @@ A device protocol plugs in by registering a `CommandEncoder`: how an admin
 command is written in its wire format (None when it has no way to say it).
 Routing, command ids, the commands table, the broadcasts and the observer
 are the hub's, so every protocol behaves alike for admins.
+
+Who may do what is the hub's too (`Policy`): token checks run off the event
+loop (a scrypt hash takes ~50 ms), two at a time at most, and a token once
+verified is remembered against its stored hash, so a CloudSolution device,
+which sends its token with every request, pays once per bench run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import hashlib
 import json
+import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from agent import records
 
-from .store import BenchStore
+from . import tokens
+from .store import BenchStore, Conflict
+
+log = logging.getLogger("doorlink.bench")
 
 Observer = Callable[[str, dict], Any]
 # (device_id, command name, payload, command id) -> the wire message, or
@@ -33,6 +45,28 @@ CommandEncoder = Callable[[str, str, dict, "str | int"], "str | None"]
 
 ADMIN = "admin"
 DEVICE = "device"
+ANONYMOUS = "(anonymous, loopback)"   # an admin let in without a token
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who gets in. `require_auth`: admins must give a token (always when
+    the bench listens beyond loopback). `trust_sn_only`: CloudSolution
+    devices may send no token (legacy terminals on a closed network)."""
+
+    require_auth: bool = False
+    trust_sn_only: bool = False
+
+
+class Kept(NamedTuple):
+    """A record just stored: the broadcast for admins, and what the
+    observer is told."""
+
+    broadcast: dict
+    notices: list
+
+
+__all__ = ["ADMIN", "ANONYMOUS", "DEVICE", "CommandRefused", "Conflict", "Hub", "Kept", "Link", "Policy"]
 
 
 class CommandRefused(Exception):
@@ -48,7 +82,8 @@ class Link:
     and who it is once a protocol has claimed it. `session` belongs to the
     protocol that claimed the link (its per-connection state)."""
 
-    __slots__ = ("_close", "_send", "announce", "closed", "device_id", "peer", "protocol", "role", "session")
+    __slots__ = ("_close", "_send", "admin", "announce", "closed", "device_id", "peer", "protocol", "role",
+                 "session")
 
     def __init__(self, peer: str, send: Callable[[str], Awaitable[None]],
                  close: Callable[[int, str], Awaitable[None]]) -> None:
@@ -61,6 +96,7 @@ class Link:
         self.session: Any = None
         self.closed = False
         self.announce: dict | None = None   # claimed, online not yet announced (see Hub.after_reply)
+        self.admin: str | None = None       # the admin it authenticated as (a token on the upgrade)
 
     async def send(self, text: str) -> bool:
         """False when the peer is gone (its own handler cleans up); a queue
@@ -87,6 +123,8 @@ class Link:
 
 SENT_COMMANDS_KEPT = 1000   # command ids remembered for matching results
 ADMIN_SEND_S = 2.0          # longest wait for one admin to take one broadcast
+TOKEN_CHECKS_AT_ONCE = 2    # scrypt checks in flight (each ~50 ms of a core, 16 MiB)
+VERIFIED_KEPT = 4096        # tokens remembered as verified
 
 # WebSocket close codes the hub uses (RFC 6455).
 GOING_AWAY = 1001
@@ -94,9 +132,11 @@ POLICY_VIOLATION = 1008
 
 
 class Hub:
-    def __init__(self, store: BenchStore, observer: Observer | None = None, max_message: int = 65536) -> None:
+    def __init__(self, store: BenchStore, observer: Observer | None = None, max_message: int = 65536,
+                 policy: Policy | None = None) -> None:
         self.store = store
         self.max_message = max_message
+        self.policy = policy or Policy()
         self.devices: dict[str, Link] = {}
         self.admins: set[Link] = set()
         self.errors: Counter = Counter()
@@ -107,6 +147,8 @@ class Hub:
         self._next_command = 0
         self._sent: dict[str, tuple[str | int, str]] = {}  # str(command id) -> (id as given, command)
         self._tasks: set[asyncio.Task] = set()
+        self._checks = concurrent.futures.ThreadPoolExecutor(TOKEN_CHECKS_AT_ONCE, "bench-token")
+        self._verified: set[bytes] = set()
 
     # -- plumbing ------------------------------------------------------------------
     def register_protocol(self, name: str, title: str, encode_command: CommandEncoder) -> None:
@@ -124,6 +166,10 @@ class Hub:
         except Exception:  # noqa: BLE001, S110
             pass
 
+    def count_error(self, kind: str) -> None:
+        """Count an error that is reported elsewhere (or in bulk)."""
+        self.errors[kind] += 1
+
     def error(self, link: Link | None, kind: str, message: str) -> None:
         """Count and report an error; the protocol answers in its own format."""
         self.errors[kind] += 1
@@ -134,6 +180,38 @@ class Hub:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- credentials -------------------------------------------------------------------
+    def _known(self, stored: str, token: str) -> bytes:
+        return hashlib.sha256(f"{stored}\0{token}".encode("utf-8", "surrogatepass")).digest()
+
+    async def _verify(self, stored: str | None, token: str) -> bool:
+        """tokens.verify off the event loop; a pair verified before is
+        known at once (a wrong token always pays the full price)."""
+        if stored is not None and self._known(stored, token) in self._verified:
+            return True
+        ok = await asyncio.get_running_loop().run_in_executor(self._checks, tokens.verify, stored, token)
+        if ok:
+            if len(self._verified) >= VERIFIED_KEPT:
+                self._verified.clear()
+            self._verified.add(self._known(stored, token))
+        return ok
+
+    async def check_device(self, device_id: str, token: str) -> bool:
+        """The device's token is right. An unknown device costs the same as
+        a wrong token."""
+        return await self._verify(self.store.device_token_hash(device_id), token)
+
+    async def check_admin(self, token: str) -> str | None:
+        """The name of the admin whose token this is, or None. Every
+        admin's hash is tried (at least one: with no admin at all, a
+        dummy), so the answer takes as long whoever asks."""
+        admins = self.store.admin_token_hashes() or [(None, None)]
+        found = None
+        for name, stored in admins:
+            if await self._verify(stored, token) and found is None:
+                found = name
+        return found
 
     # -- devices ---------------------------------------------------------------------
     def claim(self, link: Link, device_id: str, protocol: str) -> bool:
@@ -147,6 +225,12 @@ class Hub:
         # so does not report the device offline.
         self.devices[device_id] = link
         if old is not None and old is not link:
+            # A device back after a half-open link does this; so does anyone
+            # else holding its token. Either way a human may want to know.
+            message = (f"device {device_id}: a new {protocol} connection from {link.peer} replaced the live "
+                       f"{old.protocol} one from {old.peer}")
+            log.warning("%s", message)
+            self.error(link, "replaced", message)
             self.spawn(old.close(POLICY_VIOLATION, "replaced by a new connection"))
         self.store.set_status(device_id, True)
         replaced = old is not None and old is not link
@@ -185,15 +269,18 @@ class Hub:
         return sorted(self.devices)
 
     # -- admins --------------------------------------------------------------------------
-    async def subscribe(self, link: Link) -> None:
-        """An admin joins the broadcasts and is told who is online."""
+    async def subscribe(self, link: Link, admin: str | None = None) -> None:
+        """An admin (authenticated by the protocol: `admin` is its name)
+        joins the broadcasts and is told who is online."""
         first = link.role is None
         link.role = ADMIN
+        if admin is not None:
+            link.admin = admin
         self.admins.add(link)
         for device_id in self.online():
             await link.send(json.dumps({"type": "device_status", "device_id": device_id, "status": "online"}))
         if first:
-            self.notify("admin_online", {"peer": link.peer})
+            self.notify("admin_online", {"peer": link.peer, "admin": link.admin})
 
     async def broadcast(self, obj: dict) -> None:
         admins = list(self.admins)
@@ -217,60 +304,114 @@ class Hub:
             return False
 
     # -- what devices report ----------------------------------------------------------------
-    async def telemetry(self, link: Link, payload: dict, record_id: int | None = None,
-                        device_time: float | None = None) -> bool:
-        """Store a sample, broadcast it, tell the observer. False for a
-        record already stored (same device, same record id)."""
-        received_at = self.store.add_telemetry(link.device_id, payload, record_id=record_id, device_time=device_time)
+    # keep_*() store a record (synchronously: a batch runs them in one
+    # transaction) and return what to publish(), or None for a resend;
+    # a record whose key is stored with other content raises Conflict,
+    # counted here. telemetry(), event() and log_record() do both.
+    def _stored(self, link: Link, store: Callable[[], Any]) -> Any:
+        try:
+            return store()
+        except Conflict as c:
+            self.error(link, "conflict", str(c))
+            raise
+
+    def keep_telemetry(self, link: Link, payload: dict, record_id: int | None = None,
+                       device_time: float | None = None) -> Kept | None:
+        received_at = self._stored(link, lambda: self.store.add_telemetry(
+            link.device_id, payload, record_id=record_id, device_time=device_time))
         out = {"type": records.TELEMETRY, "device_id": link.device_id, "payload": payload,
                "received_at": received_at}
-        return await self._fan_out(out, received_at is not None, record_id, device_time)
+        return self._record(out, received_at is not None, record_id, device_time)
 
-    async def event(self, link: Link, event_type: str, payload: dict, record_id: int | None = None,
-                    device_time: float | None = None) -> bool:
-        """Store an event (door_opened, command_result, ...) and fan it out.
-        An event named like a record kind (a JSON device's punch or admin
-        log) is also reported to the observer as that record."""
-        received_at = self.store.add_event(link.device_id, event_type, payload, record_id=record_id,
-                                           device_time=device_time)
+    def keep_event(self, link: Link, event_type: str, payload: dict, record_id: int | None = None,
+                   device_time: float | None = None) -> Kept | None:
+        """An event (door_opened, command_result, ...). One named like a
+        record kind (a JSON device's punch or admin log) is also reported
+        to the observer as that record."""
+        received_at = self._stored(link, lambda: self.store.add_event(
+            link.device_id, event_type, payload, record_id=record_id, device_time=device_time))
         out = {"type": records.EVENT, "device_id": link.device_id, "event_type": event_type, "payload": payload,
                "received_at": received_at}
-        new = await self._fan_out(out, received_at is not None, record_id, device_time)
-        if new and event_type in (records.PUNCH, records.ADMIN_LOG) and isinstance(payload, dict):
-            self.notify(event_type, {"device_id": link.device_id, "protocol": link.protocol,
-                                     "log_id": None if record_id is None else str(record_id), "value": payload})
-        return new
+        kept = self._record(out, received_at is not None, record_id, device_time)
+        if kept and event_type in (records.PUNCH, records.ADMIN_LOG) and isinstance(payload, dict):
+            kept.notices.append((event_type, {"device_id": link.device_id, "protocol": link.protocol,
+                                              "log_id": None if record_id is None else str(record_id),
+                                              "value": payload}))
+        return kept
 
-    async def log_record(self, link: Link, kind: str, log_id: str, value: dict, fields: dict) -> bool:
+    def keep_log(self, link: Link, kind: str, log_id: str, value: dict, fields: dict) -> Kept | None:
         """An attendance record a terminal sent (punch or admin log): `value`
         in the record vocabulary (agent/records.py), `fields` as they came on
         the wire. Stored once per (device, log id); admins get the same event
-        a JSON device sends for it. False for a duplicate."""
+        a JSON device sends for it."""
         if kind == records.PUNCH:
-            new = self.store.add_punch(link.device_id, link.protocol, log_id, value[records.USER],
-                                       value[records.WHEN], fields)
+            new = self._stored(link, lambda: self.store.add_punch(
+                link.device_id, link.protocol, log_id, value[records.USER], value[records.WHEN], fields))
         else:
-            new = self.store.add_admin_log(link.device_id, link.protocol, log_id, value.get(records.ADMIN, ""),
-                                           value[records.USER], value[records.ACTION], value[records.WHEN], fields)
+            new = self._stored(link, lambda: self.store.add_admin_log(
+                link.device_id, link.protocol, log_id, value.get(records.ADMIN, ""), value[records.USER],
+                value[records.ACTION], value[records.WHEN], fields))
         if not new:
             self.duplicates += 1
-            return False
-        await self.broadcast({"type": records.EVENT, "device_id": link.device_id, "event_type": kind,
-                              "payload": value, "log_id": log_id, "received_at": time.time()})
-        self.notify(kind, {"device_id": link.device_id, "protocol": link.protocol, "log_id": log_id, "value": value})
-        return True
+            return None
+        out = {"type": records.EVENT, "device_id": link.device_id, "event_type": kind, "payload": value,
+               "log_id": log_id, "received_at": time.time()}
+        return Kept(out, [(kind, {"device_id": link.device_id, "protocol": link.protocol, "log_id": log_id,
+                                  "value": value})])
 
-    async def _fan_out(self, out: dict, new: bool, record_id: int | None, device_time: float | None) -> bool:
+    def _record(self, out: dict, new: bool, record_id: int | None, device_time: float | None) -> Kept | None:
         if record_id is not None:
             out["id"] = record_id
         if not new:
             self.duplicates += 1
-            return False
+            return None
         if device_time is not None:
             out["time"] = device_time
-        await self.broadcast(out)
-        self.notify(out["type"], out)
+        return Kept(out, [(out["type"], out)])
+
+    async def publish(self, kept: Kept | None) -> bool:
+        """Admins and the observer hear of a record just stored. False for
+        None (a resend: already told)."""
+        if kept is None:
+            return False
+        await self.broadcast(kept.broadcast)
+        for kind, data in kept.notices:
+            self.notify(kind, data)
         return True
+
+    async def telemetry(self, link: Link, payload: dict, record_id: int | None = None,
+                        device_time: float | None = None) -> bool:
+        """Store a sample, broadcast it, tell the observer. False for a
+        record already stored (same device, same record id)."""
+        return await self.publish(self.keep_telemetry(link, payload, record_id, device_time))
+
+    async def event(self, link: Link, event_type: str, payload: dict, record_id: int | None = None,
+                    device_time: float | None = None) -> bool:
+        """Store an event and fan it out; False for a resend."""
+        return await self.publish(self.keep_event(link, event_type, payload, record_id, device_time))
+
+    async def log_record(self, link: Link, kind: str, log_id: str, value: dict, fields: dict) -> bool:
+        """Store a punch or admin log (keep_log) and fan it out; False for a
+        duplicate."""
+        return await self.publish(self.keep_log(link, kind, log_id, value, fields))
+
+    async def batch(self, link: Link, steps: Sequence[Callable[[], Kept | None]]) -> tuple[int, Conflict | None]:
+        """Run keep_* steps in one transaction: all of them are stored or,
+        if one fails, none. A Conflict stops the batch before it (the
+        records before it stay stored, the offer is kept): returns how many
+        steps were taken and that conflict."""
+        kept: list[Kept | None] = []
+        conflict = None
+        with self.store.transaction():
+            for step in steps:
+                try:
+                    kept.append(step())
+                except Conflict as c:
+                    conflict = c
+                    break
+        for k in kept:
+            await self.publish(k)
+        return len(kept), conflict
 
     # -- commands -----------------------------------------------------------------------------
     def command_id(self, given: str | int | None = None) -> str | int:
@@ -334,3 +475,4 @@ class Hub:
                              return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
+        self._checks.shutdown(wait=False, cancel_futures=True)

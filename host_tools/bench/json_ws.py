@@ -4,8 +4,15 @@ dashboards on `GET /ws`; docs/protocols/json-websocket.md).
 The first valid message decides the role: `register` (device) or
 `subscribe` (admin). Devices push telemetry and events, stored in SQLite
 and fanned out to every admin; numbered records are acknowledged once the
-row is committed (`"acks": true` in `registered`). Admins send commands,
-which the hub routes to the named device in whatever protocol it speaks.
+row is committed (`"acks": true` in `registered`); a number already stored
+with other content is a conflict, answered with an `error` and never
+acknowledged. Admins send commands, which the hub routes to the named
+device in whatever protocol it speaks.
+
+Admins authenticate with a token: in `subscribe` (`"token"`), or as
+`Authorization: Bearer` on the WebSocket upgrade (app.py checks that one).
+Without either, only a bench on loopback whose policy does not require it
+lets an admin in (the protocol document's bare subscribe).
 
 `receive()` handles one text message and returns the replies for the
 sender; everything else (broadcasts, routing) goes through the hub.
@@ -20,11 +27,18 @@ from agent import records
 from agent.codecs.values import is_int
 
 from . import strict_json
-from .hub import ADMIN, DEVICE, POLICY_VIOLATION, CommandRefused, Hub, Link
+from .hub import ADMIN, ANONYMOUS, DEVICE, POLICY_VIOLATION, CommandRefused, Conflict, Hub, Link
 
 PROTOCOL = "json_ws"
 TITLE = "JSON WebSocket"
 _ROLE_FIRST = "register or subscribe first"
+MAX_RECORD_ID = (1 << 63) - 1           # a SQLite integer
+# Device times are seconds since the epoch within years 1-9999: any clock
+# a device may have, even an unset one, and nothing SQLite or a date
+# library cannot hold.
+MIN_TIME, MAX_TIME = -62135596800, 253402300800
+AUTH_REQUIRED = ("admin authentication required: send the admin token in subscribe (\"token\") "
+                 "or as Authorization: Bearer")
 
 # type -> roles allowed to send it (None = no role yet)
 _ALLOWED: dict[str, set] = {
@@ -104,12 +118,18 @@ def validate_message(msg: Any, role: str | None = None) -> str | None:
             return "missing field 'role'"
         if msg["role"] != ADMIN:
             return f"unsupported role {msg['role']!r}; only 'admin' can subscribe"
+        if "token" in msg:
+            return _need_str(msg, "token")
         return None
     if mtype in ("telemetry", "event"):
         if "device_id" in msg and not isinstance(msg["device_id"], str):
             return "field 'device_id' must be a string"
         if "time" in msg and (isinstance(msg["time"], bool) or not isinstance(msg["time"], (int, float))):
             return "field 'time' must be a number (seconds since the epoch)"
+        if "time" in msg and not MIN_TIME <= msg["time"] < MAX_TIME:
+            return "field 'time' is out of range (seconds since the epoch, years 1-9999)"
+        if is_int(msg.get("id")) and msg["id"] > MAX_RECORD_ID:
+            return "field 'id' (a record id) is out of range: at most 2**63-1"
         if mtype == "telemetry":
             return _need_object(msg, "payload", required=True)
         return _need_str(msg, "event_type") or _need_object(msg, "payload", required=False)
@@ -160,20 +180,41 @@ async def receive(hub: Hub, link: Link, text: str) -> list[str]:
     if mtype == "register":
         return await _register(hub, link, msg)
     if mtype == "subscribe":
-        await hub.subscribe(link)
-        return []
+        return await _subscribe(hub, link, msg)
     if mtype in ("telemetry", "event"):
         return await _device_data(hub, link, msg)
     return await _command(hub, link, msg)
 
 
+async def _refuse(hub: Hub, link: Link, message: str) -> list[str]:
+    """Authentication refused: say why, count it, hang up."""
+    replies = _error(hub, link, "auth", message)
+    await link.send(replies[0])
+    await link.close(POLICY_VIOLATION, "authentication failed")
+    return []
+
+
+async def _subscribe(hub: Hub, link: Link, msg: dict) -> list[str]:
+    if link.role == ADMIN:
+        await hub.subscribe(link)  # again: the snapshot of who is online
+        return []
+    admin = link.admin
+    if "token" in msg:
+        admin = await hub.check_admin(msg["token"])
+        if admin is None:
+            return await _refuse(hub, link, "admin authentication failed")
+    elif admin is None:
+        if hub.policy.require_auth:
+            return await _refuse(hub, link, AUTH_REQUIRED)
+        admin = ANONYMOUS
+    await hub.subscribe(link, admin)
+    return []
+
+
 async def _register(hub: Hub, link: Link, msg: dict) -> list[str]:
     device_id = msg["device_id"]
-    if not hub.store.check_token(device_id, msg["token"]):
-        replies = _error(hub, link, "auth", f"authentication failed for device {device_id}")
-        await link.send(replies[0])
-        await link.close(POLICY_VIOLATION, "authentication failed")
-        return []
+    if not await hub.check_device(device_id, msg["token"]):
+        return await _refuse(hub, link, f"authentication failed for device {device_id}")
     hub.claim(link, device_id, PROTOCOL)
     # `acks` is our extension: a device that numbers its records gets an
     # `ack` for each and may forget it then. Devices that know only the
@@ -192,10 +233,15 @@ async def _device_data(hub: Hub, link: Link, msg: dict) -> list[str]:
     if not is_int(record_id) or record_id < 1:
         record_id = None
     device_time = msg.get("time")
-    if msg["type"] == records.TELEMETRY:
-        await hub.telemetry(link, msg["payload"], record_id, device_time)
-    else:
-        await hub.event(link, msg["event_type"], msg.get("payload", {}), record_id, device_time)
+    try:
+        if msg["type"] == records.TELEMETRY:
+            await hub.telemetry(link, msg["payload"], record_id, device_time)
+        else:
+            await hub.event(link, msg["event_type"], msg.get("payload", {}), record_id, device_time)
+    except Conflict as c:
+        # Counted by the hub. No ack: the device keeps the record, and a
+        # human decides (the conflicts table holds both).
+        return [json.dumps({"type": "error", "message": str(c), "id": record_id})]
     # Acknowledged after the row is committed, duplicates too: the device
     # resends until it hears this.
     return [] if record_id is None else [json.dumps({"type": "ack", "id": record_id})]

@@ -1,20 +1,32 @@
-"""SQLite storage for the bench cloud: devices and their tokens, telemetry,
-events, punches, admin logs, commands and online state.
+"""SQLite storage for the bench cloud: devices and admins with their
+tokens (hashed: tokens.py), telemetry, events, punches, admin logs,
+commands, online state, and the conflicts a human must look at.
 
 One file, WAL mode, autocommit: every row is durable as soon as the call
 returns, and a second process (a test, the CLI, `sqlite3` on the command
-line) can read while the bench is writing.
+line) can read while the bench is writing. A batch that must be stored
+whole or not at all (a CloudSolution `sendlog`) runs in transaction().
+
+A record is stored once per (device, record id / log id). The same key
+again with the same content is a resend (a duplicate, acknowledged again);
+with other content it is a conflict: neither copy is dropped or replaced,
+the offer is kept in `conflicts` and Conflict is raised, so the protocol
+refuses it and the device keeps it.
 """
 
 from __future__ import annotations
 
-import hmac
+import contextlib
+import hashlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from . import tokens
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -78,32 +90,78 @@ CREATE TABLE IF NOT EXISTS device_status (
     online     INTEGER NOT NULL,
     changed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS admins (
+    name       TEXT PRIMARY KEY,
+    token      TEXT NOT NULL,
+    created_at REAL
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    record_key  TEXT NOT NULL,
+    stored      TEXT NOT NULL,
+    offered     TEXT NOT NULL,
+    offered_sha TEXT NOT NULL,
+    first_seen  REAL NOT NULL,
+    last_seen   REAL NOT NULL,
+    times       INTEGER NOT NULL,
+    UNIQUE(device_id, kind, record_key, offered_sha)
+);
 """
 
-# Compared against when the device is unknown, so a probe for device ids
-# costs the same as a wrong token.
-_DUMMY_TOKEN = b"\x00" * 32
+# Record ids are SQLite integers: a larger one cannot be stored.
+MAX_RECORD_ID = (1 << 63) - 1
+# Admin tokens open every door: no short ones.
+MIN_ADMIN_TOKEN = 16
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is not a bench database."""
+
+
+class Conflict(Exception):
+    """A record whose key is already stored with other content. The offer
+    is kept in the conflicts table; nothing was stored or replaced."""
+
+    def __init__(self, device_id: str, kind: str, key: str) -> None:
+        super().__init__(f"conflict: {kind} {key} of {device_id} is already stored with other content; "
+                         "kept for review, not stored")
+        self.device_id, self.kind, self.key = device_id, kind, key
 
 
 def _dumps(payload: Any) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
+def _same(stored: Any, offered: Any) -> bool:
+    """Same content, as JSON sees it (key order and 1 vs 1.0 aside)."""
+    return json.loads(_dumps(stored)) == json.loads(_dumps(offered))
+
+
 class BenchStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # The bench writes from its event loop thread only, but tests and
-        # tools may read from another thread; the lock keeps that safe.
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
-        self._migrate()
+        # tools may read from another thread; the lock keeps that safe,
+        # and a transaction holds it throughout (so it is reentrant).
+        self._lock = threading.RLock()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open {self.path}: {e}") from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise StoreError(f"{self.path} is not a usable bench database: {e}") from None
 
     def _migrate(self) -> None:
         # Databases made before record ids existed get the new columns. The
@@ -118,6 +176,25 @@ class BenchStore:
                     self._exec(f"ALTER TABLE {table} ADD COLUMN {col} {kind}")
             self._exec(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_record "
                        f"ON {table}(device_id, record_id)")
+        # Databases made before tokens were hashed held them as given.
+        for table, key in (("devices", "device_id"), ("admins", "name")):
+            for row in self._query(f"SELECT {key} AS k, token FROM {table}"):
+                if not tokens.is_hashed(row["token"]):
+                    self._exec(f"UPDATE {table} SET token = ? WHERE {key} = ?",
+                               (tokens.hash_token(row["token"]), row["k"]))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything stored inside is committed together, or nothing is.
+        No awaiting inside: another coroutine's writes would join it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _exec(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -130,22 +207,46 @@ class BenchStore:
     # --- devices -------------------------------------------------------
 
     def add_device(self, device_id: str, token: str) -> None:
-        if not isinstance(device_id, str) or not device_id:
-            raise ValueError("device_id must be a non-empty string")
-        if not isinstance(token, str) or not token:
-            raise ValueError("token must be a non-empty string")
+        """Add a device, or give it a new token (stored hashed)."""
+        _check_text(device_id, "device_id")
+        _check_text(token, "token")
         self._exec(
             "INSERT INTO devices(device_id, token, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT(device_id) DO UPDATE SET token = excluded.token",
-            (device_id, token, time.time()),
+            (device_id, tokens.hash_token(token), time.time()),
         )
 
-    def check_token(self, device_id: str, token: str) -> bool:
+    def device_token_hash(self, device_id: str) -> str | None:
+        """The stored hash of a device's token; None for an unknown device."""
         rows = self._query("SELECT token FROM devices WHERE device_id = ?", (device_id,))
-        expected = rows[0]["token"].encode("utf-8") if rows else _DUMMY_TOKEN
-        # compare_digest rejects non-ASCII str, so compare bytes.
-        ok = hmac.compare_digest(expected, str(token).encode("utf-8"))
-        return bool(rows) and ok
+        return rows[0]["token"] if rows else None
+
+    def check_token(self, device_id: str, token: str) -> bool:
+        """Slow (a scrypt hash): the bench calls tokens.verify off its event
+        loop instead. An unknown device costs the same as a wrong token."""
+        return tokens.verify(self.device_token_hash(device_id), token)
+
+    # --- admins --------------------------------------------------------
+
+    def add_admin(self, name: str, token: str) -> None:
+        """Add an admin, or give it a new token (stored hashed)."""
+        _check_text(name, "admin name")
+        _check_text(token, "token")
+        if len(token) < MIN_ADMIN_TOKEN:
+            raise ValueError(f"an admin token must be at least {MIN_ADMIN_TOKEN} characters "
+                             f"(it unlocks every door), got {len(token)}")
+        self._exec(
+            "INSERT INTO admins(name, token, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET token = excluded.token",
+            (name, tokens.hash_token(token), time.time()),
+        )
+
+    def admin_token_hashes(self) -> list[tuple[str, str]]:
+        """(name, stored hash) of every admin."""
+        return [(r["name"], r["token"]) for r in self._query("SELECT name, token FROM admins ORDER BY name")]
+
+    def admins(self) -> list[str]:
+        return [name for name, _ in self.admin_token_hashes()]
 
     def known_device(self, device_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)))
@@ -179,17 +280,59 @@ class BenchStore:
 
     # --- traffic -------------------------------------------------------
 
+    def _conflict(self, device_id: str, kind: str, key: str, stored: dict, offered: dict) -> Conflict:
+        """Keep the offer for a human (once per distinct offer, counting
+        how often it came) and return the Conflict to raise."""
+        text, now = _dumps(offered), time.time()
+        self._exec(
+            "INSERT INTO conflicts(device_id, kind, record_key, stored, offered, offered_sha, first_seen, "
+            "last_seen, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
+            "ON CONFLICT(device_id, kind, record_key, offered_sha) DO UPDATE SET "
+            "last_seen = excluded.last_seen, times = times + 1",
+            (device_id, kind, key, _dumps(stored), text, hashlib.sha256(text.encode()).hexdigest(), now, now),
+        )
+        return Conflict(device_id, kind, key)
+
     def _add_record(self, table: str, fields: dict, received_at: float | None, record_id: int | None,
                     device_time: float | None) -> float | None:
         # A resent record (same device and record id) hits the unique index
-        # and inserts nothing: returns None so the caller does not rebroadcast.
+        # and inserts nothing: returns None so the caller does not
+        # rebroadcast; other content under that id raises Conflict.
+        if record_id is not None and not 0 <= record_id <= MAX_RECORD_ID:
+            raise ValueError(f"record id {record_id} is out of range (0 to 2**63-1)")
         received_at = time.time() if received_at is None else received_at
         row = dict(fields, received_at=received_at, record_id=record_id, device_time=device_time)
-        cur = self._exec(
-            f"INSERT OR IGNORE INTO {table}({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-            tuple(row.values()),
-        )
-        return received_at if cur.rowcount else None
+        content = [k for k in fields if k != "device_id"] + ["device_time"]
+        kind = "telemetry" if table == "telemetry" else "event"
+        return received_at if self._insert_once(table, kind, row, "record_id", content, "payload") else None
+
+    def _add_log(self, table: str, kind: str, row: dict) -> bool:
+        """A punch or admin log, once per (device, log id): True if stored
+        now, False for a resend; Conflict for other content."""
+        content = [k for k in row if k not in ("device_id", "protocol", "log_id", "received_at")]
+        return self._insert_once(table, kind, row, "log_id", content, "fields")
+
+    def _insert_once(self, table: str, kind: str, row: dict, key: str, content: list[str], json_col: str) -> bool:
+        """Insert `row` unless (device_id, row[key]) is stored: True if
+        inserted, False if the same content is there already (a resend);
+        Conflict (kept in the conflicts table) for other content."""
+        with self._lock:
+            cur = self._exec(
+                f"INSERT OR IGNORE INTO {table}({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+            if cur.rowcount:
+                return True
+            found = self._query(f"SELECT {', '.join(content)} FROM {table} WHERE device_id = ? AND {key} = ?",
+                                (row["device_id"], row[key]))
+            if not found:
+                raise sqlite3.IntegrityError(f"{table} row for {key} {row[key]} was neither stored nor found")
+            old = found[0]
+            stored = {k: json.loads(old[k]) if k == json_col else old[k] for k in content}
+            offered = {k: json.loads(row[k]) if k == json_col else row[k] for k in content}
+            if _same(stored, offered):
+                return False
+            raise self._conflict(row["device_id"], kind, str(row[key]), stored, offered)
 
     def add_telemetry(
         self,
@@ -219,24 +362,20 @@ class BenchStore:
     def add_punch(self, device_id: str, protocol: str, log_id: str, user_id: str, punch_time: str,
                   fields: dict) -> bool:
         """An attendance punch (XML TimeLog_v2, HTTP sendlog record). Returns
-        False for a duplicate (same device, same log id): already stored."""
-        cur = self._exec(
-            "INSERT OR IGNORE INTO punches(device_id, protocol, log_id, user_id, punch_time, fields, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (device_id, protocol, str(log_id), str(user_id), punch_time, _dumps(fields), time.time()),
-        )
-        return bool(cur.rowcount)
+        False for a duplicate (same device, same log id, same content):
+        already stored. Other content under that log id raises Conflict."""
+        return self._add_log("punches", "punch", {
+            "device_id": device_id, "protocol": protocol, "log_id": str(log_id), "user_id": str(user_id),
+            "punch_time": punch_time, "fields": _dumps(fields), "received_at": time.time()})
 
     def add_admin_log(self, device_id: str, protocol: str, log_id: str, admin_id: str, user_id: str,
                       action: str, log_time: str, fields: dict) -> bool:
-        """An admin action on the terminal (XML AdminLog_v2). False for a duplicate."""
-        cur = self._exec(
-            "INSERT OR IGNORE INTO admin_logs(device_id, protocol, log_id, admin_id, user_id, action, log_time, "
-            "fields, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (device_id, protocol, str(log_id), str(admin_id), str(user_id), action, log_time, _dumps(fields),
-             time.time()),
-        )
-        return bool(cur.rowcount)
+        """An admin action on the terminal (XML AdminLog_v2). False for a
+        duplicate; Conflict for other content under the same log id."""
+        return self._add_log("admin_logs", "admin_log", {
+            "device_id": device_id, "protocol": protocol, "log_id": str(log_id), "admin_id": str(admin_id),
+            "user_id": str(user_id), "action": action, "log_time": log_time, "fields": _dumps(fields),
+            "received_at": time.time()})
 
     def punch_rows(self, device_id: str | None = None) -> list[dict]:
         return self._rows("punches", "*", json_col="fields", device_id=device_id)
@@ -292,9 +431,27 @@ class BenchStore:
         return self._rows("commands", "id, command_id, device_id, command, payload, sent_at",
                           device_id=device_id)
 
+    def conflict_rows(self, device_id: str | None = None) -> list[dict]:
+        """Records refused because their key was stored with other content:
+        what is stored, what was offered, when and how often."""
+        rows = self._rows("conflicts", "id, device_id, kind, record_key, stored, offered, first_seen, last_seen, "
+                          "times", json_col="stored", device_id=device_id)
+        for row in rows:
+            row["offered"] = json.loads(row["offered"])
+        return rows
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _check_text(value: Any, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid text (a lone surrogate)") from None
 
 
 def add_device(db_path: str | Path, device_id: str, token: str) -> None:
@@ -302,5 +459,14 @@ def add_device(db_path: str | Path, device_id: str, token: str) -> None:
     store = BenchStore(db_path)
     try:
         store.add_device(device_id, token)
+    finally:
+        store.close()
+
+
+def add_admin(db_path: str | Path, name: str, token: str) -> None:
+    """Add (or re-key) an admin; creates the database if it does not exist."""
+    store = BenchStore(db_path)
+    try:
+        store.add_admin(name, token)
     finally:
         store.close()

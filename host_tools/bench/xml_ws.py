@@ -9,7 +9,8 @@ commands round-trip through the same tables.
 Every answer is a `<Response>` whose `Result` is `success` or `Fail` (with a
 `Reason`), echoing the request's `Operation` and, for logs, its `LogId`, so
 a terminal can match answers to what it sent. Failures never close the
-connection, except a refused Register.
+connection, except a refused Register. A log whose `LogId` is stored with
+other content is a conflict: `Fail`, never acknowledged, kept for review.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from agent import records
 from agent.codecs import xml_bio, xml_flat
 from agent.codecs.values import normal_wall
 
-from .hub import DEVICE, POLICY_VIOLATION, Hub, Link
+from .hub import DEVICE, POLICY_VIOLATION, Conflict, Hub, Link
 
 PROTOCOL = "xml"
 TITLE = "XML biometric"
@@ -90,7 +91,7 @@ async def _register(hub: Hub, link: Link, fields: dict) -> list[str]:
         if not fields.get(name):
             return _fail(hub, link, "invalid", f"missing <{name}>", echo)
     serial = fields["DeviceSerialNo"]
-    if not hub.store.check_token(serial, fields["CloudId"]):
+    if not await hub.check_device(serial, fields["CloudId"]):
         reply = _fail(hub, link, "auth", f"authentication failed for device {serial}", echo)
         await link.send(reply[0])
         await link.close(POLICY_VIOLATION, "authentication failed")
@@ -113,7 +114,11 @@ async def _log(hub: Hub, link: Link, op: str, fields: dict) -> list[str]:
         time_tag = next(tag for tag, key, _ in tags if key == records.WHEN)
         return _fail(hub, link, "invalid", f"unreadable <{time_tag}> {fields[time_tag][:40]!r}", echo)
     value[records.WHEN] = when
-    await hub.log_record(link, kind, fields["LogId"], value, fields)
+    try:
+        await hub.log_record(link, kind, fields["LogId"], value, fields)
+    except Conflict as c:
+        # Counted by the hub; Fail keeps the log on the terminal.
+        return _response(echo + [("Result", "Fail"), ("Reason", str(c))])
     # Acknowledged after the row is committed, duplicates too: the terminal
     # resends until it hears this.
     return _response(echo + [("Result", "success")])

@@ -1,6 +1,8 @@
 """The bench's HTTP CloudSolution 3.0 endpoint, driven by the protocol
 document's own Python device example (`requests` calls, payloads copied from
-the document)."""
+the document). The example device has a TOKEN it never sends; here it sends
+it, as `Authorization: Bearer` (test_bench_auth.py: without it, and the
+body's "token")."""
 
 import asyncio
 import json
@@ -11,16 +13,20 @@ import pytest
 import requests
 
 SN = "ZX12345678"  # the document's device serial number
+TOKEN = "your-token"  # the document's device token
 CLOUDTIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # "2026-06-12T10:30:00Z"
 TIMEOUT = 5
 WS_DEVICE = "door-ws-1"
-BENCH_DEVICES = {SN: "your-token", WS_DEVICE: "tok_ws"}  # registered in the shared bench fixture
+BENCH_DEVICES = {SN: TOKEN, WS_DEVICE: "tok_ws"}  # registered in the shared bench fixture
 
 
 async def post(bench, payload=None, **kw):
-    """requests.post as the document's example calls it, off the event loop the bench runs on."""
+    """requests.post as the document's example calls it, off the event loop
+    the bench runs on, with the device's token in a header."""
     if payload is not None:
         kw["json"] = payload
+    sn = payload.get("sn") if isinstance(payload, dict) else None
+    kw.setdefault("headers", {})["Authorization"] = "Bearer " + BENCH_DEVICES.get(sn, TOKEN)
     return await asyncio.to_thread(requests.post, f"{bench.http_url}/api/device-http", timeout=TIMEOUT, **kw)
 
 
@@ -110,7 +116,11 @@ async def test_unknown_device_is_refused_with_result_false(bench):
                     dict(heartbeat_payload(), sn="NOPE")):
         resp = await post(bench, payload)
         assert resp.status_code == 200
-        assert resp.json() == {"ret": payload["cmd"], "result": False, "reason": "unknown device"}
+        # The document's example device sends its token; an unknown sn is
+        # answered like a wrong token (the reply must not confirm which
+        # serial numbers exist).
+        assert resp.json() == {"ret": payload["cmd"], "result": False,
+                               "reason": "authentication failed for device NOPE"}
     assert bench.store.punch_rows() == []
 
 

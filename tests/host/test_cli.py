@@ -52,6 +52,7 @@ async def test_run_agent_against_a_server_then_command_it(tmp_path):
     board = tmp_path / "board.json"
     spec = json.loads((BOARDS / "emulated.json").read_text())
     spec["emulator"]["port"] = _free_port()
+    spec["journal"]["path"] = "journal"     # beside this copy: inside tmp_path
     board.write_text(json.dumps(spec))
     proc = await asyncio.create_subprocess_exec(
         *DOORLINK, "run", "--board", str(board), "--site", str(site), "--runtime", "cpython",

@@ -11,17 +11,18 @@ from agent.errors import LinkClosed
 from agent.transports.http import HttpClient
 
 SN = "ZX12345678"
+TOKEN = "tok_http_transport"
 PATH = "/api/device-http"
-BENCH_DEVICES = {SN: "unused"}  # registered in the shared bench fixture
+BENCH_DEVICES = {SN: TOKEN}  # registered in the shared bench fixture
 DEVINFO = {"modelname": "doorlink", "usersize": 1000, "firmware": "0.1.0", "mac": "00:11:22:33:44:55"}
 
 
 def checklive(time_text):
-    return {"cmd": "checklive", "sn": SN, "time": time_text}
+    return {"cmd": "checklive", "sn": SN, "time": time_text, "token": TOKEN}
 
 
 def reg():
-    return cs.Session(SN, 0, DEVINFO).hello()
+    return cs.Session(SN, 0, DEVINFO, TOKEN).hello()
 
 
 class CountingProxy:
@@ -59,7 +60,7 @@ class CountingProxy:
 async def test_reg_sendlog_checklive_round_trip(bench):
     client = HttpClient(bench.http_url, timeout=5)
     try:
-        session = cs.Session(SN, 0, DEVINFO)
+        session = cs.Session(SN, 0, DEVINFO, TOKEN)
         status, obj, raw = await client.post_json(PATH, session.hello())
         assert status == 200 and raw.startswith(b"{")
         reply = session.reply("reg", obj)
@@ -204,7 +205,7 @@ async def test_refused_connection_is_link_closed():
 async def tls_bench(rig, pki):
     """The rig's bench, serving TLS with the throwaway CA's certificate."""
     b = await rig.start_bench(ssl_context=pki["server"])
-    b.store.add_device(SN, "unused")
+    b.store.add_device(SN, TOKEN)
     return b
 
 

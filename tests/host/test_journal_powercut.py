@@ -1,6 +1,9 @@
 # Power cuts: the journal loses no record whose append returned. Here a
-# CPython writer killed with SIGKILL; LittleFS power cuts (and a partition
-# that fills) inside MicroPython are tests/mp/test_journal_powercut.py.
+# CPython writer killed with SIGKILL: the process dies, the page cache
+# survives, so this cannot tell a missing fsync (the crash model of
+# tests/host/test_journal_crash.py can). LittleFS power cuts, on a plain
+# and on a NOR flash (and a partition that fills), inside MicroPython are
+# tests/mp/test_journal_powercut.py.
 import random
 import subprocess
 import sys

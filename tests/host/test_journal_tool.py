@@ -51,3 +51,56 @@ async def test_dump_reads_a_littlefs_image_written_by_micropython(tmp_path, micr
         (1, True, 0), (2, True, 1), (3, False, 2), (4, False, 3), (5, False, 4)]
     bad = await asyncio.to_thread(journal, img, "--block-size", "512")
     assert bad.returncode == 2 and "no LittleFS file system" in bad.stderr
+
+
+def _lines(out):
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_every_kind_of_corruption_is_reported_not_a_crash(tmp_path):
+    from agent.codecs import cbor
+    from agent.journal import frame
+    folder = tmp_path / "j"
+    j = Journal(str(folder), clock=lambda: 1700000000)
+    j.append("event", "door_opened", {})
+    j.close()
+    seg = sorted(folder.glob("*" + SEG_SUFFIX))[0]
+    with open(seg, "ab") as f:
+        f.write(frame(b"\xff\xff\xff"))                    # CRC holds, not CBOR
+        f.write(frame(cbor.encode({"not": "a record"})))  # CRC holds, CBOR, not a record
+    (folder / ("0000000099" + SEG_SUFFIX)).mkdir()         # a folder where a segment should be
+    (folder / "cursor").write_bytes(frame(cbor.encode("seven")))
+    lines = _lines(journal(folder))
+    assert lines[0]["cursor"] is None and "not an id" in lines[0]["error"]
+    bad = [e for e in lines[1:] if "error" in e]
+    assert [e["error"].split(" (")[0] for e in bad] == ["not CBOR", "not a record", "cannot read: Is a directory"]
+    assert [e["id"] for e in lines[1:] if "id" in e] == [1]
+
+
+def test_a_pending_eviction_notice_in_the_cursor_is_shown(tmp_path):
+    from agent.codecs import cbor
+    from agent.journal import frame
+    folder = tmp_path / "j"
+    Journal(str(folder)).append("event", "x", {})
+    (folder / "cursor").write_bytes(frame(cbor.encode([40, 7, 34, 40])))
+    assert _lines(journal(folder))[0] == {"cursor": 40, "pending_notice": [7, 34, 40]}
+    j = Journal(str(folder))               # the agent re-arms the notice...
+    j.append("event", "y", {})
+    notices = [r for r in j.read(0) if r[3] == "journal_evicted"]
+    assert [r[4] for r in notices] == [{"count": 7, "first_id": 34, "last_id": 40}]
+    assert _lines(journal(folder))[0] == {"cursor": 40}   # ...and, once journaled, clears it
+
+
+def test_the_journal_root_is_not_taken_for_an_empty_journal(tmp_path):
+    for device in ("door-1", "door-2"):
+        Journal(str(tmp_path / device)).append("event", "x", {})
+    out = journal(tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "journal root" in out.stderr and "door-1, door-2" in out.stderr
+    (tmp_path / "other").mkdir()
+    stray = tmp_path / "other"
+    (stray / "notes.txt").write_text("x")
+    out = journal(stray)
+    assert out.returncode == 2 and "holds no journal" in out.stderr

@@ -34,3 +34,12 @@ def silent_port():
         for conn in held:
             conn.close()
         server.close()
+
+
+@pytest.fixture
+def fuzz_inputs(tmp_path):
+    """Hostile codec inputs made on the host (tests/fuzz_corpus.py: a
+    seeded corpus, and the worst cases within the limits), as files of JSON
+    lines: {"corpus": path, "worst": path, "seed": n}."""
+    import fuzz_corpus  # tests/fuzz_corpus.py: only the fuzz test pays for importing every codec
+    return fuzz_corpus.write_for_micropython(tmp_path)

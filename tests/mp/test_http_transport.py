@@ -9,14 +9,15 @@ from agent.transports.http import HttpClient
 from mp_support import records
 
 SN = "ZX12345678"
-BENCH_DEVICES = {SN: "unused"}
+TOKEN = "unused"
+BENCH_DEVICES = {SN: TOKEN}
 
 
 async def round_trip(url, sn, ca_file=None):
     """reg, sendlog (a punch and a door event), checklive -> what each
     answered, or the LinkClosed message as "error"."""
     client = HttpClient(url, 5, ca_file=ca_file)
-    session = cs.Session(sn, 0, {"modelname": "doorlink-mp"})
+    session = cs.Session(sn, 0, {"modelname": "doorlink-mp"}, TOKEN)
     out = {}
     try:
         status, obj, _ = await client.post_json(cs.PATH, session.hello())

@@ -40,6 +40,19 @@ def test_reg_and_checklive_are_the_documented_ones():
         "cmd": "checklive", "sn": SN, "time": "2026-06-12T09:30:00"}
 
 
+def test_every_request_carries_the_token_when_there_is_one():
+    # The server tells the device from anyone who knows its serial number by
+    # the token beside `sn`; without one (the protocol's own devices) none.
+    s = cs.Session(SN, 0, {"modelname": "m"}, "tok_site")
+    assert s.hello() == {"cmd": "reg", "sn": SN, "cpusn": SN, "devinfo": {"modelname": "m"}, "token": "tok_site"}
+    s.reply("reg", {"ret": "reg", "result": True})
+    assert s.ping(T0)["token"] == "tok_site"
+    assert s.sendlog([[1, T0, "punch", "1", {"user": "1", "time": "2026-06-12T09:15:30"}]])["token"] == "tok_site"
+    assert s.command_result("opendoor", "unlock", True, {"token": "evil"})["token"] == "tok_site"
+    assert s.command_result("x", "x", False, error="no")["token"] == "tok_site"
+    assert "token" not in _registered().ping(T0)
+
+
 def test_sendlog_punches_match_the_document():
     recs = [
         [10, T0, "punch", "1", {"user": "1", "time": "2026-06-12T09:15:30", "action": "FP",

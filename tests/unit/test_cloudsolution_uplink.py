@@ -98,7 +98,18 @@ async def test_a_command_riding_on_a_reply_runs_and_is_answered():
                       lambda d: [r for r in cloud.requests if r.get("ret") == "opendoor"])
     assert door.opened == ["cloud"]
     answer = [r for r in cloud.requests if r.get("ret") == "opendoor"][0]
-    assert answer == {"ret": "opendoor", "sn": "ZX1", "result": True, "lock": "unlocked"}
+    assert answer == {"ret": "opendoor", "sn": "ZX1", "token": "t", "result": True, "lock": "unlocked"}
+
+
+async def test_every_request_carries_the_site_token():
+    # reg, sendlog, checklive and command answers: the server checks each.
+    cloud = ScriptedCloud(extra={"cmd": {"cmd": "opendoor"}})
+    j = Journal(tmpdir() + "/j")
+    j.append("punch", None, {"user": "7", "time": epoch_wall(clock.now())}, clock.now())
+    await _run(cloud, j, lambda d: len({r.get("cmd") or r.get("ret") for r in cloud.requests}) >= 4)
+    words = {r.get("cmd") or r.get("ret") for r in cloud.requests}
+    assert {"reg", "sendlog", "checklive", "opendoor"} <= words
+    assert [r["token"] for r in cloud.requests] == ["t"] * len(cloud.requests)
 
 
 async def test_an_unknown_word_is_answered_not_run():

@@ -65,7 +65,7 @@ async def test_first_done_raises_first_failure():
 
 
 async def test_cancel_that_is_swallowed_is_repeated():
-    # What micropython-websockets' recv loop does when a cancel arrives as
+    # What a WebSocket library's recv loop did (micropython-websockets) when a cancel arrives as
     # its inner wait_for times out: it treats it as a timeout and goes on.
     from agent.tasks import cancel_and_wait
     swallowed = []

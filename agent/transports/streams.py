@@ -1,0 +1,27 @@
+# Opening a TCP stream, TLS or not, under the caller's deadline: shared by
+# the WebSocket connection and the HTTP client, so both verify certificates
+# and word their failures the same way.
+import asyncio
+
+from agent.errors import LinkClosed
+
+
+async def open_stream(host, port, tls, ca_file, where):
+    """(reader, writer) to host:port; LinkClosed saying why otherwise. The
+    caller's wait_for bounds it (DNS, TCP and, on CPython, TLS)."""
+    ctx = None
+    if tls:
+        # Loaded only for wss:// and https:// (RAM: the TLS helpers are not small).
+        from agent.hal.tls import client_context
+        ctx = client_context(ca_file)
+    try:
+        if ctx is None:
+            return await asyncio.open_connection(host, port)
+        return await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+    except (OSError, ValueError) as e:
+        # mbedtls reports a refused certificate as ValueError.
+        raise LinkClosed("connect to %s failed: %s" % (where, describe(e)))
+
+
+def describe(e):
+    return str(e).strip() or e.__class__.__name__
