@@ -31,6 +31,8 @@ class Uplink:
         self.delivery = Delivery(journal, session.carries)
         self.online = False
         self.running = 0   # commands in progress
+        self._refusing = False
+        self._refusals_in_flight = 0
         self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
         thing.listen(self._on_thing)
         thing.command("resend", self.resend)
@@ -93,13 +95,35 @@ class Uplink:
         raise NotImplementedError
 
     # -- the cloud's commands ---------------------------------------------------
-    def command(self, cmd):
+    async def command(self, cmd):
         """Run a session.Command as a task of its own: a slow command (an
-        enrolment waits for a finger) must not stall pings, acks or records."""
+        enrolment waits for a finger) must not stall pings, acks or records.
+        Past MAX_COMMANDS running, no task is made: the command is refused
+        with a result, sent before the next message is read, so a cloud
+        that floods commands is slowed to the pace of its own refusals."""
         if self.running >= MAX_COMMANDS:
-            log.count("commands_dropped")
-            log.warn(NAME, "command %s dropped: %d commands already running" % (cmd.name or cmd.id, MAX_COMMANDS))
+            log.count("commands_refused")
+            if not self._refusing:
+                self._refusing = True   # one line per burst, not one per command
+                log.warn(NAME, "refusing commands: %d already running (counted as commands_refused)"
+                         % MAX_COMMANDS)
+            if self._refusals_in_flight >= MAX_COMMANDS:
+                # Over HTTP the reply to a refusal can carry the next
+                # command, refused in turn from inside that reply: bounded.
+                return
+            name = cmd.name or cmd.payload.get("answer_as") or cmd.id
+            try:
+                message = self.session.command_result(cmd.id, name, False, None,
+                                                      "busy: %d commands already running" % MAX_COMMANDS)
+            except (ValueError, TypeError):
+                return   # an id or name the protocol cannot carry: nothing to answer with
+            self._refusals_in_flight += 1
+            try:
+                await self._send_result(message)
+            finally:
+                self._refusals_in_flight -= 1
             return
+        self._refusing = False
         self.running += 1
         asyncio.create_task(self._run_command(cmd))
 

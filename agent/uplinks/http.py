@@ -59,7 +59,7 @@ class HttpUplink(Uplink):
                     self.thing.emit("clock_drift", {"drift_s": drift})
         if reply.command is not None:
             if self.session.state == REGISTERED:
-                self.command(reply.command)
+                await self.command(reply.command)
             else:  # a refused registration carries no orders
                 log.count("unexpected_message")
                 log.warn(NAME, "server command %s before registration ignored" % reply.command.id)

@@ -68,7 +68,7 @@ class WsUplink(Uplink):
         if t is Send:
             await conn.send(ev.text)
         elif t is Command:
-            self.command(ev)
+            await self.command(ev)
         elif t is Ack:
             self.delivery.acked(ev.record_id)
         elif t is Reregister:

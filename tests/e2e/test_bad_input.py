@@ -125,6 +125,38 @@ async def test_agent_survives_hostile_cloud(runtime, rig):
         await cloud.stop()
 
 
+async def test_a_flood_of_commands_is_answered_every_one(runtime, rig):
+    # 3,000 commands in one burst: each is run or refused `busy`, every one
+    # answered, none lost to a MemoryError (the board's heap budget holds on
+    # MicroPython), and the link stays up.
+    cloud = await HostileCloud().start()
+    try:
+        await rig.start_agent(rig.write_site(cloud.url, telemetry_interval_s=60), runtime=runtime)
+        ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
+        n = 3000
+        for i in range(n):
+            await ws.send_str('{"type": "command", "command": "lock", "id": "f%d"}' % i)
+        answered = {}
+
+        async def collect():
+            while len(answered) < n:
+                m = await inbox.get()
+                if m.get("event_type") == "command_result":
+                    answered[m["payload"]["id"]] = m["payload"]
+        await asyncio.wait_for(collect(), 120)
+        assert sorted(answered) == sorted("f%d" % i for i in range(n))
+        busy = [p for p in answered.values() if not p["ok"]]
+        assert busy and all("busy" in p["error"] for p in busy)   # about a third, here
+        await ws.send_str(json.dumps({"type": "command", "command": "status", "id": "s"}))
+        counters = (await _result(inbox, "s"))["result"]["counters"]
+        assert counters.get("commands_refused", 0) == len(busy) and "out_of_memory" not in counters
+        out = rig.output()
+        assert "Traceback" not in out and "MemoryError" not in out and cloud.registers == 1
+        assert rig.session.proc.returncode is None
+    finally:
+        await cloud.stop()
+
+
 async def test_silent_server_is_detected_as_half_open(runtime, rig):
     # The server registers the device, then never answers a ping again (a
     # blackholed link looks the same from the device).

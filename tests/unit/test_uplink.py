@@ -167,10 +167,11 @@ class CommandingServer(ScriptedServer):
         await asyncio.sleep(0)
 
 
-async def test_a_flood_of_commands_is_dropped_not_run():
+async def test_a_flood_of_commands_is_refused_with_a_result_not_run():
     # Each running command holds a task and its payload: a board's heap
     # must not be at the mercy of a cloud that floods them. Past the limit
-    # no task is made at all; the cloud sees no result and may try again.
+    # no task is made: each command is refused with a result (sent before
+    # the next message is read), counted, and logged once per burst.
     from agent.uplinks.base import MAX_COMMANDS
     server = CommandingServer(MAX_COMMANDS + 50)
     thing = Thing("d1")
@@ -182,20 +183,21 @@ async def test_a_flood_of_commands_is_dropped_not_run():
         await release.wait()
         return {}
     thing.command("wait", wait)
-    dropped = log.counters.get("commands_dropped", 0)
+    refused = log.counters.get("commands_refused", 0)
     up = WsUplink(SITE, thing, server, Journal(tmpdir() + "/j", clock=lambda: 1), json_ws.Session("d1", "t"))
     task = asyncio.create_task(up.run())
     try:
         for _ in range(300):
-            if log.counters.get("commands_dropped", 0) - dropped >= 50:
+            if len(server.results) >= 50:
                 break
             await asyncio.sleep(0.01)
         assert len(started) == MAX_COMMANDS and up.running == MAX_COMMANDS
-        assert log.counters.get("commands_dropped", 0) - dropped == 50
-        assert server.results == []
+        assert log.counters.get("commands_refused", 0) - refused == 50
+        assert [r["id"] for r in server.results] == list(range(MAX_COMMANDS, MAX_COMMANDS + 50))
+        assert {r["ok"] for r in server.results} == {False} and "busy" in server.results[0]["error"]
         release.set()
         for _ in range(300):
-            if len(server.results) >= MAX_COMMANDS:
+            if len(server.results) >= MAX_COMMANDS + 50:
                 break
             await asyncio.sleep(0.01)
         assert len([r for r in server.results if r["ok"]]) == MAX_COMMANDS
