@@ -74,6 +74,11 @@ class Device:
         # which journal recovery (many small reads) leaves fragmented.
         from agent.journal import Journal
         make_uplink = uplink_factory(site["uplink"])
+        # The TLS context is data that lives as long as the process, and
+        # needs a contiguous block (~3 KB on MicroPython): made before
+        # the journal too.
+        from agent.transports.streams import prepare_tls
+        prepare_tls(site["server"], site["ca_file"])
         jcfg = board["journal"]
         self.journal = Journal(jcfg["folder"], jcfg["max_kb"] * 1024, jcfg["segment_bytes"], clock=clock.now)
         hal.collect()

@@ -6,8 +6,21 @@ import sys
 
 from agent.errors import LinkClosed
 
+# One context per CA file for the process's life: building one allocates
+# the mbedtls context (about 3 KB, contiguous) and parses the CA chain. Made
+# again at every reconnect, on a fragmented 192 KB heap it stopped fitting,
+# and the device could never reconnect; made once, early, it always does.
+_contexts = {}
+
 
 def client_context(ca_file=None):
+    ctx = _contexts.get(ca_file)
+    if ctx is None:
+        ctx = _contexts[ca_file] = _new_context(ca_file)
+    return ctx
+
+
+def _new_context(ca_file):
     if sys.implementation.name == "micropython":
         return _mpy_context(ca_file)
     import ssl

@@ -23,5 +23,17 @@ async def open_stream(host, port, tls, ca_file, where):
         raise LinkClosed("connect to %s failed: %s" % (where, describe(e)))
 
 
+def prepare_tls(url, ca_file):
+    """Make a wss:// or https:// URL's TLS context now, at start, while the
+    heap is whole (agent.hal.tls keeps it for the process's life). A CA
+    file that cannot be used is not an error here: every connect says so."""
+    if url.startswith("wss://") or url.startswith("https://"):
+        from agent.hal.tls import client_context
+        try:
+            client_context(ca_file)
+        except LinkClosed:
+            pass
+
+
 def describe(e):
     return str(e).strip() or e.__class__.__name__

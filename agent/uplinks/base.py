@@ -75,6 +75,11 @@ class Uplink:
                 await self._serve_once()
             except LinkClosed as e:
                 log.warn(NAME, "link down: %s" % e)
+            except MemoryError as e:
+                # No block large enough on a fragmented heap: one line and
+                # a retry (the next attempt starts after a collection).
+                log.count("out_of_memory")
+                log.error(NAME, "link failed: out of memory (%s)" % e)
             except Exception as e:  # noqa: BLE001 - any link failure means start over
                 log.error(NAME, "link failed: %r\n%s" % (e, format_exc(e)))
             finally:

@@ -16,7 +16,7 @@ DEVICE = "e2e-door"
 TOKEN = "tok_e2e"
 BOARD = BOARDS / "emulated.json"
 # What every e2e site file starts from: fast telemetry, a short heartbeat.
-SITE = {"telemetry_interval_s": 0.5, "heartbeat_s": 5}
+SITE = {"telemetry_interval_s": 1, "heartbeat_s": 5}
 
 
 class Admin:

@@ -33,7 +33,7 @@ class Node:
     def session(self):
         return self.rig.session
 
-    async def start(self, telemetry_s=0.3):
+    async def start(self, telemetry_s=1):
         url = "ws://127.0.0.1:%d/ws" % self.proxy.port
         await self.rig.start_agent(self.rig.write_site(url, telemetry_interval_s=telemetry_s))
 

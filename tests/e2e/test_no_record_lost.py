@@ -16,7 +16,7 @@ def _ids(store):
 
 
 async def test_outage_and_kill_lose_nothing(runtime, rig, bench, tmp_path):
-    site = rig.write_site(telemetry_interval_s=0.5, heartbeat_s=1, backoff_base_s=0.2, backoff_cap_s=1)
+    site = rig.write_site(telemetry_interval_s=1, heartbeat_s=1, backoff_base_s=0.2, backoff_cap_s=1)
     await rig.start_agent(site, runtime=runtime)
     emu = rig.session.emulator
     await eventually(lambda: bench.store.telemetry_rows(DEVICE), timeout=15)

@@ -21,11 +21,19 @@ async def test_unlock_lands_promptly_during_replay(runtime, rig, tmp_path, figur
     await rig.stop_bench()  # the cloud is down from the start: everything backs up
     proxy = await FaultProxy("127.0.0.1", bench.port).start()
     proxy.throttle(30_000)  # a slow uplink, so the replay takes a while
-    site = rig.write_site("ws://127.0.0.1:%d/ws" % proxy.port, telemetry_interval_s=0.02,
+    # The outage's backlog, written by the agent's own Journal class (a
+    # sensor may not sample faster than once a second: waiting for 300
+    # samples would take five minutes).
+    from agent.journal import Journal
+    journal = rig.journal / DEVICE
+    j = Journal(str(journal), max_bytes=64 * 1024, segment_bytes=4096)
+    for _ in range(0, BACKLOG, 50):
+        j.append_many([("telemetry", None, {"temperature": 21.5, "humidity": 40}, None)] * 50)
+    j.close()
+    site = rig.write_site("ws://127.0.0.1:%d/ws" % proxy.port, telemetry_interval_s=1,
                           heartbeat_s=2, backoff_base_s=0.2, backoff_cap_s=0.5)
     await rig.start_agent(site, runtime=runtime)
-    journal = rig.journal / DEVICE
-    await eventually(lambda: len(pending_ids(journal)) >= BACKLOG, timeout=60, every=0.5)
+    assert len(pending_ids(journal)) >= BACKLOG
 
     bench = await rig.restart_bench()
     try:

@@ -196,7 +196,7 @@ def test_nan_and_infinity_are_refused():
 
 def test_site_ranges_accept_their_bounds():
     d = tmpdir()
-    low = {"telemetry_interval_s": 0.01, "heartbeat_s": 0.5, "connect_timeout_s": 1, "write_timeout_s": 1,
+    low = {"telemetry_interval_s": 1, "heartbeat_s": 0.5, "connect_timeout_s": 1, "write_timeout_s": 1,
            "max_frame": 1024, "backoff_base_s": 0.05, "backoff_cap_s": 0.05, "backoff_reset_s": 1, "gmt": -12}
     assert config.load_site(write_json(d, "lo.json", dict(SITE, **low)))["max_frame"] == 1024
     high = {"telemetry_interval_s": 86400, "heartbeat_s": 3600, "connect_timeout_s": 300, "write_timeout_s": 300,

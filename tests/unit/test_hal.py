@@ -2,7 +2,7 @@ import gc
 import sys
 
 import agent
-from agent import hal
+from agent import hal, log  # noqa: F401 - loaded by every agent module: not the config's to free
 
 from support import MICROPYTHON
 
