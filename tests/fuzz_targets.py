@@ -293,7 +293,13 @@ def target_websocket(data):
     parser = websocket.FrameParser(MAX_FRAME, chunk=512)
     try:
         for piece in _pieces(data):
-            for kind, value in parser.feed(piece):
+            events = parser.feed(piece)
+            check(len(events) <= websocket.MAX_EVENTS, "ws: %d events from one feed" % len(events), data)
+            while parser.pending():
+                more = parser.feed(b"")
+                check(len(more) <= websocket.MAX_EVENTS, "ws: %d events from one feed" % len(more), data)
+                events += more
+            for kind, value in events:
                 if kind == websocket.MESSAGE:
                     check(isinstance(value, str) and len(value) <= MAX_FRAME, "ws: message", data)
                     check(utf8.encodes(value), "ws: a message that is not UTF-8 text", data)

@@ -30,6 +30,7 @@ POLICY = 1008
 TOO_BIG = 1009
 MAX_HANDSHAKE = 4096     # bytes of the server's 101 response head
 MAX_FRAGMENTS = 64
+MAX_EVENTS = 8           # events handed out by one feed(); pending() says more wait
 MAX_REASON = 123         # a close reason fits a control frame (125) with its code
 
 # Events are (kind, value) tuples: a namedtuple class costs about a
@@ -159,7 +160,8 @@ class FrameParser:
         self.max_size = max_size
         self.chunk = chunk
         self._state = _HEAD
-        self._buf = b""          # bytes of a frame header not yet complete
+        self._buf = b""          # bytes of a frame header not yet complete (or not yet parsed)
+        self._more = False       # feed() stopped at MAX_EVENTS with frames left in _buf
         self._op = 0
         self._fin = False
         self._payload = None     # the frame's payload, filled as it arrives
@@ -172,6 +174,11 @@ class FrameParser:
     def closed(self):
         return self._state == _CLOSED
 
+    def pending(self):
+        """Whether bytes already received wait to be parsed: feed(b"")
+        before reading more."""
+        return self._more and self._state != _CLOSED
+
     def wanted(self):
         """Bytes worth reading next: the rest of a payload, in chunks."""
         if self._state == _PAYLOAD:
@@ -182,6 +189,9 @@ class FrameParser:
         if self._state == _CLOSED:
             return []
         buf = self._buf + bytes(data) if self._buf else data
+        self._more = False
+        if not len(buf):
+            return []
         self._buf = b""
         events = []
         pos = 0
@@ -189,6 +199,12 @@ class FrameParser:
         try:
             while self._state != _CLOSED:
                 if self._state == _HEAD:
+                    if len(events) >= MAX_EVENTS:
+                        # The rest waits for the next feed(): a kilobyte of
+                        # empty pings would otherwise be 500 events at once.
+                        self._buf = bytes(buf[pos:])
+                        self._more = pos < end
+                        break
                     nxt = self._header(buf, pos)
                     if nxt < 0:
                         self._buf = bytes(buf[pos:])
@@ -267,9 +283,9 @@ class FrameParser:
         self._payload = None
         self._state = _HEAD
         if op == PING:
-            events.append((PING_EV, bytes(payload)))
+            events.append((PING_EV, bytes(payload) if payload else b""))
         elif op == PONG:
-            events.append((PONG_EV, bytes(payload)))
+            events.append((PONG_EV, bytes(payload) if payload else b""))
         elif op == CLOSE:
             events.append(self._close(payload))
             self._state = _CLOSED

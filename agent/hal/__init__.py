@@ -61,19 +61,48 @@ else:
             os.close(fd)
 
 
+async def open_connection(host, port, ctx=None):
+    """asyncio.open_connection, over TLS when `ctx` (an SSLContext) is given.
+    On MicroPython, asyncio's own TLS opening leaves the TCP socket open
+    when the handshake fails (a refused port, a server that is not TLS, a
+    wrong CA): every failed wss:// or https:// connect kept a socket, and a
+    board has about ten. So the stream is opened plain, its socket wrapped
+    here (the handshake runs on the first read or write), and the raw
+    socket kept beside it for drop_stream to close."""
+    import asyncio
+    if ctx is None:
+        return await asyncio.open_connection(host, port)
+    if not MICROPYTHON:
+        return await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+    stream, _ = await asyncio.open_connection(host, port)
+    raw = stream.s
+    try:
+        stream.s = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+    except BaseException:
+        raw.close()
+        raise
+    stream.raw = raw
+    return stream, stream
+
+
 def drop_stream(writer):
     """Close an asyncio stream now, from any context (a cancelled task too).
     On MicroPython Stream.close() does nothing: only wait_closed() closes
-    the socket (at once, without yielding), so it is run as a task; left
-    out, every dropped connection would keep its socket - and a board has
-    about ten."""
+    the socket (at once, without yielding), so its socket is closed here
+    directly, and the TCP socket under a TLS one too (open_connection);
+    left out, every dropped connection would keep its socket - and a board
+    has about ten."""
     try:
         writer.close()
-        if MICROPYTHON:
-            import asyncio
-            asyncio.create_task(writer.wait_closed())
     except Exception:  # noqa: BLE001, S110 - closing a dead stream is best effort
         pass
+    if MICROPYTHON:
+        for sock in (getattr(writer, "s", None), getattr(writer, "raw", None)):
+            try:
+                if sock is not None:
+                    sock.close()
+            except Exception:  # noqa: BLE001, S110 - closing a dead socket is best effort
+                pass
 
 
 async def read_into(reader, buf):
@@ -83,7 +112,12 @@ async def read_into(reader, buf):
     reuses one buffer allocates nothing per read, which keeps a small heap
     from fragmenting."""
     if MICROPYTHON:
-        return await reader.readinto(buf) or 0
+        while True:
+            n = await reader.readinto(buf)
+            # None: bytes came, but not yet a whole TLS record to decrypt
+            # (a record split across TCP segments): wait for the rest.
+            if n is not None:
+                return n
     data = await reader.read(len(buf))
     buf[:len(data)] = data
     return len(data)

@@ -1,9 +1,9 @@
 # Opening a TCP stream, TLS or not, under the caller's deadline: shared by
 # the WebSocket connection and the HTTP client, so both verify certificates
 # and word their failures the same way.
-import asyncio
 
 from agent.errors import LinkClosed
+from agent.hal import open_connection
 
 
 async def open_stream(host, port, tls, ca_file, where):
@@ -15,9 +15,7 @@ async def open_stream(host, port, tls, ca_file, where):
         from agent.hal.tls import client_context
         ctx = client_context(ca_file)
     try:
-        if ctx is None:
-            return await asyncio.open_connection(host, port)
-        return await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+        return await open_connection(host, port, ctx)
     except (OSError, ValueError) as e:
         # mbedtls reports a refused certificate as ValueError.
         raise LinkClosed("connect to %s failed: %s" % (where, describe(e)))

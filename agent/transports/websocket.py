@@ -104,7 +104,9 @@ class Connection:
                                     "closed by the server (code %d%s)" % (code, ", " + reason if reason else ""))
                 # a pong: nothing to do (we never ping at the WebSocket level)
             data, self._rest = self._rest, b""
-            if not data:
+            if not data and self._parser.pending():
+                pass            # frames already received come first
+            elif not data:
                 try:
                     n = await read_into(self._reader, self._rx)
                 except (OSError, ValueError) as e:

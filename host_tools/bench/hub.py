@@ -125,6 +125,12 @@ SENT_COMMANDS_KEPT = 1000   # command ids remembered for matching results
 ADMIN_SEND_S = 2.0          # longest wait for one admin to take one broadcast
 TOKEN_CHECKS_AT_ONCE = 2    # scrypt checks in flight (each ~50 ms of a core, 16 MiB)
 VERIFIED_KEPT = 4096        # tokens remembered as verified
+# scrypt checks that may wait for a thread. Each wrong token costs a full
+# check, and a check runs on after its peer hung up: 1,000 bad requests in
+# 3 s once queued 25 s of checks ahead of every real device. Past this many
+# waiting, a check is refused at once (counted `auth_busy`): the device
+# retries with its backoff and finds a short queue.
+TOKEN_CHECKS_WAITING = 16
 
 # WebSocket close codes the hub uses (RFC 6455).
 GOING_AWAY = 1001
@@ -149,6 +155,7 @@ class Hub:
         self._tasks: set[asyncio.Task] = set()
         self._checks = concurrent.futures.ThreadPoolExecutor(TOKEN_CHECKS_AT_ONCE, "bench-token")
         self._verified: set[bytes] = set()
+        self._waiting = 0       # token checks queued or running
 
     # -- plumbing ------------------------------------------------------------------
     def register_protocol(self, name: str, title: str, encode_command: CommandEncoder) -> None:
@@ -190,7 +197,14 @@ class Hub:
         known at once (a wrong token always pays the full price)."""
         if stored is not None and self._known(stored, token) in self._verified:
             return True
-        ok = await asyncio.get_running_loop().run_in_executor(self._checks, tokens.verify, stored, token)
+        if self._waiting >= TOKEN_CHECKS_WAITING:
+            self.errors["auth_busy"] += 1
+            return False
+        self._waiting += 1
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(self._checks, tokens.verify, stored, token)
+        finally:
+            self._waiting -= 1
         if ok:
             if len(self._verified) >= VERIFIED_KEPT:
                 self._verified.clear()

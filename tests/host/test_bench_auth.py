@@ -363,3 +363,22 @@ async def test_doorlink_command_takes_the_admin_token_from_the_environment(make_
     assert code == 1 and "not online" in text and "Traceback" not in text, text
     code, text = await _doorlink_command(bench, None, "--token", ADMIN_TOKEN)
     assert code == 1 and "not online" in text, text
+
+
+async def test_a_flood_of_wrong_tokens_does_not_queue_out_a_real_device(make_bench):
+    # Each wrong token costs a full scrypt check: unbounded, 1,000 of them
+    # queued 25 s of work ahead of every device checked for the first time.
+    bench = await make_bench()
+    hub = bench.hub
+    flood = [asyncio.ensure_future(hub.check_device(DEV, "tok_wrong_%d" % i)) for i in range(500)]
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    # A real device, retrying as the agent does, gets through promptly.
+    for _ in range(100):
+        if await hub.check_device(DEV, TOKEN):
+            break
+        await asyncio.sleep(0.1)
+    took = time.monotonic() - started
+    assert not any(await asyncio.gather(*flood))
+    assert took < 5, took
+    assert bench.stats["errors"]["auth_busy"] >= 400

@@ -43,3 +43,44 @@ def fuzz_inputs(tmp_path):
     lines: {"corpus": path, "worst": path, "seed": n}."""
     import fuzz_corpus  # tests/fuzz_corpus.py: only the fuzz test pays for importing every codec
     return fuzz_corpus.write_for_micropython(tmp_path)
+
+
+@pytest.fixture
+async def slow_port(bench):
+    """A port on 127.0.0.1 forwarding to the bench at 600 bytes/s in small
+    slices, so a TLS record arrives in pieces, as one larger than a TCP
+    segment does over a real network (loopback hands it over whole)."""
+    from host_tools.chaos import FaultProxy
+    proxy = await FaultProxy("127.0.0.1", bench.port).start()
+    proxy.throttle(600)       # 30-byte slices: every record in pieces
+    yield proxy.port
+    await proxy.stop()
+
+
+@pytest.fixture
+def garbage_port():
+    """A port on 127.0.0.1 whose server answers anything with a line of
+    plain text and hangs up: not TLS, not HTTP a client expects."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn = server.accept()[0]
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-not-what-you-expected\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()

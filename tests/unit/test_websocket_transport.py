@@ -142,6 +142,9 @@ class NoRoom:
     def feed(self, data):
         raise MemoryError("memory allocation failed, allocating 3001 bytes")
 
+    def pending(self):
+        return False
+
 
 async def test_a_message_that_does_not_fit_in_memory_is_refused_not_a_crash():
     conn, _, writer = _conn(_server_frame(ws.TEXT, b"x" * 3000))
