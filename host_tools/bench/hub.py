@@ -151,7 +151,9 @@ class Hub:
         self._observer = observer
         self._encoders: dict[str, tuple[str, CommandEncoder]] = {}
         self._next_command = 0
-        self._sent: dict[str, tuple[str | int, str]] = {}  # str(command id) -> (id as given, command)
+        # (device id, str(command id)) -> (id as given, command): a result
+        # names a command only when the device it was sent to answers it.
+        self._sent: dict[tuple[str, str], tuple[str | int, str]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._checks = concurrent.futures.ThreadPoolExecutor(TOKEN_CHECKS_AT_ONCE, "bench-token")
         self._verified: set[bytes] = set()
@@ -450,7 +452,7 @@ class Hub:
         self.store.add_command(str(command_id), device_id, name, payload)
         if len(self._sent) >= SENT_COMMANDS_KEPT:
             self._sent.pop(next(iter(self._sent)))
-        self._sent[str(command_id)] = (command_id, name)
+        self._sent[(device_id, str(command_id))] = (command_id, name)
         self.notify("command", {"type": "command", "device_id": device_id, "command": name, "payload": payload,
                                 "id": command_id, "peer": origin.peer if origin else None})
 
@@ -460,9 +462,11 @@ class Hub:
         command_result event a JSON device sends, with the command's id as
         the admin gave it (an XML TransID is text) and its name, so one
         admin client works with every device."""
-        given, name = self._sent.get(str(command_id), (command_id, None))
+        given, name = self._sent.pop((link.device_id, str(command_id)), (command_id, None))
         if name is None and command_id is not None:
-            name = self.store.command_name(str(command_id))  # sent before a bench restart
+            # sent before a bench restart (to this device: another device
+            # answering that id is not answering that command)
+            name = self.store.command_name(str(command_id), link.device_id)
         payload: dict[str, Any] = {"id": given, "command": name, "ok": ok, **extra}
         if ok:
             payload["result"] = result if result is not None else {}

@@ -399,10 +399,10 @@ class BenchStore:
         )
         return sent_at
 
-    def command_name(self, command_id: str) -> str | None:
-        """The command most recently sent under `command_id`, if any."""
-        rows = self._query("SELECT command FROM commands WHERE command_id = ? ORDER BY id DESC LIMIT 1",
-                           (str(command_id),))
+    def command_name(self, command_id: str, device_id: str) -> str | None:
+        """The command most recently sent to `device_id` under `command_id`, if any."""
+        rows = self._query("SELECT command FROM commands WHERE command_id = ? AND device_id = ? "
+                           "ORDER BY id DESC LIMIT 1", (str(command_id), device_id))
         return rows[0]["command"] if rows else None
 
     def _rows(self, table: str, columns: str, json_col: str = "payload", **where: Any) -> list[dict]:

@@ -382,3 +382,35 @@ async def test_a_flood_of_wrong_tokens_does_not_queue_out_a_real_device(make_ben
     assert not any(await asyncio.gather(*flood))
     assert took < 5, took
     assert bench.stats["errors"]["auth_busy"] >= 400
+
+
+async def test_a_result_names_the_command_only_from_the_device_it_was_sent_to(make_bench):
+    # A device answering another device's command id (an XML TransID, a
+    # CloudSolution word) once reached admins as that command's result
+    # ("unlock ok"): an admin matching by id was misled.
+    from host_tools.bench.hub import Link
+    bench = await make_bench()
+    async with aiohttp.ClientSession() as s:
+        admin = await admin_ws(s, bench)
+        dev = await s.ws_connect(bench.url)
+        await dev.send_json({"type": "register", "device_id": DEV, "token": TOKEN})
+        assert (await recv(dev))["type"] == "registered"
+        await admin.send_json({"type": "command", "device_id": DEV, "command": "unlock", "id": "A-1"})
+        got = await recv(dev)
+        while got.get("type") != "command":
+            got = await recv(dev)
+
+        async def nothing(*_):
+            return None
+        for device in ("dev-other", DEV):     # how the XML and CloudSolution modules report an answer
+            link = Link("127.0.0.1:1", nothing, nothing)
+            link.device_id, link.role, link.protocol = device, "device", "xml"
+            await bench.hub.command_result(link, "A-1", True)
+        seen = []
+        while len(seen) < 2:
+            m = await recv(admin)
+            if m.get("event_type") == "command_result":
+                seen.append((m["device_id"], m["payload"]["command"]))
+        assert seen == [("dev-other", None), (DEV, "unlock")]
+        await admin.close()
+        await dev.close()
