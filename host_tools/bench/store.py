@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -454,19 +454,20 @@ def _check_text(value: Any, what: str) -> None:
         raise ValueError(f"{what} is not valid text (a lone surrogate)") from None
 
 
-def add_device(db_path: str | Path, device_id: str, token: str) -> None:
-    """Register (or re-key) a device; creates the database if it does not exist."""
+def _with_store(db_path: str | Path, change: Callable[[BenchStore], None]) -> None:
+    """Open the database (created if it does not exist), change it, close it."""
     store = BenchStore(db_path)
     try:
-        store.add_device(device_id, token)
+        change(store)
     finally:
         store.close()
+
+
+def add_device(db_path: str | Path, device_id: str, token: str) -> None:
+    """Register (or re-key) a device; creates the database if it does not exist."""
+    _with_store(db_path, lambda store: store.add_device(device_id, token))
 
 
 def add_admin(db_path: str | Path, name: str, token: str) -> None:
     """Add (or re-key) an admin; creates the database if it does not exist."""
-    store = BenchStore(db_path)
-    try:
-        store.add_admin(name, token)
-    finally:
-        store.close()
+    _with_store(db_path, lambda store: store.add_admin(name, token))

@@ -1,15 +1,16 @@
 # Host services only MicroPython tests in this folder ask for.
+import contextlib
 import socket
 import threading
 
 import pytest
 
 
-@pytest.fixture
-def silent_port():
-    """A port on 127.0.0.1 that accepts connections and never says a word:
-    a server that hangs mid-handshake, or a blackholed route behind a proxy
-    that completed the TCP handshake."""
+@contextlib.contextmanager
+def _loopback_server(on_accept):
+    """A server on 127.0.0.1 (its port) handing each connection to
+    on_accept(conn) in a thread; stopped, and every connection closed, at
+    the end."""
     server = socket.create_server(("127.0.0.1", 0))
     held = []
     stop = threading.Event()
@@ -18,11 +19,13 @@ def silent_port():
         server.settimeout(0.1)
         while not stop.is_set():
             try:
-                held.append(server.accept()[0])
+                conn = server.accept()[0]
             except TimeoutError:
                 continue
             except OSError:
                 return
+            held.append(conn)
+            on_accept(conn)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
@@ -34,6 +37,15 @@ def silent_port():
         for conn in held:
             conn.close()
         server.close()
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 that accepts connections and never says a word:
+    a server that hangs mid-handshake, or a blackholed route behind a proxy
+    that completed the TCP handshake."""
+    with _loopback_server(lambda conn: None) as port:
+        yield port
 
 
 @pytest.fixture
@@ -61,26 +73,8 @@ async def slow_port(bench):
 def garbage_port():
     """A port on 127.0.0.1 whose server answers anything with a line of
     plain text and hangs up: not TLS, not HTTP a client expects."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve():
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn = server.accept()[0]
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"SSH-2.0-not-what-you-expected\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        server.close()
+    def answer(conn):
+        conn.sendall(b"SSH-2.0-not-what-you-expected\r\n")
+        conn.close()
+    with _loopback_server(answer) as port:
+        yield port
