@@ -116,9 +116,8 @@ class Uplink:
                 # Over HTTP the reply to a refusal can carry the next
                 # command, refused in turn from inside that reply: bounded.
                 return
-            name = cmd.name or cmd.payload.get("answer_as") or cmd.id
             try:
-                message = self.session.command_result(cmd.id, name, False, None,
+                message = self.session.command_result(cmd.id, _answered_as(cmd), False, None,
                                                       "busy: %d commands already running" % MAX_COMMANDS)
             except (ValueError, TypeError):
                 return   # an id or name the protocol cannot carry: nothing to answer with
@@ -146,7 +145,7 @@ class Uplink:
     async def _answer(self, cmd):
         # A command the codec could not map (name None) is answered, not
         # run: under the name the server used, with the codec's reason.
-        name = cmd.name or cmd.payload.get("answer_as") or cmd.id
+        name = _answered_as(cmd)
         log.info(NAME, "command %s %s" % (name, cmd.payload))
         log.count("commands")
         ok, result, error = False, None, None
@@ -182,3 +181,9 @@ class Uplink:
 
     async def _send_result(self, message):
         raise NotImplementedError
+
+
+def _answered_as(cmd):
+    """The name a command's result goes out under: its own, else the word
+    the server used (a command the codec could not map), else its id."""
+    return cmd.name or cmd.payload.get("answer_as") or cmd.id

@@ -39,7 +39,15 @@ def _response(fields: list) -> list[str]:
 
 def _fail(hub: Hub, link: Link, kind: str, reason: str, echo: list = ()) -> list[str]:
     hub.error(link, kind, reason)
-    return _response(list(echo) + [("Result", "Fail"), ("Reason", reason)])
+    return _response(list(echo) + [("Result", "Fail"), ("Reason", _xml_text(reason))])
+
+
+def _xml_text(text: str) -> str:
+    """`text` with every character XML cannot carry (controls, surrogates,
+    U+FFFE/U+FFFF) shown as \\uXXXX: a reason quoting the peer's bytes must
+    still be a document the peer can read."""
+    return "".join(c if c in "\t\n" or (" " <= c and not "\ud800" <= c <= "\udfff" and c not in "\ufffe\uffff")
+                   else f"\\u{ord(c):04x}" for c in text)
 
 
 def encode_command(device_id: str, name: str, payload: dict, command_id: str | int) -> str | None:

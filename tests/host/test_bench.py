@@ -2,10 +2,10 @@
 
 import asyncio
 import json
-import sqlite3
 
 import aiohttp
 import pytest
+from bench_support import db_rows
 
 from host_tools.bench import BenchStore, add_device, start_bench, validate_message
 
@@ -45,14 +45,6 @@ async def admin(session, bench):
 async def still_alive(ws):
     await send(ws, {"type": "ping"})
     assert await recv(ws) == {"type": "pong"}
-
-
-def db_rows(path, sql):
-    con = sqlite3.connect(path)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 async def test_register_ok_and_admin_sees_online(bench, session):

@@ -13,6 +13,7 @@ import time
 import aiohttp
 import pytest
 import requests
+from bench_support import db_rows
 
 from host_tools.bench import BenchStore, start_bench, tokens
 from host_tools.bench.app import policy_for
@@ -75,14 +76,6 @@ async def admin_ws(session, bench, headers=None, **subscribe):
     ws._bench = bench
     await ws.send_json({"type": "subscribe", "role": "admin", **subscribe})
     return ws
-
-
-def db_rows(path, sql):
-    con = sqlite3.connect(path)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 # -- tokens at rest ---------------------------------------------------------------

@@ -252,3 +252,15 @@ async def test_api_paths_with_undecodable_names_are_answered(bench, session):
         assert r.status in (200, 400, 404) and r.status != 500
     async with session.get(f"{bench.http_url}/api/records/%FF?kind=event") as r:
         assert r.status != 500
+
+
+async def test_a_reason_quoting_control_characters_is_still_xml(bench, session):
+    # Found by test_fuzz_bench.py: the Fail reason quoted the peer's "<R\x1e",
+    # which XML cannot carry, and the bench closed 1011 instead of answering.
+    ws = await session.ws_connect(bench.url)
+    await ws.send_str("<R\x1e<Request><Operation>Register</Operation></Request>")
+    reply = await recv(ws)
+    assert "<Result>Fail</Result>" in reply and "\\u001e" in reply and "\x1e" not in reply
+    assert bench.stats["errors"].get("internal", 0) == 0
+    await ws.send_str(REGISTER)
+    assert "<Result>success</Result>" in await recv(ws)    # the link lives on

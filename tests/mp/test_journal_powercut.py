@@ -39,7 +39,12 @@ class CutBlockDev(BlockDev):
 
     def readblocks(self, block, buf, offset=0):
         if self.dead:
-            return  # no power, no data (and no allocation under a locked heap)
+            # No power: reads as erased (a loop: no allocation under a
+            # locked heap). Leaving the buffer as it was hands LittleFS
+            # stale metadata, which it can follow into a crash.
+            for i in range(len(buf)):
+                buf[i] = 0xFF
+            return
         super().readblocks(block, buf, offset)
 
     def writeblocks(self, block, buf, offset=None):
