@@ -32,7 +32,7 @@ _INTERVAL = (1, 86400)
 # field: (types, required, default, what it is - used in the error message, rule)
 # rule: (min, max) for every numeric field (so NaN and the infinities stop
 # at start too: they compare false with any bound); NAME for a string used
-# in a file path; None otherwise.
+# in a file path; a list of the values a string may take; None otherwise.
 SITE_FIELDS = {
     "server": (str, True, None, "the cloud URL, e.g. ws://host:8780/ws", None),
     "device_id": (str, True, None, "this device's id (XML DeviceSerialNo, HTTP sn)", NAME),
@@ -48,19 +48,37 @@ SITE_FIELDS = {
     "backoff_base_s": (_NUM, False, 1, "first reconnect delay ceiling", (0.05, 60)),
     "backoff_cap_s": (_NUM, False, 30, "largest reconnect delay", (0.05, 3600)),
     "backoff_reset_s": (_NUM, False, 30, "connected time after which retries start over", (1, 86400)),
+    "wifi": (dict, False, None, "the Wi-Fi network an ESP32 joins: {\"ssid\", \"password\"}", None),
 }
+
+# 802.11 limits: an SSID is 1-32 bytes; a WPA2 passphrase 8-63 characters
+# ("" for an open network).
+SSID_MAX = 32
+WIFI_PASSWORD = (8, 63)
 
 BOARD_FIELDS = {
     "name": (str, True, None, "the board's name", None),
     "chip": (str, True, None, "the chip or host, e.g. esp32, bcm2711, host", None),
     "runtimes": (list, True, None, "runtimes this board runs: micropython, cpython", None),
-    "hal": (str, True, None, "pin adapter: emulated or gpiozero", None),
+    "hal": (str, True, None, "pin adapter: emulated, gpiozero or esp32", None),
     # 64 KiB: less does not hold the agent's code; 16 MiB: the largest PSRAM
     # an ESP32 module carries.
     "heap_kb": (int, False, None, "MicroPython heap budget in KiB, MicroPython boards only", (64, 16384)),
     "peripherals": (list, True, None, "the peripherals wired to the board", None),
     "emulator": (dict, False, None, "host/port of the peripheral emulator", None),
     "journal": (dict, False, {}, "where and how large the record journal on flash is", None),
+    "health": (dict, False, {}, "watchdog, boot counter and safe mode", None),
+    "access": (dict, False, {}, "the user store and offline access decisions", None),
+}
+
+# docs/door-controller.md, section 7. The watchdog is fed every quarter of
+# its timeout: below 2 s a busy moment (a flash erase) would reset a healthy
+# board. A run counts as stable after stable_s: long enough to have
+# connected and served a while, short enough to leave safe mode soon.
+HEALTH_FIELDS = {
+    "watchdog_s": (_NUM, False, 30, "hardware watchdog timeout (ESP32 machine.WDT)", (2, 3600)),
+    "safe_mode_after": (int, False, 3, "unstable boots in a row that start safe mode (0: never)", (0, 100)),
+    "stable_s": (_NUM, False, 120, "healthy running time after which a boot counts as stable", (5, 86400)),
 }
 
 EMULATOR_FIELDS = {
@@ -76,16 +94,49 @@ JOURNAL_FIELDS = {
     "segment_bytes": (int, False, 4096, "segment file size (a few flash blocks)", (256, 65536)),
 }
 
+# docs/door-controller.md section 5. A board's flash holds 10,000 users
+# in about 1 MB (records and indexes); more would not fit an ESP32's
+# file system partition beside the journal.
+ACCESS_FIELDS = {
+    # Default: the folder `.users` in journal.path (main.py), so that the
+    # store follows the journal wherever --journal puts it.
+    "path": (str, False, None, "folder of the user store on flash; one sub-folder per device id", None),
+    "max_users": (int, False, 10000, "users the store holds at most", (1, 20000)),
+    "pin_attempts": (int, False, 3, "wrong PINs in a row at a door before PINs are refused there", (1, 20)),
+    "pin_lockout_s": (int, False, 60, "seconds PINs are refused at a door after too many wrong ones", (1, 86400)),
+    # A person waits at the door meanwhile: a few seconds at most.
+    "cloud_decides_ms": (int, False, 0, "ask a cloud that decides (CloudSolution access) first, waiting this "
+                         "long before deciding locally (0: never ask)", (0, 5000)),
+}
+
 PERIPHERAL_FIELDS = {
+    # docs/door-controller.md section 3. The name becomes part of property
+    # names (front.lock): the file-name alphabet keeps them plain.
     "door": {
-        "name": (str, False, "door", "the door's name", None),
+        "name": (str, False, "door", "the door's name", NAME),
         "relay_pin": (int, True, None, "GPIO driving the lock relay", (0, 63)),
         "relay_active_high": (bool, False, True, "relay energised on a high level", None),
-        "sensor_pin": (int, True, None, "GPIO of the door-position sensor", (0, 63)),
-        "sensor_open_level": (int, False, 1, "pin level that means the door is open", (0, 1)),
+        "unlock_energised": (bool, False, True, "the lock opens while the relay is energised "
+                             "(a strike; false for a maglock wired to release without power)", None),
+        "fail": (str, False, "secure", "the lock on a fault and in safe mode: secure (locked) or safe (released)",
+                 ["secure", "safe"]),
         # The range of the unlock command's duration_ms (peripherals/door.py
         # MIN_UNLOCK_MS, MAX_UNLOCK_MS): a default outside it refuses every unlock.
-        "unlock_ms": (int, False, 3000, "how long an unlock keeps the relay energised", (100, 60000)),
+        "unlock_ms": (int, False, 3000, "how long an unlock keeps the door unlocked", (100, 60000)),
+        "sensor_pin": (int, False, None, "GPIO of the door-position sensor", (0, 63)),
+        "sensor": (str, False, "nc", "door sensor contact with a pull-up: nc (reads 1 when open), "
+                   "no (reads 0 when open) or none", ["nc", "no", "none"]),
+        "debounce_ms": (int, False, 50, "how long a sensor or tamper level must hold to count", (0, 2000)),
+        "rex_pin": (int, False, None, "GPIO of the exit button (request to exit)", (0, 63)),
+        "rex_level": (int, False, 0, "exit button pin level when pressed (0: a button to ground)", (0, 1)),
+        "tamper_pin": (int, False, None, "GPIO of the tamper switch", (0, 63)),
+        "tamper_level": (int, False, 1, "tamper pin level when tampered with", (0, 1)),
+        "held_open_s": (int, False, 30, "seconds open before the held-open alarm", (1, 86400)),
+        "relock_on_close": (bool, False, True, "relock as soon as the door opened and closed again", None),
+        "anti_passback_s": (int, False, 0, "seconds before the same user may pass this door again (0: off)",
+                            (0, 86400)),
+        "normal_open": (list, False, [], "weekly hours held unlocked: [[days_mask, start_minute, end_minute]]",
+                        None),
     },
     "fingerprint": {
         "name": (str, False, "reader", "the reader's name", None),
@@ -98,22 +149,45 @@ PERIPHERAL_FIELDS = {
         "enrol_timeout_s": (_NUM, False, 15, "how long enrolment waits for each finger placement", (1, 300)),
         "mode": (str, False, "toggle", "in/out state of punches: toggle, in or out", None),
     },
+    "wiegand": {
+        "name": (str, False, "wiegand", "the reader's name", None),
+        "d0_pin": (int, True, None, "GPIO of the reader's D0 (data 0) line", (0, 63)),
+        "d1_pin": (int, True, None, "GPIO of the reader's D1 (data 1) line", (0, 63)),
+        "door": (str, False, "door", "the door the reader is at", None),
+        "mode": (str, False, "card", "what opens: card, card_pin, pin or card_or_pin", None),
+        "pin_timeout_s": (_NUM, False, 10, "seconds a half-typed PIN (or a card waiting for one) is kept",
+                          (1, 300)),
+        # Readers send a frame's bits 1-2 ms apart; 25 ms is well clear of
+        # that, and beyond 500 ms two quick keypresses become one noise frame.
+        "frame_gap_ms": (int, False, 100, "a frame ends after this long without a bit", (25, 500)),
+    },
     "climate": {
         "name": (str, False, "climate", "the sensor's name", None),
         "interval_s": (_NUM, False, None, "seconds between samples (default: site telemetry_interval_s)",
                        _INTERVAL),
+        # A change is seen only when the sensor is read; a DHT22 gives a new
+        # reading at most every 2 s. Samples still never come faster than
+        # one a second (_INTERVAL), however the deadband is set.
+        "poll_s": (_NUM, False, 2, "seconds between sensor reads (a change beyond a deadband is sent at once)",
+                   _INTERVAL),
+        "deadband_c": (_NUM, False, 0.5, "a temperature change (C) beyond this is sent before the interval",
+                       (0.01, 100)),
+        "deadband_pct": (_NUM, False, 2, "a humidity change (%) beyond this is sent before the interval",
+                         (0.01, 100)),
+        # BME280 on a Raspberry Pi: bus 1 is the header's GPIO 2/3; the chip
+        # answers at 0x76 (SDO to GND) or 0x77 (SDO to VDD), nowhere else.
+        "i2c_bus": (int, False, 1, "I2C bus of a BME280 (/dev/i2c-N)", (0, 255)),
+        "i2c_address": (int, False, 0x76, "I2C address of a BME280: 118 (0x76) or 119 (0x77)", (0x76, 0x77)),
+        # DHT22 on an ESP32: one data line with a pull-up (the module's own).
+        "pin": (int, False, None, "GPIO of a DHT22's data line (esp32 hal; required there)", (0, 63)),
     },
 }
 
 # uplink -> URL schemes it speaks
 VALID_UPLINKS = {"json_ws": ("ws://", "wss://"), "xml_ws": ("ws://", "wss://"),
                  "http": ("http://", "https://")}
-VALID_HALS = ("emulated", "gpiozero")
+VALID_HALS = ("emulated", "gpiozero", "esp32")
 RUNTIMES = ("micropython", "cpython")
-# Named here so that a board file naming them is told what stands, rather
-# than "unknown": the hal is planned, not there yet.
-PLANNED_HALS = {"esp32": "the ESP32 hal (machine.Pin, UART, Wi-Fi, watchdog) is not there yet; "
-                         "run this board's peripherals emulated (hal emulated) until it is"}
 
 
 def _os_error(e):
@@ -161,6 +235,9 @@ def _check(path, obj, fields, prefix=""):
             problem = _name_problem(val)
             if problem:
                 raise ConfigError(path, name, "%s, got %r" % (problem, val))
+        elif isinstance(rule, list):
+            if val not in rule:
+                raise ConfigError(path, name, "must be one of %s (%s), got %r" % (", ".join(rule), what, val))
         elif rule is not None and not rule[0] <= val <= rule[1]:
             raise ConfigError(path, name, "must be from %s to %s (%s), got %r" % (rule[0], rule[1], what, val))
         out[key] = val
@@ -196,8 +273,29 @@ def read_json(path):
     return data
 
 
+def _wifi(path, obj):
+    """The site's Wi-Fi fields, checked. No message repeats the password:
+    a config error is printed, and a console log is no place for it."""
+    for key in obj:
+        if key not in ("ssid", "password"):
+            raise ConfigError(path, "wifi." + key, "is not a known field (ssid, password)")
+    ssid = obj.get("ssid")
+    if not isinstance(ssid, str) or not 1 <= len(ssid.encode()) <= SSID_MAX:
+        raise ConfigError(path, "wifi.ssid", "must be the network's name, 1 to %d bytes" % SSID_MAX)
+    password = obj.get("password", "")
+    low, high = WIFI_PASSWORD
+    if not isinstance(password, str) or not (password == "" or low <= len(password) <= high):
+        raise ConfigError(path, "wifi.password", "must be a WPA2 passphrase of %d to %d characters, "
+                          "or \"\" for an open network" % (low, high))
+    return {"ssid": ssid, "password": password}
+
+
 def load_site(path, server=None):
-    site = _check(path, read_json(path), SITE_FIELDS)
+    raw = read_json(path)
+    if "wifi" in raw and not isinstance(raw["wifi"], dict):
+        # Checked before the table's type check, whose message shows the value.
+        raise ConfigError(path, "wifi", "must be an object: {\"ssid\": ..., \"password\": ...}")
+    site = _check(path, raw, SITE_FIELDS)
     if server:
         site["server"] = server
     if site["uplink"] not in VALID_UPLINKS:
@@ -209,6 +307,8 @@ def load_site(path, server=None):
                           % (" or ".join(schemes), site["uplink"], url))
     if site["backoff_cap_s"] < site["backoff_base_s"]:
         raise ConfigError(path, "backoff_cap_s", "must not be below backoff_base_s (%s)" % site["backoff_base_s"])
+    if site["wifi"] is not None:
+        site["wifi"] = _wifi(path, site["wifi"])
     if site["ca_file"] is not None:
         ca = site["ca_file"] = beside(path, site["ca_file"])
         # Found now rather than at the first TLS handshake, where it would
@@ -227,14 +327,17 @@ def peripheral(kind, fields, path="-", prefix=""):
         raise ConfigError(path, prefix + "type", "must be one of %s, got %r"
                           % (", ".join(sorted(PERIPHERAL_FIELDS)), kind))
     cfg = _check(path, fields, PERIPHERAL_FIELDS[kind], prefix)
+    if kind == "door":
+        from agent.schedule import problem
+        why = problem(cfg["normal_open"])
+        if why:
+            raise ConfigError(path, prefix + "normal_open", why)
     cfg["type"] = kind
     return cfg
 
 
 def load_board(path):
     board = _check(path, read_json(path), BOARD_FIELDS)
-    if board["hal"] in PLANNED_HALS:
-        raise ConfigError(path, "hal", "%r is not supported yet: %s" % (board["hal"], PLANNED_HALS[board["hal"]]))
     if board["hal"] not in VALID_HALS:
         raise ConfigError(path, "hal", "must be one of %s" % ", ".join(VALID_HALS))
     runtimes = board["runtimes"]
@@ -250,6 +353,7 @@ def load_board(path):
         if emu is None:
             raise ConfigError(path, "emulator", "is missing (an emulated board needs host and port)")
         board["emulator"] = _check(path, emu, EMULATOR_FIELDS, "emulator.")
+    board["health"] = _check(path, board["health"], HEALTH_FIELDS, "health.")
     journal = _check(path, board["journal"], JOURNAL_FIELDS, "journal.")
     if journal["max_kb"] * 1024 < 2 * journal["segment_bytes"]:
         raise ConfigError(path, "journal.max_kb", "must hold at least two segments")
@@ -257,6 +361,12 @@ def load_board(path):
         raise ConfigError(path, "journal.path", "must name a folder")
     journal["path"] = beside(path, journal["path"])
     board["journal"] = journal
+    access = _check(path, board["access"], ACCESS_FIELDS, "access.")
+    if access["path"] is not None:
+        if not access["path"]:
+            raise ConfigError(path, "access.path", "must name a folder")
+        access["path"] = beside(path, access["path"])
+    board["access"] = access
     periph = []
     for i, p in enumerate(board["peripherals"]):
         prefix = "peripherals[%d]." % i
@@ -265,8 +375,24 @@ def load_board(path):
         rest = dict(p)
         kind = rest.pop("type", None)
         periph.append(peripheral(kind, rest, path, prefix))
+    _pins_once(path, periph)
     board["peripherals"] = periph
     return board
+
+
+def _pins_once(path, periph):
+    """A GPIO named twice (a relay on a door sensor's pin, two readers on
+    one line) is wired wrong on any chip: refused, naming both fields."""
+    seen = {}
+    for i, p in enumerate(periph):
+        for key in sorted(p):   # the same first field on both runtimes
+            pin = p[key]
+            if pin is None or not (key == "pin" or key.endswith("_pin")):
+                continue
+            field = "peripherals[%d].%s" % (i, key)
+            if pin in seen:
+                raise ConfigError(path, field, "names GPIO %d, which %s already uses" % (pin, seen[pin]))
+            seen[pin] = field
 
 
 PROBE = ".probe"   # neither a segment nor the cursor: the journal never reads it

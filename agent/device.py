@@ -39,13 +39,17 @@ def uplink_factory(kind):
 
 class Device:
     __slots__ = ("board", "site", "thing", "io", "uplink", "journal", "supervisor",
-                 "heap_peak", "restart", "_started")
+                 "heap_peak", "restart", "_started", "boot", "safe", "doors", "access")
 
-    def __init__(self, board, site, io):
+    def __init__(self, board, site, io, boot=None):
         self.board = board
+        self.boot = boot    # BootState (agent/boot_state.py), or None: no counter kept
+        self.safe = boot is not None and boot.safe
         self.site = site
         self.io = io
         self.thing = Thing(site["device_id"])
+        self.doors = None   # peripherals/doors.py Doors, with the board's first door
+        self.access = None  # access/controller.py Access, on a board with doors
         self.supervisor = Supervisor()
         self.heap_peak = 0
         self.restart = False   # a reboot was asked for: main() restarts once stopped
@@ -60,15 +64,29 @@ class Device:
 
         if hasattr(io, "run"):
             self.supervisor.add("io", io.run, base_s=0.2, cap_s=5)
-        for i, cfg in enumerate(board["peripherals"]):
-            try:
-                part = self._peripheral(cfg)
-            except MemoryError:
-                raise
-            except Exception as e:  # noqa: BLE001 - whatever the pin adapter raises, the board file is the cause
-                raise ConfigError(None, "peripherals[%d]" % i, "(%s %r) cannot be set up by hal %r: %s"
-                                  % (cfg["type"], cfg["name"], board["hal"], e))
-            self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
+        if site["wifi"] is not None:
+            self._add_wifi(board, site)
+        from agent.health import CRITICAL, SAFE_MODE_CRITICAL, Health
+        self.supervisor.add("health", Health(self.supervisor, boot, io, board["health"],
+                                             SAFE_MODE_CRITICAL if self.safe else CRITICAL,
+                                             self._leave_safe_mode if self.safe else None).run)
+        # Doors first, then the access controller that decides for them,
+        # then what presents credentials to it (Wiegand readers).
+        held = []
+        periph = [(i, cfg) for i, cfg in enumerate(board["peripherals"])
+                  if not self.safe or cfg["type"] == "door"]
+        for i, cfg in periph:
+            if cfg["type"] != "wiegand":
+                part = self._add(i, cfg)
+                if part is not None and self.safe:
+                    held.append(part)
+        if self.doors is not None:
+            # Offline decisions and the user commands (docs/door-controller.md, section 5).
+            from agent.access.controller import make
+            self.access = make(thing, board, site, self.doors)
+        for i, cfg in periph:
+            if cfg["type"] == "wiegand":
+                self._add(i, cfg)
 
         # Code first, then data: importing a module needs contiguous heap,
         # which journal recovery (many small reads) leaves fragmented.
@@ -86,8 +104,47 @@ class Device:
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())
         self.uplink = make_uplink(site, thing, self.journal)
         self.supervisor.add("uplink", self.uplink.run)
+        if self.access is not None and hasattr(self.uplink, "ask_access"):
+            # A cloud that decides (CloudSolution `access`), asked first when
+            # the board's access.cloud_decides_ms says so.
+            self.access.ask_cloud = self.uplink.ask_access
+        for door in held:   # now that its events have a journal to go to
+            door.hold_fail_state()
         if hal.MICROPYTHON:
             self.supervisor.add("heap", self._watch_heap)
+
+    def _add(self, i, cfg):
+        """Set up peripheral `i` of the board and supervise it -> the part,
+        or None when safe mode went on without it."""
+        try:
+            part = self._peripheral(cfg)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the pin adapter raises, the board file is the cause
+            problem = ConfigError(None, "peripherals[%d]" % i, "(%s %r) cannot be set up by hal %r: %s"
+                                  % (cfg["type"], cfg["name"], self.board["hal"], e))
+            if not self.safe:
+                raise problem
+            # Safe mode is there to reach the cloud: a door it cannot
+            # set up stays as safe boot left it (locked), and says so.
+            log.count("safe_mode_door_errors")
+            log.error("agent", "safe mode: %s" % problem)
+            return None
+        self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
+        return part
+
+    def _leave_safe_mode(self):
+        log.warn("agent", "safe mode ran stably: restarting normally")
+        self.restart = True
+        self.supervisor.stop()
+
+    def _add_wifi(self, board, site):
+        if board["hal"] != "esp32":
+            log.warn("agent", "the site names a Wi-Fi network, which only an esp32 board joins: ignored")
+            return
+        from agent.hal.wifi import Wifi
+        wifi = Wifi(site["wifi"], site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
+        self.supervisor.add("wifi", wifi.run)
 
     def _peripheral(self, cfg):
         kind = cfg["type"]
@@ -99,7 +156,22 @@ class Device:
             return reader
         if kind == "door":
             from agent.peripherals.door import Door
-            return Door(self.thing, self.io, cfg)
+            door = Door(self.thing, self.io, cfg, self.site["gmt"])
+            if self.safe:
+                # Safe mode (docs/door-controller.md, section 7): the door is
+                # held in its fail state and its loop keeps the exit button
+                # working, but no command reaches it.
+                return door
+            if self.doors is None:
+                from agent.peripherals.doors import Doors
+                self.doors = Doors(self.thing)
+            self.doors.add(door)
+            return door
+        if kind == "wiegand":
+            if self.access is None:
+                raise ValueError("a reader needs a door on the board")
+            from agent.peripherals.reader import Reader
+            return Reader(self.access, self.io, cfg)
         from agent.peripherals.climate import Climate
         return Climate(self.thing, self.io, cfg, self.site["telemetry_interval_s"])
 
@@ -168,6 +240,8 @@ class Device:
             "heap_live": hal.heap_live(),
             "heap_peak": self.heap_peak or None,
             "heap_budget_kb": self.board["heap_kb"],
+            "safe_mode": self.safe,
+            "unstable_boots": self.boot.count if self.boot is not None else None,
         }
 
     def close(self):

@@ -3,8 +3,15 @@
 #   python -m agent.main ...
 # A bad config file stops the agent at once with a message naming the file
 # and field (exit 2); everything after start-up is supervised and restarted.
-import asyncio
 import sys
+
+# Relays to their locked level before anything that can fail, the argument
+# parser included (docs/door-controller.md, section 2).
+if __name__ == "__main__" and "--board" in sys.argv[:-1]:
+    from agent.hal import safe_boot
+    safe_boot.lock_relays(sys.argv[sys.argv.index("--board") + 1])
+
+import asyncio
 
 from agent import hal, log
 from agent.errors import ConfigError
@@ -86,15 +93,24 @@ def main(argv=None):
     del config
     hal.release("agent.config")
 
+    # This boot counted on flash before anything that can crash
+    # (docs/door-controller.md, section 7).
+    from agent.boot_state import BootState
+    boot = BootState(board["journal"]["path"], board["health"]["safe_mode_after"])
+    boot.begin()
     from agent.device import Device
     try:
-        device = Device(board, site, io)
+        device = Device(board, site, io, boot)
     except ConfigError as e:  # a peripheral the board's hal cannot set up: the device names it
         _stop(ConfigError(opts["board"], e.field, e.problem))
+    # A restart or a stop that was asked for is no crash: the next boot
+    # starts normally (so a reboot command leaves safe mode).
     try:
-        asyncio.run(device.run())
+        asyncio.run(device.run())   # returns when a restart was asked for
+        boot.stable()
     except KeyboardInterrupt:
         log.info("agent", "stopped")
+        boot.stable()
     finally:
         device.close()
     if device.restart:

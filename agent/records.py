@@ -43,7 +43,15 @@ JOB = "job"               # punch: job code (0)
 SCORE = "score"           # punch: the matcher's score, when known
 ADMIN = "admin"           # admin log: who did it
 DOOR = "door"             # door events: the door's name
-SOURCE = "source"         # door_unlocked: who asked (cloud, cloud_access, ...)
+SOURCE = "source"         # unlocked, access_denied: how (cloud, cloud_access, rex, card ...)
+CREDENTIAL = "credential"  # unlocked, access_denied: card number (decimal text) or fingerprint page; never a PIN
+REASON = "reason"         # unlocked: why; locked: why (timeout ...); access_denied: the denial reason
+DURATION_MS = "duration_ms"  # unlocked: the pulse (absent when held unlocked by normal_open)
+OPEN_S = "open_s"         # door_held_open: seconds the door has been open
+ACTIVE = "active"         # door_tamper: the tamper input is active (True) or restored (False)
+ALARM = "alarm"           # alarm_cleared: forced, held_open or tamper
+BY = "by"                 # alarm_cleared, door_mode: who (cloud, schedule, door closed ...)
+MODE = "mode"             # door_mode: normal, normal_open or locked
 PUNCH_KEYS = (USER, WHEN, GMT, ATTEND, AP, ACTION, JOB, SCORE)
 ADMIN_LOG_KEYS = (ADMIN, USER, ACTION, WHEN)
 IN, OUT = 0, 1
@@ -52,9 +60,21 @@ IN, OUT = 0, 1
 # of its own for every command): {id, command, ok, result | error}.
 COMMAND_RESULT = "command_result"
 
-# Door event types, in the order CloudSolution numbers them.
-DOOR_EVENTS = ("door_closed", "door_opened", "exit_button", "door_unlocked", "door_locked",
-               "forced_open", "tamper", "alarm")
+# Door event types (docs/door-controller.md section 4): every change of a
+# door's state is one of these.
+DOOR_OPENED = "door_opened"        # DOOR
+DOOR_CLOSED = "door_closed"        # DOOR
+DOOR_FORCED = "door_forced"        # DOOR: opened while locked, with no grant and no exit button
+DOOR_HELD_OPEN = "door_held_open"  # DOOR, OPEN_S
+DOOR_TAMPER = "door_tamper"        # DOOR, ACTIVE
+REX = "rex"                        # DOOR: the exit button was pressed
+UNLOCKED = "unlocked"              # DOOR, SOURCE, USER, CREDENTIAL, REASON, DURATION_MS
+LOCKED = "locked"                  # DOOR, REASON
+ACCESS_DENIED = "access_denied"    # DOOR, SOURCE, CREDENTIAL, USER, REASON
+ALARM_CLEARED = "alarm_cleared"    # DOOR, ALARM, BY
+DOOR_MODE = "door_mode"            # DOOR, MODE, BY
+DOOR_EVENTS = (DOOR_OPENED, DOOR_CLOSED, DOOR_FORCED, DOOR_HELD_OPEN, DOOR_TAMPER, REX, UNLOCKED, LOCKED,
+               ACCESS_DENIED, ALARM_CLEARED, DOOR_MODE)
 
 
 def kind(rec):

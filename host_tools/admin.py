@@ -29,44 +29,96 @@ class CommandFailed(RuntimeError):
 TOKEN_ENV = "DOORLINK_ADMIN_TOKEN"
 
 
+class AdminSession:
+    """One admin connection to the bench's /ws, for many commands (the CLI
+    sends one; benchmarks and scripts send many on one socket).
+
+        async with AdminSession(url, token) as admin:
+            result = await admin.command("door-0001", "status")
+    """
+
+    def __init__(self, server: str, token: str | None = None) -> None:
+        self.server = server
+        self.token = token
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._results: dict[str, asyncio.Future] = {}
+        self._reader: asyncio.Task | None = None
+
+    async def __aenter__(self) -> AdminSession:
+        self._http = aiohttp.ClientSession()
+        try:
+            self._ws = await self._http.ws_connect(self.server, timeout=aiohttp.ClientWSTimeout(ws_close=2))
+        except aiohttp.WSServerHandshakeError as e:
+            await self._http.close()
+            raise CommandFailed(f"{self.server} refused the connection: HTTP {e.status} {e.message}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            await self._http.close()
+            raise CommandFailed(f"cannot reach {self.server}: {e} (is the bench running?)") from None
+        subscribe = {"type": "subscribe", "role": "admin"}
+        if self.token:
+            subscribe["token"] = self.token
+        await self._ws.send_json(subscribe)
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._reader:
+            self._reader.cancel()
+        if self._ws:
+            await self._ws.close()
+        if self._http:
+            await self._http.close()
+
+    async def _read(self) -> None:
+        async for msg in self._ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            if data.get("type") == "error":
+                # The bench answers in order and names no command in an
+                # error: it is the oldest waiting one's (an unknown device,
+                # a refused admin).
+                if self._results:
+                    fut = self._results.pop(next(iter(self._results)))
+                    if not fut.done():
+                        fut.set_exception(CommandFailed(data.get("message", "bench error")))
+                continue
+            p = data.get("payload") or {}
+            if data.get("type") == "event" and data.get("event_type") == "command_result":
+                fut = self._results.pop(p.get("id"), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(p)
+        for fut in self._results.values():
+            if not fut.done():
+                fut.set_exception(CommandFailed("bench closed the connection"))
+
+    async def send(self, device_id: str, command: str, payload: dict | None = None) -> asyncio.Future:
+        """Send a command; the future holds its command_result payload."""
+        cmd_id = "cli-" + uuid.uuid4().hex[:8]
+        fut = asyncio.get_running_loop().create_future()
+        self._results[cmd_id] = fut
+        await self._ws.send_json({"type": "command", "device_id": device_id, "command": command,
+                                  "payload": payload or {}, "id": cmd_id})
+        return fut
+
+    async def command(self, device_id: str, command: str, payload: dict | None = None,
+                      timeout: float = 10.0) -> dict:
+        """The device's command_result payload; CommandFailed on a bench
+        error, or no answer within `timeout`."""
+        fut = await self.send(device_id, command, payload)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise CommandFailed(f"no result from {device_id} within {timeout}s") from None
+
+
 async def send_command(server: str, device_id: str, command: str, payload: dict | None = None,
                        timeout: float = 10.0, token: str | None = None) -> dict:
-    """The device's command_result payload; CommandFailed on a bench error,
-    a refusal by the device, or no answer within `timeout`. `token`: the
-    admin's, sent in `subscribe`."""
-    cmd_id = "cli-" + uuid.uuid4().hex[:8]
-    async with aiohttp.ClientSession() as session:
-        try:
-            ws = await session.ws_connect(server, timeout=aiohttp.ClientWSTimeout(ws_close=2))
-        except aiohttp.WSServerHandshakeError as e:
-            raise CommandFailed(f"{server} refused the connection: HTTP {e.status} {e.message}") from None
-        except (aiohttp.ClientError, OSError) as e:
-            raise CommandFailed(f"cannot reach {server}: {e} (is the bench running?)") from None
-        async with ws:
-            subscribe = {"type": "subscribe", "role": "admin"}
-            if token:
-                subscribe["token"] = token
-            await ws.send_json(subscribe)
-            await ws.send_json({"type": "command", "device_id": device_id, "command": command,
-                                "payload": payload or {}, "id": cmd_id})
-
-            async def result() -> dict:
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    data = json.loads(msg.data)
-                    if data.get("type") == "error":
-                        raise CommandFailed(data.get("message", "bench error"))
-                    p = data.get("payload") or {}
-                    if (data.get("type") == "event" and data.get("event_type") == "command_result"
-                            and p.get("id") == cmd_id):
-                        return p
-                raise CommandFailed("bench closed the connection")
-
-            try:
-                return await asyncio.wait_for(result(), timeout)
-            except TimeoutError:
-                raise CommandFailed(f"no result from {device_id} within {timeout}s") from None
+    """One command on a connection of its own (the CLI): the device's
+    command_result payload, or CommandFailed."""
+    async with AdminSession(server, token) as admin:
+        return await admin.command(device_id, command, payload, timeout)
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:

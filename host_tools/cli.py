@@ -31,6 +31,7 @@ COMMANDS = {
     "emulate": "host_tools.emulate",
     "chaos": "host_tools.chaos.cli",
     "perf": "host_tools.perf",
+    "validate": "host_tools.validate",
 }
 
 

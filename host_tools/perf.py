@@ -1,5 +1,6 @@
-"""`doorlink perf journal|attendance`: what the journal costs, how fast a
-backlog drains, how long a punch takes to reach the cloud. Figures,
+"""`doorlink perf journal|attendance|door`: what the journal costs, how fast a
+backlog drains, how long a punch takes to reach the cloud, how fast a door
+controller decides. Figures,
 printed; no pass/fail (a timed assertion in a test would be a flaky test,
 not a measurement).
 """
@@ -189,8 +190,11 @@ def run_attendance(punches: int = 50) -> str:
 
 def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:
     p = sub.add_parser("perf", help="benchmarks that print figures (no pass/fail)")
-    p.add_argument("what", choices=("journal", "attendance"),
-                   help="journal: appends and replay; attendance: punch-to-cloud latency and backlog drain")
+    p.add_argument("what", choices=("journal", "attendance", "door"),
+                   help="journal: appends and replay; attendance: punch-to-cloud latency and backlog drain; "
+                        "door: cloud command, exit button and card to relay on the virtual board, "
+                        "decisions among 10,000 users, full-sync time")
+    p.add_argument("--users", type=int, default=10000, help="door: users synced to the store (>= 100)")
     p.add_argument("--records", type=int, default=500, help="journal appends per run (>= 1)")
     p.add_argument("--punches", type=int, default=50, help="attendance punches per run (>= 1)")
     p.add_argument("--replay-records", type=int, default=1000, help="journal records replayed (>= 50)")
@@ -202,7 +206,12 @@ def run(args: argparse.Namespace) -> int:
     if args.records < 1 or args.replay_records < 50 or args.punches < 1:
         raise CliError("--records and --punches must be >= 1, --replay-records >= 50",
                        "the figures mean little below that")
-    if args.what == "attendance":
+    if args.what == "door":
+        if not 100 <= args.users <= 20000:
+            raise CliError("--users must be from 100 to 20000", "a board's store holds at most 20,000")
+        from host_tools.perf_door import run_door
+        print(run_door(args.users), flush=True)
+    elif args.what == "attendance":
         print(run_attendance(args.punches), flush=True)
     else:
         print(run_journal(args.records, args.replay_records), flush=True)

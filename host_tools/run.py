@@ -1,7 +1,7 @@
 """`doorlink run`: the agent on this host - a Raspberry Pi's own pins, or a
 desktop with the board's peripherals emulated - until Ctrl-C or SIGTERM.
 
-    doorlink run --board rpi|emulated|FILE --site SITE.json [--runtime R] [--server URL]
+    doorlink run --board rpi4-door|emulated|FILE --site SITE.json [--runtime R] [--server URL]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from host_tools.signals import stop_event
 def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[parents.runtime, parents.log_level],
                        help="run the agent on this host (a Pi, or a desktop with an emulated board)")
-    p.add_argument("--board", required=True, help="board file, or a name in boards/ (emulated, rpi, ...)")
+    p.add_argument("--board", required=True, help="board file, or a name in boards/ (emulated, rpi4-door, ...)")
     p.add_argument("--site", required=True, help="site file: server URL, device id, token")
     p.add_argument("--server", help="override the site file's server URL")
     p.add_argument("--journal", help="override the board's journal folder")

@@ -158,6 +158,11 @@ async def start_board(board_path: str | Path, site_path: str | Path, runtime: st
     the agent prints goes to on_line(str). A board the host cannot serve
     (its emulator's address) raises ConfigError naming the field."""
     board = load_board(str(board_path))
+    if board["hal"] == "esp32":
+        # No host has an ESP32's pins, radio or watchdog (machine.Pin,
+        # network.WLAN): an agent started here would fail on its first pin.
+        raise ConfigError(str(board_path), "hal", "'esp32' runs on an ESP32, not on this host: copy the agent "
+                          "to the board (mpremote), or run the board's peripherals emulated (hal emulated)")
     runtime = runtime or board["runtimes"][0]
     emulator = reader = None
     emu_addr = None

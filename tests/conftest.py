@@ -11,11 +11,15 @@
 #   pytest fixtures, resolved here on the host (async ones too: the event
 #   loop keeps serving while the process runs) and handed in as JSON (see
 #   TO_MICROPYTHON). Module constants configure the run: HEAP_KB (the heap
-#   cap, default DEFAULT_HEAP_KB), TIMEOUT_S, and what fixtures read
-#   (BENCH_DEVICES...); they must be literals. A test that returns a string
-#   reports it as a measured figure.
+#   cap, default DEFAULT_HEAP_KB), TIMEOUT_S, STUBS = True (the ESP32
+#   stand-ins in tests/mp/stubs - machine, network, dht - come
+#   first on MICROPYPATH), and what fixtures read (BENCH_DEVICES...); they
+#   must be literals. A test that returns a string reports it as a measured
+#   figure.
 # Host tests that need something MicroPython made use the `micropython`
-# fixture: `await micropython.run(script, *args, heap_kb=None)`.
+# fixture: `await micropython.run(script, *args, heap_kb=None)`; with
+# stubs=True and env={"MACHINE_PIN_LOG": path} it runs on the ESP32
+# stand-ins and leaves every pin write of the process's life in that file.
 import ast
 import asyncio
 import inspect
@@ -35,6 +39,7 @@ from host_tools.rig import Rig
 
 AGENT_TESTS = ROOT / "tests" / "unit"
 MP_TESTS = ROOT / "tests" / "mp"
+STUBS = MP_TESTS / "stubs"
 RUNNER = ROOT / "tests" / "mp_runner.py"
 MARK = "@@mp-result "
 FILE_TIMEOUT = 120      # a whole unit file
@@ -57,21 +62,22 @@ class MicroPython:
     def __init__(self):
         self._lib = None
 
-    def env(self):
+    def env(self, stubs=False):
         if self._lib is None:
             self._lib = mpy.build_deploy()
-        return mpy.micropython_env(ROOT, self._lib)
+        return mpy.micropython_env(*([STUBS] if stubs else []), ROOT, self._lib)
 
-    async def run(self, script, *args, heap_kb=None, timeout=TEST_TIMEOUT, stdin=b""):
+    async def run(self, script, *args, heap_kb=None, timeout=TEST_TIMEOUT, stdin=b"", stubs=False, env=None):
         """Run `script` (a path from the repository root) with `args`;
-        `stdin` is what it reads there. Returns Ran(exit code, output)."""
+        `stdin` is what it reads there; `stubs`: with the ESP32 stand-ins;
+        `env`: more environment variables. Returns Ran(exit code, output)."""
         args = [str(script)] + [str(a) for a in args]
         for a in args:
             # The unix port dies on a longer one ("FATAL: uncaught NLR").
             assert len(a) < MAX_ARG, "a micropython argument of %d characters: pass it on stdin" % len(a)
         heap = ["-X", "heapsize=%dk" % heap_kb] if heap_kb else []
         proc = await asyncio.create_subprocess_exec(
-            mpy.tool("micropython"), *heap, *args, cwd=ROOT, env=self.env(),
+            mpy.tool("micropython"), *heap, *args, cwd=ROOT, env={**self.env(stubs), **(env or {})},
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         proc.stdin.write(stdin)
         proc.stdin.close()
@@ -238,7 +244,8 @@ class MicroPythonModule(pytest.Module):
         # On stdin: a command-line argument could be too long (MAX_ARG).
         ran = await MICROPYTHON.run(RUNNER, self.path.relative_to(ROOT), fn, "-", stdin=json.dumps(args).encode(),
                                     heap_kb=getattr(mod, "HEAP_KB", DEFAULT_HEAP_KB),
-                                    timeout=getattr(mod, "TIMEOUT_S", TEST_TIMEOUT))
+                                    timeout=getattr(mod, "TIMEOUT_S", TEST_TIMEOUT),
+                                    stubs=getattr(mod, "STUBS", False))
         print("\n".join(line for line in ran.out.splitlines() if not line.startswith(MARK)))  # for a failure
         res = results(ran.out).get(fn)
         if res is None:

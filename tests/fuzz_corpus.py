@@ -59,6 +59,10 @@ XML_SEEDS = [
     _xml("Request", [("Operation", "SetTime"), ("Time", "2026-06-12T09:15:30+08:00"), ("TransID", "T4")]),
     b"<Message><Request>SetTime</Request><DevTime>20260612091530</DevTime></Message>",
     _xml("Request", [("Operation", "Reboot"), ("TransID", "T5")]),
+    _xml("Request", [("Operation", "SetUserData"), ("UserID", "1001"), ("Name", "Ann"), ("Enabled", "Yes"),
+                     ("Card", "12345678"), ("PWD", "0042"), ("UserPeriod_Used", "Yes"),
+                     ("UserPeriod_Start", "2026-01-01T08:00:00"), ("TransID", "T6")]),
+    _xml("Request", [("Operation", "GetNextUserData"), ("UserID", "7"), ("TransID", "T7")]),
     b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- c --><Request><Operation>KeepAlive</Operation>'
     b"<Note>a &amp; b &#x41;&#65; &lt;&gt;&quot;&apos;</Note><Empty/></Request>",
 ]
@@ -86,6 +90,11 @@ CLOUDSOLUTION_SEEDS = [
     b'{"ret": "checklive", "result": true, "cmd": "settime", "cloudtime": "2026-06-12T10:30:00Z"}',
     b'{"cmd": "checklive", "result": true, "count": 2.0, "logindex": "5"}',
     b'{"ret": "reg", "result": true, "cmd": {"cmd": "getnewlog", "stn": true}}',
+    b'{"ret": "checklive", "result": true, "cmd": {"cmd": "setuserinfo", "enrollid": 5, "name": "Bo",'
+    b' "backupnum": 11, "admin": 0, "record": 12345678, "enable": 1}}',
+    b'{"ret": "checklive", "result": true, "cmd": {"cmd": "getuserlist", "stn": false}}',
+    b'{"ret": "checklive", "result": true, "cmd": {"cmd": "setdevlock", "opendelay": 5, "doorsensor": 1,'
+    b' "alarmdelay": 30, "antpass": 0}}',
 ]
 
 HTTP_SEEDS = [

@@ -212,7 +212,9 @@ def _check_reply(r, data):
     check(r.command is None or isinstance(r.command, Command), "reply: command", data)
     if r.command is not None:
         check_event(r.command, data)
-        check(isinstance(r.command.id, str) and 0 < len(r.command.id) <= 32, "reply: command word", data)
+        # the word to echo, or (word, what its answer needs: getuserinfo's backupnum ...)
+        word = r.command.id[0] if isinstance(r.command.id, tuple) and len(r.command.id) == 2 else r.command.id
+        check(isinstance(word, str) and 0 < len(word) <= 32, "reply: command word", data)
     upto = cloudsolution.acked_upto(r, 5, 3)
     check(upto is None or 5 <= upto <= 7, "reply: acknowledges %r of records 5-7" % (upto,), data)
 

@@ -19,20 +19,20 @@
 from collections import namedtuple
 
 from agent import records
-from agent.codecs.session import Command, RemoteProtocolError
+from agent.codecs import cs_commands
+from agent.codecs.session import RemoteProtocolError
 from agent.codecs.session import Session as _Session
-from agent.codecs.values import as_int, epoch_wall, is_int, parse_stamp, wall_epoch, wall_text
+from agent.codecs.values import as_int, epoch_wall, wall_epoch
 
 PATH = "/api/device-http"
 
-# Door event codes (records with enrollid 0 and `event`).
-DOOR_EVENTS = {"door_closed": 0, "door_opened": 1, "exit_button": 2, "door_unlocked": 3,
-               "door_locked": 4, "forced_open": 5, "tamper": 6, "alarm": 7}
-
-# Server command word -> the Thing command it runs. Words not here are
-# answered `result: false` (not supported), so the server stops waiting.
-SERVER_COMMANDS = {"opendoor": "unlock", "settime": "set_time", "gettime": "get_time",
-                   "getnewlog": "resend", "reboot": "reboot"}
+# Door event codes (records with enrollid 0 and `event`): 0 closed, 1
+# opened, 2 exit button, 3 opened by software, 4 closed by software, 5
+# illegal (forced) open, 6 tamper, 7 input alarm (here: held open). Door
+# events with no code (access_denied, alarm_cleared, door_mode) are not
+# carried by this protocol.
+DOOR_EVENTS = {records.DOOR_CLOSED: 0, records.DOOR_OPENED: 1, records.REX: 2, records.UNLOCKED: 3,
+               records.LOCKED: 4, records.DOOR_FORCED: 5, records.DOOR_TAMPER: 6, records.DOOR_HELD_OPEN: 7}
 
 # Reply fields this codec reads; anything else next to a command word is
 # part of the server command.
@@ -44,7 +44,7 @@ Reply = namedtuple("Reply", ("ok", "reason", "count", "logindex", "cloudtime", "
 
 class Session(_Session):
     """Carries punches and door events (as enrollid-0 records)."""
-    __slots__ = ("sn", "gmt", "devinfo", "token")
+    __slots__ = ("sn", "gmt", "devinfo", "token", "_listed")
     CARRIES = (records.PUNCH, records.EVENT)
 
     def __init__(self, sn, gmt=0, devinfo=None, token=None):
@@ -53,6 +53,7 @@ class Session(_Session):
         self.gmt = gmt
         self.devinfo = devinfo or {}
         self.token = token
+        self._listed = (None, 0)   # getuserlist: last user id given, users given
 
     def _signed(self, out):
         if self.token:
@@ -93,10 +94,22 @@ class Session(_Session):
         return self._signed({"cmd": "sendlog", "sn": self.sn, "count": len(out), "logindex": first, "record": out})
 
     def command_result(self, cmd_id, name, ok, result=None, error=None):
-        """The device's answer to server command `cmd_id` (the command word):
+        """The device's answer to server command `cmd_id` (the command word,
+        or (word, context) for a word whose answer needs its request):
         {"ret": word, "sn", "result", "reason" on failure, scalar results}."""
         self.require("command_result()")
+        context = None
+        if isinstance(cmd_id, tuple):
+            cmd_id, context = cmd_id
         out = self._signed({"ret": cmd_id, "sn": self.sn, "result": bool(ok)})
+        if ok and isinstance(result, dict) and cmd_id in ("getuserinfo", "getuserlist", "setdevlock"):
+            try:
+                fields, self._listed = cs_commands.answer(cmd_id, context, result, self._listed)
+                out.update(fields)
+                return out
+            except ValueError as e:
+                ok, error = False, str(e)
+                out["result"] = False
         if not ok:
             out["reason"] = str(error or "failed")
         elif isinstance(result, dict):
@@ -106,6 +119,10 @@ class Session(_Session):
                     out[key] = value
         return out
 
+    def prepare(self, commands):
+        if "user_set" in commands:
+            from agent.codecs import cs_users  # noqa: F401 - see session.Session.prepare
+
     # -- replies ----------------------------------------------------------------
     def reply(self, cmd, obj):
         """The server's JSON reply to our request `cmd` -> a Reply.
@@ -114,6 +131,15 @@ class Session(_Session):
         r = parse_reply(obj, cmd, self.gmt)
         if cmd == "reg" and r.ok:
             self.accepted()
+            self._listed = (None, 0)
+        c = r.command
+        if c is not None and c.name == "user_list":
+            # stn true starts the list again; false continues after the
+            # last user given (on this link, since registration).
+            if c.id[1]:
+                self._listed = (None, 0)
+            elif self._listed[0] is not None:
+                c.payload["after"] = self._listed[0]
         return r
 
 
@@ -124,9 +150,7 @@ def record(rec, gmt=0):
     t, kind, name, value = rec[records.TIME], records.kind(rec), rec[records.NAME], rec[records.VALUE]
     if kind == records.PUNCH:
         value = value if isinstance(value, dict) else {}
-        user = str(value.get(records.USER, name))
-        n = as_int(user)
-        out = {"enrollid": n if n is not None and n >= 0 else user,
+        out = {"enrollid": _enrollid(str(value.get(records.USER, name))),
                "time": value.get(records.WHEN) or epoch_wall(t, value.get(records.GMT, gmt)),
                "mode": 1 if value.get(records.ACTION) == "FP" else 0,
                "inout": value.get(records.ATTEND, records.IN),
@@ -135,8 +159,20 @@ def record(rec, gmt=0):
             out["temp"] = value["temp"]
         return out
     if kind == records.EVENT and name in DOOR_EVENTS:
+        user = value.get(records.USER) if name == records.UNLOCKED and isinstance(value, dict) else None
+        if user is not None:
+            # A grant to a user travels as that user's punch: the field's
+            # servers know who came in from user records, not door codes.
+            return {"enrollid": _enrollid(str(user)), "time": epoch_wall(t, gmt),
+                    "mode": 1 if value.get(records.SOURCE) == "fingerprint" else 0, "inout": records.IN, "event": 0}
         return {"enrollid": 0, "time": epoch_wall(t, gmt), "mode": 0, "inout": 0, "event": DOOR_EVENTS[name]}
     return None
+
+
+def _enrollid(user):
+    # enrollid 0 is a door's: a user "0" goes as text, never as a door event.
+    n = as_int(user)
+    return n if n is not None and n > 0 and str(n) == user else user
 
 
 def _show(obj):
@@ -198,22 +234,7 @@ def _number(obj, key, cmd):
     return n
 
 
-def server_command(obj, gmt=0):
-    """A server command object -> a Command (id: the word, to echo in the
-    answer; name: the Thing command, None when unsupported)."""
-    word = obj.get("cmd")
-    if not isinstance(word, str) or not word or len(word) > 32:
-        word = "?"   # echoed in the answer: a word the protocol could have sent
-    name = SERVER_COMMANDS.get(word)
-    payload = {}
-    if name == "unlock":
-        payload[records.SOURCE] = "cloud"
-    elif name == "set_time":
-        t = cloudtime(obj.get("cloudtime") or obj.get("time"), gmt)
-        if t is None:
-            return Command(word, None, {"error": "settime without a readable cloudtime"})
-        payload["epoch"] = t
-    return Command(word, name, payload)
+server_command = cs_commands.server_command   # a server command object -> a Command
 
 
 def acked_upto(reply, first_id, sent_count):
@@ -235,33 +256,7 @@ def cloudtime(text, gmt=0):
 
 # -- the server's side (the bench): the same tables, the other way round --------
 
-def command_request(name, payload):
-    """The server command object that asks a device to run Thing command
-    `name`, or None when CloudSolution has no word for it."""
-    for word in SERVER_COMMANDS:
-        if SERVER_COMMANDS[word] == name:
-            out = {"cmd": word}
-            if name == "unlock":
-                out["doornum"] = 1
-            elif name == "set_time":
-                # An instant (epoch, or a time with a zone) goes as UTC with
-                # a Z, which devices honour; a bare wall-clock time as it is.
-                epoch = payload.get("epoch")
-                if is_int(epoch) and not records.plausible_time(epoch):
-                    return None
-                if not is_int(epoch):
-                    epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)
-                    got = parse_stamp(payload.get("time"))
-                    if got is None:
-                        return None
-                    if got[1] is None:
-                        out["cloudtime"] = wall_text(got[0])
-                        return out
-                out["cloudtime"] = epoch_wall(epoch) + "Z"
-            elif name == "resend":
-                out["stn"] = True
-            return out
-    return None
+command_request = cs_commands.command_request   # the bench's side, with the same tables
 
 
 def door_event_name(code):

@@ -30,7 +30,9 @@ from agent.codecs.values import is_int
 # broadcasts; a device ignores them. `ack` is our optional extension.
 # Arrays and objects in one message: json.loads builds every one before we
 # see any, and a few KB of "[[[[..." hold far more heap than a board has.
-MAX_CONTAINERS = 64
+# A users_sync page (50 users, each an object with its cards, doors and
+# schedule arrays: up to 5 each) is the largest a cloud needs to send.
+MAX_CONTAINERS = 256
 MAX_NAME = 32   # a command's name: the Thing's names are short words
 SERVER_TYPES = ("registered", "pong", "ping", "command", "error",
                 "device_status", "telemetry", "event", "ack")

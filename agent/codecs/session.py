@@ -91,6 +91,13 @@ class Session:
     def close(self):
         self.state = CLOSED
 
+    def prepare(self, commands):
+        """Load now the code that answering the Thing's `commands` needs
+        (the uplink calls this at start, before the journal is read): a
+        module imported later, on a heap the journal's records have
+        fragmented, may find no block to load into (the user commands'
+        modules, on a door board)."""
+
     def require(self, what):
         if self.state != REGISTERED:
             raise LocalProtocolError("%s on a %s session (only once registered)" % (what, self.state))

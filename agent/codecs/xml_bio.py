@@ -14,7 +14,7 @@
 # (Result Fail) must stay in the journal, so later acks are held below it
 # until the next hello(), after which everything unacknowledged is resent.
 from agent import records
-from agent.codecs import xml_flat
+from agent.codecs import xml_commands, xml_flat
 from agent.codecs.session import (
     CONNECTING,
     NOTHING,
@@ -28,7 +28,7 @@ from agent.codecs.session import (
     TextSession,
     shown,
 )
-from agent.codecs.values import as_int, epoch_wall, fields_epoch, is_int, parse_stamp, wall_epoch, wall_text
+from agent.codecs.values import as_int
 
 TERMINAL_TYPE = "doorlink"
 MAX_NAME = 32   # an Operation echoed in an answer: the protocol's are short words
@@ -49,18 +49,13 @@ LOGS = {
         ("AdminId", records.ADMIN, "ADMIN"), ("UserId", records.USER, REQUIRED),
         ("Action", records.ACTION, REQUIRED), ("Time", records.WHEN, REQUIRED))),
 }
-# LockControl modes (vendor numbering); 1 and 2 are the Thing's own
-# unlock/lock, the rest reach it as lock_control {"mode": n}.
-LOCK_MODES = {"forceopen": 1, "forceclose": 2, "normalopen": 3, "autorecover": 4,
-              "restart": 5, "cancelwarning": 6}
-# Thing command -> the Operation that asks for it (and that its result answers).
-COMMAND_OPS = {"unlock": "LockControl", "lock": "LockControl", "lock_control": "LockControl",
-               "status": "GetDeviceStatus", "set_time": "SetTime"}
+# The server's commands (LockControl, GetDeviceStatus, SetTime, the user
+# operations) and their answers: codecs.xml_commands.
 
 
 class Session(TextSession):
     """Carries punches and admin logs (TimeLog_v2, AdminLog_v2)."""
-    __slots__ = ("serial", "cloud_id", "gmt", "session", "_hold", "_acked")
+    __slots__ = ("serial", "cloud_id", "gmt", "session", "_hold", "_acked", "_listed")
     CARRIES = (records.PUNCH, records.ADMIN_LOG)
 
     def __init__(self, device_serial, cloud_id, max_frame=16384, gmt=0):
@@ -71,6 +66,7 @@ class Session(TextSession):
         self.session = None     # the server's session token, once registered
         self._hold = None       # lowest log id the server refused on this link
         self._acked = 0         # highest log id acknowledged on this link
+        self._listed = None     # the user GetNextUserData continues after
 
     # -- outgoing -------------------------------------------------------------
     def hello(self):
@@ -78,6 +74,7 @@ class Session(TextSession):
         self.session = None
         self._hold = None
         self._acked = 0
+        self._listed = None
         return _request("Register", [("DeviceSerialNo", self.serial), ("CloudId", self.cloud_id),
                                      ("TerminalType", TERMINAL_TYPE)])
 
@@ -111,7 +108,7 @@ class Session(TextSession):
         when the command had one, Result success/Fail, and for a failure its
         Reason. Scalar result values travel as tags of their own."""
         self.require("command_result()")
-        op = COMMAND_OPS.get(name) or (name if xml_flat.is_name(name) else "Command")
+        op = xml_commands.COMMAND_OPS.get(name) or (name if xml_flat.is_name(name) else "Command")
         fields = [("Operation", op)]
         if cmd_id is not None:
             fields.append(("TransID", str(cmd_id)))
@@ -119,15 +116,17 @@ class Session(TextSession):
         if not ok:
             fields.append(("Reason", str(error or "failed")))
         elif isinstance(result, dict):
-            for key in sorted(result):
-                value = result[key]
-                if isinstance(value, bool):
-                    value = 1 if value else 0
-                if xml_flat.is_name(key) and isinstance(value, (str, int, float)):
-                    fields.append((key, value))
+            fields += xml_commands.answer_tags(name, result, self.gmt)
+            if name == "user_list":
+                users = result.get("users") or []
+                self._listed = users[0].get("id") if users and isinstance(users[0], dict) else None
         return xml_flat.encode("Response", fields)
 
     # -- incoming -------------------------------------------------------------
+    def prepare(self, commands):
+        if "user_set" in commands:
+            from agent.codecs import xml_users  # noqa: F401 - see Session.prepare
+
     def _receive(self, text):
         try:
             root, f = xml_flat.decode(text, self.max_frame)
@@ -191,7 +190,7 @@ class Session(TextSession):
                     return NOTHING
             self._acked = max(self._acked, rid)
             return Ack(rid)
-        if op == "KeepAlive" or op in _RESULT_OPS:
+        if op == "KeepAlive" or op in xml_commands.ANSWERED:
             return NOTHING if ok else ServerError("%s failed: %s" % (op, reason), False)
         return BadInput("unknown_operation", "response to unknown operation %s ignored" % shown(op))
 
@@ -199,69 +198,24 @@ class Session(TextSession):
         if self.state == CONNECTING:
             return BadInput("unexpected_message", "request %s before Register ignored" % shown(op))
         cmd_id = f.get("TransID") or None
-        if op == "LockControl":
-            mode = f.get("Mode", "")
-            n = LOCK_MODES.get(mode.strip().lower()) or as_int(mode)
-            if n is None:
-                return _refused(cmd_id, op, "LockControl without a valid Mode (%r)" % mode[:20])
-            if n == 1:
-                return Command(cmd_id, "unlock", {})
-            if n == 2:
-                return Command(cmd_id, "lock", {})
-            return Command(cmd_id, "lock_control", {"mode": n})
-        if op == "GetDeviceStatus":
-            return Command(cmd_id, "status", {})
-        if op == "SetTime":
-            raw = f.get("Time") or f.get("DevTime") or f.get("ServerTime") or ""
-            got = parse_stamp(raw)
-            if got is None:
-                return _refused(cmd_id, op, "SetTime without a readable Time")
-            if got[1] is not None and raw.strip()[-1:] not in ("Z", "z"):
-                # An explicit +hh:mm names an instant; a bare time (or one
-                # with the Z terminals write on local times) is wall clock.
-                return Command(cmd_id, "set_time", {"epoch": fields_epoch(got[0], got[1])})
-            return Command(cmd_id, "set_time", {"time": wall_text(got[0])})
         if not op or not xml_flat.is_name(op) or len(op) > MAX_NAME:
             return BadInput("unknown_operation", "request without a valid Operation (%s) ignored" % shown(op))
-        return _refused(cmd_id, op, "%s is not supported by this device" % op)
+        try:
+            got = xml_commands.request(op, f, self.gmt)
+        except ValueError as e:
+            return _refused(cmd_id, op, str(e))
+        if got is None:
+            return _refused(cmd_id, op, "%s is not supported by this device" % op)
+        name, payload = got
+        if op == "GetNextUserData" and "after" not in payload and self._listed is not None:
+            payload["after"] = self._listed
+        return Command(cmd_id, name, payload)
 
 
 _LOG_OPS = tuple(LOGS[k][0] for k in LOGS)
-_RESULT_OPS = tuple(COMMAND_OPS.values())
 
 
-def server_request(command, payload, trans_id):
-    """The server's side: the Request that asks a terminal to run Thing
-    `command` (what Session._request reads back), or None when the protocol
-    has no way to say it."""
-    op = COMMAND_OPS.get(command)
-    if op is None:
-        return None
-    fields = [("Operation", op)]
-    if command in ("unlock", "lock"):
-        fields.append(("Mode", str(1 if command == "unlock" else 2)))
-    elif command == "lock_control":
-        mode = as_int(payload.get("mode"))
-        if mode is None:
-            return None
-        fields.append(("Mode", str(mode)))
-    elif command == "set_time":
-        # An instant (an epoch, a time with a zone) goes with an explicit
-        # +00:00; a bare wall-clock time as it is.
-        epoch = payload.get("epoch")
-        got = parse_stamp(payload.get("time"))
-        if not is_int(epoch) and got is not None and got[1] is not None:
-            epoch = wall_epoch(payload.get("time"), 0, trust_zone=True)
-        if is_int(epoch):
-            if not records.plausible_time(epoch):
-                return None
-            fields.append(("Time", epoch_wall(epoch) + "+00:00"))
-        elif got is not None:
-            fields.append(("Time", wall_text(got[0])))
-        else:
-            return None
-    fields.append(("TransID", str(trans_id)))
-    return xml_flat.encode("Request", fields)
+server_request = xml_commands.server_request   # the bench's side, with the same tables
 
 
 def _cut(text, n=200):

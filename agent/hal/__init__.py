@@ -140,9 +140,13 @@ def release(module_name):
     collect()
 
 
+# ESP32 firmware before MicroPython 1.22 counts time from 2000, not 1970.
+_EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
 def wall_time():
-    """Seconds since the Unix epoch (MicroPython's unix port and CPython agree)."""
-    return time.time()
+    """Seconds since the Unix epoch, on every runtime."""
+    return time.time() + _EPOCH_SHIFT
 
 
 # The agent exits with this code when it was asked to restart (a reboot
@@ -160,8 +164,12 @@ def restart():
 
 
 def open_serial(port, baud):
-    """A UART for a peripheral (the fingerprint module): a tty on a unix
-    host (a Pi's /dev/serial0, or an emulator's pty), either runtime."""
+    """A UART for a peripheral (the fingerprint module): on an ESP32 one of
+    its UARTs, "uart2" (its default pins: TX 17, RX 16) or "uartN:TX:RX"
+    (GPIO numbers); elsewhere a tty (a Pi's /dev/serial0, an emulator's pty)."""
+    if port.startswith("uart"):
+        from agent.hal.serial_uart import open_named
+        return open_named(port, baud)
     from agent.hal.serial_posix import open_port
     return open_port(port, baud)
 
@@ -176,4 +184,7 @@ def board_io(board, emulator=None):
     if kind == "gpiozero":
         from agent.hal.gpiozero_io import GpiozeroIO
         return GpiozeroIO()
+    if kind == "esp32":
+        from agent.hal.esp32 import Esp32IO
+        return Esp32IO()
     raise ValueError("board hal %r is not supported on %s" % (kind, RUNTIME))

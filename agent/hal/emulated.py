@@ -11,27 +11,33 @@ import json
 
 from agent import log
 from agent.errors import LinkClosed
-from agent.hal import drop_stream
+from agent.hal import drop_stream, safe_boot, ticks_diff, ticks_ms
+
+# Bits in one {"wiegand": [d0, d1], "bits": "0101..."} line: a noise burst
+# longer than any frame, small enough that one line cannot keep the agent busy.
+MAX_BURST = 256
 
 
 class _Output:
-    __slots__ = ("_io", "pin", "_active_high", "level")
+    __slots__ = ("_io", "pin", "_active_high", "level", "energised")
 
-    def __init__(self, io, pin, active_high):
+    def __init__(self, io, pin, active_high, energised):
         self._io = io
         self.pin = pin
         self._active_high = active_high
         self.level = None
+        self._set(energised)
 
     def on(self):
-        self._set(1 if self._active_high else 0)
+        self._set(True)
 
     def off(self):
-        self._set(0 if self._active_high else 1)
+        self._set(False)
 
-    def _set(self, level):
-        self.level = level
-        self._io.push({"pin": self.pin, "value": level})
+    def _set(self, energised):
+        self.energised = energised
+        self.level = 1 if energised == self._active_high else 0
+        self._io.push({"pin": self.pin, "value": self.level})
 
 
 class _Input:
@@ -63,7 +69,7 @@ class _Climate:
 
 
 class EmulatedIO:
-    __slots__ = ("host", "port", "inputs", "climate", "climate_ready", "_outputs", "_writer")
+    __slots__ = ("host", "port", "inputs", "climate", "climate_ready", "_outputs", "_writer", "_wiegand")
 
     def __init__(self, host, port):
         self.host = host
@@ -73,17 +79,42 @@ class EmulatedIO:
         self.climate_ready = asyncio.Event()
         self._outputs = []
         self._writer = None
+        self._wiegand = {}   # d0 pin -> (d1 pin, Port)
 
-    def output(self, pin, active_high=True):
-        out = _Output(self, pin, active_high)
+    def output(self, pin, active_high=True, energised=False):
+        safe_boot.take(pin)   # the level it held is this output's from now on
+        out = _Output(self, pin, active_high, energised)
         self._outputs.append(out)
         return out
 
-    def input(self, pin):
+    def input(self, pin, pull=None):
+        # The emulator drives every input to a level: a pull changes nothing.
         return _Input(self, pin)
 
     def climate_sensor(self, cfg):
         return _Climate(self)
+
+    def wiegand(self, d0_pin, d1_pin, frame_gap_ms=100):
+        from agent.codecs.wiegand import Port
+        port = Port(frame_gap_ms, ticks_diff)
+        self._wiegand[d0_pin] = (d1_pin, port)
+        return port
+
+    def _wiegand_bits(self, msg):
+        # The bits of one burst, fed in as the edge interrupts would have,
+        # all at the moment the line arrived: a gap between bursts is real
+        # time on the agent's clock, so frames split as on a board.
+        d0, d1 = msg["wiegand"]
+        bits = msg["bits"]
+        wired = self._wiegand.get(d0)
+        if wired is None or wired[0] != d1:
+            raise ValueError("no Wiegand reader on pins %r" % (msg["wiegand"],))
+        if not isinstance(bits, str) or len(bits) > MAX_BURST or bits.strip("01"):
+            raise ValueError("bits must be up to %d of 0 and 1" % MAX_BURST)
+        port = wired[1]
+        now = ticks_ms()
+        for c in bits:
+            port.bit(c == "1", now)
 
     def push(self, msg):
         # Before the emulator answers, the level is only kept; it is sent on
@@ -97,6 +128,10 @@ class EmulatedIO:
         try:
             writer.write(b'{"hello": "board"}\n')
             self._writer = writer
+            # Relays safe boot locked and no output has taken (yet) first:
+            # docs/door-controller.md, section 2.
+            for pin in safe_boot.claimed:
+                self.push({"pin": pin, "value": safe_boot.claimed[pin]})
             for out in self._outputs:
                 if out.level is not None:
                     self.push({"pin": out.pin, "value": out.level})
@@ -120,6 +155,8 @@ class EmulatedIO:
             msg = json.loads(line)
             if "pin" in msg:
                 self.inputs[int(msg["pin"])] = int(msg["value"])
+            elif "wiegand" in msg:
+                self._wiegand_bits(msg)
             elif "climate" in msg:
                 c = msg["climate"]
                 self.climate = {"temperature": float(c["temperature"]),

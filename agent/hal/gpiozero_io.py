@@ -1,12 +1,16 @@
 # Raspberry Pi board I/O for the CPython agent, through gpiozero (lgpio on a
 # real Pi; tests hand in gpiozero's MockFactory). Same interface as
 # EmulatedIO. No run(): local GPIO has no link to keep up, and the Door
-# polls its sensor, so no gpiozero callbacks/threads are needed either.
+# polls its sensor, so no gpiozero callbacks/threads are needed either -
+# except for Wiegand, whose 50 us pulses no poll sees (_WiegandPort).
+import threading
 import warnings
 
-from gpiozero import DigitalOutputDevice, InputDevice
+from gpiozero import DigitalInputDevice, DigitalOutputDevice, InputDevice
 
-from agent import log
+from agent import hal, log
+from agent.codecs.wiegand import Port
+from agent.hal import safe_boot
 
 
 def _claim(make):
@@ -23,16 +27,19 @@ def _claim(make):
 
 
 class _Output:
-    __slots__ = ("_dev",)
+    __slots__ = ("_dev", "energised")
 
-    def __init__(self, dev):
+    def __init__(self, dev, energised):
         self._dev = dev
+        self.energised = energised
 
     def on(self):
         self._dev.on()
+        self.energised = True
 
     def off(self):
         self._dev.off()
+        self.energised = False
 
 
 class _Input:
@@ -42,46 +49,87 @@ class _Input:
         self._dev = dev
 
     def value(self):
-        # The Door maps the raw level via sensor_open_level, so return the
+        # The Door maps raw levels itself (sensor nc/no, rex_level), so the
         # pin's raw state, not gpiozero's value (which is inverted whenever
         # a pull-up is set: gpiozero then treats low as "active").
         return 1 if self._dev.pin.state else 0
 
 
-class GpiozeroIO:
-    __slots__ = ("_factory", "_pull_up", "_devices")
+class _WiegandPort(Port):
+    # gpiozero calls back from lgpio's thread while the reader takes frames
+    # on the event loop's: a frame must move out whole.
+    __slots__ = ("_lock",)
 
-    def __init__(self, pin_factory=None, sensor_pull_up=None):
+    def __init__(self, gap_ms):
+        super().__init__(gap_ms, hal.ticks_diff)
+        self._lock = threading.Lock()
+
+    def bit(self, one, now_ms):
+        with self._lock:
+            super().bit(one, now_ms)
+
+    def take(self, now_ms):
+        with self._lock:
+            return super().take(now_ms)
+
+
+class GpiozeroIO:
+    __slots__ = ("_factory", "_devices")
+
+    def __init__(self, pin_factory=None):
         # pin_factory None = gpiozero's default (lgpio on a Pi).
-        # sensor_pull_up: None = floating (reed switch with an external
-        # pull resistor), True/False = the Pi's internal pull-up/pull-down.
         self._factory = pin_factory
-        self._pull_up = sensor_pull_up
         self._devices = []
 
-    def output(self, pin, active_high=True):
-        # initial_value=False: the relay is de-energised from the moment the
-        # pin is claimed (safe state), before the Door's own off().
-        dev = _claim(lambda: DigitalOutputDevice(pin, active_high=active_high, initial_value=False,
-                                                 pin_factory=self._factory))
-        self._devices.append(dev)
-        return _Output(dev)
+    def output(self, pin, active_high=True, energised=False):
+        # initial_value: the pin is claimed at the level asked for (a door's
+        # locked level), never passing through the other one - unless safe
+        # boot holds it already, claimed so (docs/door-controller.md,
+        # section 2): a pin is claimed once.
+        dev = safe_boot.take(pin)
+        if dev is None:
+            dev = _claim(lambda: DigitalOutputDevice(pin, active_high=active_high, initial_value=energised,
+                                                     pin_factory=self._factory))
+        elif dev.is_active != energised:
+            dev.value = energised
+        self._devices.append((dev, energised))
+        return _Output(dev, energised)
 
-    def input(self, pin):
-        # gpiozero insists on active_state for a floating pin and forbids it
-        # with a pull; _Input reads the raw level either way.
-        active_state = True if self._pull_up is None else None
-        dev = _claim(lambda: InputDevice(pin, pull_up=self._pull_up, active_state=active_state,
+    def input(self, pin, pull=None):
+        # pull None = floating (a contact with its own pull resistor), else
+        # the Pi's internal pull-up or pull-down. gpiozero insists on
+        # active_state for a floating pin and forbids it with a pull; _Input
+        # reads the raw level either way.
+        pull_up = None if pull is None else pull == "up"
+        active_state = True if pull is None else None
+        dev = _claim(lambda: InputDevice(pin, pull_up=pull_up, active_state=active_state,
                                          pin_factory=self._factory))
-        self._devices.append(dev)
+        self._devices.append((dev, None))
         return _Input(dev)
 
+    def wiegand(self, d0_pin, d1_pin, frame_gap_ms=100):
+        port = _WiegandPort(frame_gap_ms)
+        # Wiegand lines idle high and pulse low for each bit: pull-ups, and
+        # "activated" (low) is the edge. bounce_time stays None: a pulse
+        # lasts 50 us and debouncing would swallow it.
+        for pin, one in ((d0_pin, False), (d1_pin, True)):
+            dev = _claim(lambda pin=pin: DigitalInputDevice(pin, pull_up=True, pin_factory=self._factory))
+            dev.when_activated = lambda one=one: port.bit(one, hal.ticks_ms())
+            self._devices.append((dev, None))
+        return port
+
     def climate_sensor(self, cfg):
-        raise ValueError("climate sensors are not supported on the gpiozero hal yet")
+        # A BME280 on I2C: the bus is opened at the first read, so a sensor
+        # that is missing at start is a counted sensor error, not a dead agent.
+        from agent.hal.bme280_pi import Bme280
+        return Bme280(cfg)
 
     def close(self):
-        for dev in self._devices:
-            if isinstance(dev, DigitalOutputDevice):
-                dev.off()  # leave relays de-energised, not at a released pin's whim
+        for dev, claimed in self._devices:
+            if claimed is not None:
+                # Back to the level it was claimed at (a door's locked level),
+                # not "off": off is an open door for a maglock that unlocks
+                # de-energised.
+                dev.value = claimed
             dev.close()
         self._devices = []

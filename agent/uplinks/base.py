@@ -29,6 +29,7 @@ class Uplink:
         self.journal = journal
         self.session = session
         self.delivery = Delivery(journal, session.carries)
+        session.prepare(thing.commands())
         self.online = False
         self.running = 0   # commands in progress
         self._refusing = False
@@ -146,7 +147,8 @@ class Uplink:
         # A command the codec could not map (name None) is answered, not
         # run: under the name the server used, with the codec's reason.
         name = _answered_as(cmd)
-        log.info(NAME, "command %s %s" % (name, cmd.payload))
+        # A user's payload may hold a PIN, which is never written anywhere.
+        log.info(NAME, "command %s %s" % (name, "(user data)" if str(name).startswith("user") else cmd.payload))
         log.count("commands")
         ok, result, error = False, None, None
         if cmd.name is None:

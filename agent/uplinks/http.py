@@ -4,13 +4,18 @@
 # as the reply's count acknowledges), `checklive` as the heartbeat. Every
 # reply's `cloudtime` corrects the device clock; `access` 1 in a sendlog
 # reply opens the door ("server mode") when the board has one; a server
-# command riding on any reply (opendoor, settime, gettime, getnewlog,
-# reboot) runs like a WebSocket command, and its answer is posted back.
+# command riding on any reply (opendoor, setdevlock, the user words,
+# settime, gettime, getnewlog, reboot: codecs.cs_commands) runs like a
+# WebSocket command, and its answer is posted back. Where the cloud decides
+# who enters (a board whose access section sets cloud_decides_ms),
+# ask_access() is the access controller's ask_cloud: the card or finger
+# goes as a punch of its own, and the reply's `access` is the verdict.
 import asyncio
 
 from agent import __version__, clock, log, records
 from agent.codecs import cloudsolution as cs
 from agent.codecs.session import REGISTERED, RemoteProtocolError
+from agent.codecs.values import epoch_wall
 from agent.errors import CommandError, LinkClosed
 from agent.hal import ticks_diff, ticks_ms
 from agent.tasks import first_done
@@ -32,6 +37,7 @@ class HttpUplink(Uplink):
                         cs.Session(site["device_id"], site["gmt"], DEVINFO, site["token"]))
         self.client = client or HttpClient(site["server"], site["connect_timeout_s"], site["ca_file"])
         self._fresh = None   # (journal id, ticks) of the last punch journaled
+        self._asked = None   # [journal id, Event, verdict] of the punch ask_access() waits on
 
     def _kept(self, kind):
         if kind == records.PUNCH:
@@ -117,7 +123,12 @@ class HttpUplink(Uplink):
                 delivery.restart(True)  # the server took part of the batch: the rest goes again
             punches = [r for r in run[:upto - first + 1] if records.kind(r) == records.PUNCH]
             log.count("sent_punch", len(punches))
-            if reply.access == 1 and self._fresh_among(punches):
+            asked = self._asked
+            if asked is not None and first <= asked[0] <= upto:
+                # The access controller asked: the verdict is its to act on.
+                asked[2] = reply.access == 1 if reply.access in (0, 1) else None
+                asked[1].set()
+            elif reply.access == 1 and self._fresh_among(punches):
                 await self._grant_access()
 
     def _fresh_among(self, punches):
@@ -125,6 +136,29 @@ class HttpUplink(Uplink):
         if fresh is None or ticks_diff(ticks_ms(), fresh[1]) > ACCESS_WINDOW_S * 1000:
             return False
         return [r for r in punches if r[records.ID] == fresh[0]] != []
+
+    async def ask_access(self, door, source, credential, user):
+        """The cloud's verdict on a credential at a door (Access.ask_cloud):
+        True, False, or None when there is none to be had (no link, the
+        punch not journaled). The controller bounds the wait; the punch
+        stays journaled and is delivered whatever the outcome. A user the
+        board does not know goes as `card:N` / `finger:N`: an enrollid of
+        its own would name another user."""
+        if not self.online or credential is None:
+            return None
+        who = user if user is not None else ("finger:" if source == "fingerprint" else "card:") + credential
+        value = {records.USER: who, records.WHEN: epoch_wall(clock.now(), self.site["gmt"]),
+                 records.GMT: self.site["gmt"], records.ACTION: "FP" if source == "fingerprint" else source,
+                 records.DOOR: door}
+        if not self.thing.emit(records.PUNCH, value):
+            return None
+        asked = self._asked = [self.journal.next_id - 1, asyncio.Event(), None]
+        try:
+            await asked[1].wait()
+            return asked[2]
+        finally:
+            if self._asked is asked:
+                self._asked = None
 
     async def _grant_access(self):
         if "unlock" not in self.thing.commands():

@@ -36,6 +36,7 @@ from typing import Any
 
 from agent import records
 from agent.codecs import cloudsolution as cs
+from agent.codecs import cs_users
 from agent.codecs.values import is_int
 
 from . import strict_json
@@ -107,8 +108,15 @@ def _check_sendlog(msg: dict) -> list[dict]:
 
 def encode_command(device_id: str, name: str, payload: dict, command_id: str | int) -> str | None:
     """An admin command as the server command object (JSON text) a device
-    reads from a reply, or None when CloudSolution has no word for it."""
-    obj = cs.command_request(name, payload)
+    reads from a reply, or None when CloudSolution has no word for it;
+    CommandRefused naming the field a device could not read."""
+    if name == "users_sync":
+        raise CommandRefused("invalid", f"users_sync has no {TITLE} form (the protocol has no atomic full sync): "
+                                        "send users_clear, then user_set for each user")
+    try:
+        obj = cs.command_request(name, payload)
+    except ValueError as exc:
+        raise CommandRefused("invalid", f"{name}: {exc}") from None
     return None if obj is None else json.dumps({"id": command_id, **obj})
 
 
@@ -281,5 +289,8 @@ class CloudSolution:
                 break
         ok = msg.get("result") in (True, 1)  # as devices read replies: a boolean, or 1/0
         result = {k: v for k, v in msg.items() if k not in ("ret", "sn", "result", "reason", "token")}
+        if ok and word in ("getuserinfo", "getuserlist"):
+            # The user(s) as every protocol's admin reads them, beside the fields.
+            result.update(cs_users.read_answer(word, msg))
         reason = msg.get("reason") if isinstance(msg.get("reason"), str) else None
         await self.hub.command_result(link, command_id, ok, result, reason, word=word)

@@ -137,6 +137,18 @@ GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 
 
+def _without_pins(payload: Any) -> Any:
+    """A command payload as the bench stores and shows it: a user's PIN
+    (user_set, users_sync) only as "set" or null, never its digits."""
+    if not isinstance(payload, dict):
+        return payload
+    users = [payload["user"]] if isinstance(payload.get("user"), dict) else payload.get("users")
+    if not isinstance(users, list) or not any(isinstance(u, dict) and u.get("pin") is not None for u in users):
+        return payload
+    shown = [dict(u, pin="set") if isinstance(u, dict) and u.get("pin") is not None else u for u in users]
+    return dict(payload, user=shown[0]) if "user" in payload else dict(payload, users=shown)
+
+
 class Hub:
     def __init__(self, store: BenchStore, observer: Observer | None = None, max_message: int = 65536,
                  policy: Policy | None = None) -> None:
@@ -449,11 +461,12 @@ class Hub:
             raise CommandRefused("invalid", f"command {name!r} has no {title} form for device {device_id}")
         if not await target.send(wire):
             raise CommandRefused("offline", f"device {device_id} is not online")
-        self.store.add_command(str(command_id), device_id, name, payload)
+        kept = _without_pins(payload)
+        self.store.add_command(str(command_id), device_id, name, kept)
         if len(self._sent) >= SENT_COMMANDS_KEPT:
             self._sent.pop(next(iter(self._sent)))
         self._sent[(device_id, str(command_id))] = (command_id, name)
-        self.notify("command", {"type": "command", "device_id": device_id, "command": name, "payload": payload,
+        self.notify("command", {"type": "command", "device_id": device_id, "command": name, "payload": kept,
                                 "id": command_id, "peer": origin.peer if origin else None})
 
     async def command_result(self, link: Link, command_id: str | int | None, ok: bool, result: Any = None,

@@ -19,10 +19,10 @@ import secrets
 import time
 
 from agent import records
-from agent.codecs import xml_bio, xml_flat
+from agent.codecs import xml_bio, xml_flat, xml_users
 from agent.codecs.values import normal_wall
 
-from .hub import DEVICE, POLICY_VIOLATION, Conflict, Hub, Link
+from .hub import DEVICE, POLICY_VIOLATION, CommandRefused, Conflict, Hub, Link
 
 PROTOCOL = "xml"
 TITLE = "XML biometric"
@@ -52,8 +52,15 @@ def _xml_text(text: str) -> str:
 
 def encode_command(device_id: str, name: str, payload: dict, command_id: str | int) -> str | None:
     """An admin command as the Request a terminal understands (LockControl,
-    GetDeviceStatus, SetTime with TransID), or None."""
-    return xml_bio.server_request(name, payload, command_id)
+    GetDeviceStatus, SetTime, the user operations, with TransID), or None;
+    CommandRefused naming the field a terminal could not read."""
+    if name == "users_sync":
+        raise CommandRefused("invalid", f"users_sync has no {TITLE} form (the protocol has no atomic full sync): "
+                                        "send users_clear, then user_set for each user")
+    try:
+        return xml_bio.server_request(name, payload, command_id)
+    except ValueError as exc:
+        raise CommandRefused("invalid", f"{name}: {exc}") from None
 
 
 async def receive(hub: Hub, link: Link, text: str) -> list[str]:
@@ -140,4 +147,7 @@ async def _answer(hub: Hub, link: Link, op: str, fields: dict) -> None:
         return
     ok = fields.get("Result", "").strip().lower() in ("success", "ok")
     result = {k: v for k, v in fields.items() if k not in ("Operation", "TransID", "Result", "Reason")}
+    if ok and op in xml_users.LIST_OPS + ("GetUserData",):
+        # The user as every protocol's admin reads it, beside the tags.
+        result.update(xml_users.read_answer(fields))
     await hub.command_result(link, fields.get("TransID"), ok, result, fields.get("Reason"), operation=op)

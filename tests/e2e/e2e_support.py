@@ -34,11 +34,11 @@ class Admin:
             raise AssertionError("admin socket closed")
         return await asyncio.wait_for(scan(), timeout)
 
-    async def command(self, name, payload=None, cmd_id="c1", device=DEVICE):
+    async def command(self, name, payload=None, cmd_id="c1", device=DEVICE, timeout=15):
         await self.ws.send_json({"type": "command", "device_id": device, "command": name,
                                  "payload": payload or {}, "id": cmd_id})
         return await self.next(lambda m: m.get("event_type") == "command_result"
-                               and m["payload"].get("id") == cmd_id)
+                               and m["payload"].get("id") == cmd_id, timeout)
 
 
 @contextlib.asynccontextmanager

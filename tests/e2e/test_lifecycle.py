@@ -20,14 +20,14 @@ async def test_device_registers_reports_unlocks_and_goes_offline(runtime, rig, b
     assert result["payload"]["ok"] is True
     await emu.wait_output(relay, 1, timeout=5)
     assert emu.relay_energised() is True
-    await admin.next(lambda m: m.get("event_type") == "door_unlocked")
+    await admin.next(lambda m: m.get("event_type") == "unlocked")
     await emu.wait_output(relay, 0, timeout=5)  # relocks by itself
-    await admin.next(lambda m: m.get("event_type") == "door_locked")
+    await admin.next(lambda m: m.get("event_type") == "locked")
 
     # A writable property: the default unlock pulse, then an unlock using it.
-    changed = await admin.command("set", {"property": "unlock_ms", "value": 700}, cmd_id="c3")
-    assert changed["payload"]["result"] == {"property": "unlock_ms", "value": 700}
-    refused = await admin.command("set", {"property": "door", "value": "open"}, cmd_id="c4")
+    changed = await admin.command("set", {"property": "front.unlock_ms", "value": 700}, cmd_id="c3")
+    assert changed["payload"]["result"] == {"property": "front.unlock_ms", "value": 700}
+    refused = await admin.command("set", {"property": "front.door", "value": "open"}, cmd_id="c4")
     assert refused["payload"]["ok"] is False and "read-only" in refused["payload"]["error"]
     assert (await admin.command("unlock", cmd_id="c5"))["payload"]["result"]["duration_ms"] == 700
     await emu.wait_output(relay, 0, timeout=5)

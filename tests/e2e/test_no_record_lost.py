@@ -22,11 +22,13 @@ async def test_outage_and_kill_lose_nothing(runtime, rig, bench, tmp_path):
     await eventually(lambda: bench.store.telemetry_rows(DEVICE), timeout=15)
 
     await rig.stop_bench()  # the cloud goes away
+    # Each level held well beyond the door sensor's debounce (50 ms) and its
+    # polls (every 50 ms), so that a loaded machine misses no opening.
     for _ in range(DOOR_CYCLES):
         emu.set_door_open(True)
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.3)
         emu.set_door_open(False)
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.3)
     await asyncio.sleep(1)
     rig.session.proc.send_signal(signal.SIGKILL)  # power cut, mid-outage
     await rig.stop_agent()

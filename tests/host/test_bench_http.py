@@ -95,7 +95,7 @@ async def test_documented_sendlog_example_with_door_event(bench):
     assert [r["log_id"] for r in bench.store.punch_rows(SN)] == ["10", "11"]
     assert bench.store.punch_rows(SN)[0]["fields"]["temp"] == 36.5
     events = bench.store.event_rows(SN)
-    assert [(e["event_type"], e["record_id"]) for e in events] == [("forced_open", 12)]
+    assert [(e["event_type"], e["record_id"]) for e in events] == [("door_forced", 12)]
 
 
 async def test_resent_batch_is_acknowledged_and_stored_once(bench):
@@ -186,3 +186,69 @@ async def test_a_request_cannot_take_over_a_device_online_over_a_websocket(bench
     assert json.loads((await ws.receive()).data) == {"type": "pong"}  # still its link
     assert bench.hub.devices[WS_DEVICE].protocol == "json_ws"
     await ws.close()
+
+
+async def _admin(session, bench):
+    adm = await session.ws_connect(bench.url)
+    await adm.send_json({"type": "subscribe", "role": "admin"})
+    return adm
+
+
+async def _heard(adm, command_id):
+    """The command_result (or error) an admin hears for command_id."""
+    while True:
+        msg = json.loads((await asyncio.wait_for(adm.receive(), TIMEOUT)).data)
+        if msg.get("type") == "error":
+            return msg
+        if msg.get("event_type") == "command_result" and msg["payload"]["id"] == command_id:
+            return msg["payload"]
+
+
+async def test_admin_user_commands_ride_on_replies_and_come_back_in_the_things_shape(bench, session):
+    """user_set, user_get, user_list and opendoor from an admin become
+    setuserinfo, getuserinfo, getuserlist and opendoor on the device's next
+    replies; the device's own codec reads and answers them, and the admin
+    reads the users back as user_get / user_list answer them."""
+    from agent.codecs import cloudsolution as cs
+    dev = cs.Session(SN, 8, {}, TOKEN)
+    assert dev.reply("reg", (await post(bench, dev.hello())).json()).ok
+    adm = await _admin(session, bench)
+    stored = {"id": "5", "name": "Bo", "enabled": True, "cards": [12345678], "pin": True}
+    steps = (("user_set", {"user": {"id": "5", "name": "Bo", "cards": [12345678]}}, "setuserinfo", {}),
+             ("user_get", {"id": "5", "backupnum": 11}, "getuserinfo", {"user": stored}),
+             ("user_list", {}, "getuserlist", {"users": [stored], "more": False}),
+             ("unlock", {"door": 2}, "opendoor", {"lock": "unlocked"}))
+    for name, payload, word, result in steps:
+        await adm.send_json({"type": "command", "device_id": SN, "command": name, "payload": payload, "id": name})
+        for _ in range(50):   # the admin's message may be routed after the device's next request
+            cmd = dev.reply("checklive", (await post(bench, dev.ping(int(time.time())))).json()).command
+            if cmd is not None:
+                break
+        assert cmd is not None and cmd.name == name, (name, cmd)
+        answer = dev.command_result(cmd.id, name, True, result)
+        assert answer["ret"] == word
+        await post(bench, answer)
+        heard = await _heard(adm, name)
+        assert heard["ok"] is True and heard["command"] == name and heard["word"] == word, heard
+        if name == "user_get":
+            assert heard["result"]["user"] == {"id": "5", "name": "Bo", "enabled": True, "cards": [12345678]}
+        if name == "user_list":
+            assert heard["result"]["users"] == [{"id": "5", "credentials": ["pin", "card"]}]
+    # no PIN went anywhere: the device keeps only a hash, and says so
+    assert "0042" not in json.dumps(bench.store.event_rows(SN))
+
+
+@pytest.mark.parametrize("name, payload, words", [
+    ("user_set", {"user": {"id": "5", "cards": [1], "pin": "1234"}}, "no CloudSolution form"),
+    ("user_set", {"user": {"id": "5", "pin": "12"}}, "user_set: PIN must be 4 to 8 digits"),
+    ("users_sync", {"phase": "begin"}, "users_sync has no CloudSolution form"),
+    ("unlock", {"door": "front"}, "no CloudSolution form"),
+])
+async def test_admin_commands_a_device_cannot_read_are_refused_with_the_reason(bench, session, name, payload,
+                                                                                words):
+    assert (await post(bench, register_payload())).json()["result"] is True
+    adm = await _admin(session, bench)
+    await adm.send_json({"type": "command", "device_id": SN, "command": name, "payload": payload, "id": "x1"})
+    got = await _heard(adm, "x1")
+    assert got["type"] == "error" and words in got["message"], got
+    assert "cmd" not in (await post(bench, heartbeat_payload())).json()   # nothing queued for the device

@@ -300,3 +300,70 @@ async def test_a_link_keeps_the_protocol_it_registered_in(bench, session):
     assert reply["type"] == "error" and "registered as FK628001 in another protocol (xml)" in reply["message"]
     assert bench.store.telemetry_rows() == []
     await still_alive(ws)
+
+
+async def _admin_result(adm, command_id):
+    """The next command_result (or error) an admin hears for command_id."""
+    while True:
+        msg = json.loads((await asyncio.wait_for(adm.receive(), TIMEOUT)).data)
+        if msg.get("type") == "error":
+            return msg
+        if msg.get("event_type") == "command_result" and msg["payload"]["id"] == command_id:
+            return msg["payload"]
+
+
+async def test_admin_user_and_door_commands_reach_a_terminal_in_its_operations(bench, session):
+    """user_set, user_get and door_mode from an admin become SetUserData,
+    GetUserData and LockControl; the device's own codec reads them and
+    answers, and the admin reads the user back in the Thing's shape."""
+    dev = xml_bio.Session(SERIAL, CLOUD_ID, gmt=8)
+    term = await connect(session, bench)
+    await term.send_str(dev.hello())
+    assert dev.receive(await recv_text(term)) == Registered(True)
+    adm = await connect(session, bench)
+    await adm.send_json({"type": "subscribe", "role": "admin"})
+    user = {"id": "1001", "name": "Ann", "enabled": True, "cards": [12345678], "pin": "0042"}
+    expect = {"user_set": ("SetUserData", {"user": user}), "user_get": ("GetUserData", {"id": "1001"}),
+              "door_mode": ("LockControl", {"door": 1, "mode": "normal_open"})}
+    for name, (op, payload) in expect.items():
+        await adm.send_json({"type": "command", "device_id": SERIAL, "command": name, "payload": payload,
+                             "id": "c-" + name})
+        text = await recv_text(term)
+        assert xml_flat.decode(text)[1]["Operation"] == op
+        cmd = dev.receive(text)
+        assert (cmd.id, cmd.name, cmd.payload) == ("c-" + name, name, payload)
+        stored = {"user": {"id": "1001", "name": "Ann", "enabled": True, "cards": [12345678], "pin": True}}
+        await term.send_str(dev.command_result(cmd.id, name, True, stored if name == "user_get" else {}))
+        got = await _admin_result(adm, "c-" + name)
+        assert got["ok"] is True and got["command"] == name and got["operation"] == op
+    # the user as the admin reads it: the Thing's shape beside the tags, no PIN anywhere
+    await adm.send_json({"type": "command", "device_id": SERIAL, "command": "user_get", "payload": {"id": "1001"},
+                         "id": "again"})
+    cmd = dev.receive(await recv_text(term))
+    await term.send_str(dev.command_result(cmd.id, "user_get", True, {"user": dict(user, pin=True)}))
+    got = await _admin_result(adm, "again")
+    assert got["result"]["user"] == {"id": "1001", "name": "Ann", "enabled": True, "cards": [12345678]}
+    assert got["result"]["Card"] == "12345678" and "PWD" not in got["result"] and "0042" not in json.dumps(got)
+    # the bench keeps the admin's commands, but never a PIN's digits
+    kept = [r for r in bench.store.command_rows(SERIAL) if r["command"] == "user_set"]
+    assert kept and "0042" not in json.dumps(kept) and '"pin": "set"' in json.dumps(kept)
+
+
+@pytest.mark.parametrize("name, payload, words", [
+    ("user_set", {"user": {"id": "7", "cards": ["12ab"]}}, "user_set: card must be a decimal card number"),
+    ("user_set", {"user": {"id": "x" * 40}}, "user_set: user id is 40 characters long"),
+    ("user_set", {"users": [{"id": "1"}, {"id": "2"}]}, "no XML biometric form"),
+    ("users_sync", {"phase": "begin"}, "users_sync has no XML biometric form"),
+    ("unlock", {"door": 2}, "no XML biometric form"),
+])
+async def test_admin_user_commands_a_terminal_cannot_read_are_refused_with_the_reason(bench, session, name,
+                                                                                      payload, words):
+    term = await connect(session, bench)
+    await term.send_str(REGISTER.format(serial=SERIAL, cloud=CLOUD_ID))
+    await recv_text(term)
+    adm = await connect(session, bench)
+    await adm.send_json({"type": "subscribe", "role": "admin"})
+    await adm.send_json({"type": "command", "device_id": SERIAL, "command": name, "payload": payload, "id": "x1"})
+    got = await _admin_result(adm, "x1")
+    assert got["type"] == "error" and words in got["message"], got
+    await still_alive(term)   # nothing reached the terminal; its link is fine

@@ -6,18 +6,41 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from agent import config
 from agent.config import load_board
+from agent.hal import ticks_add, ticks_ms
 from agent.hal.gpiozero_io import GpiozeroIO
 from agent.peripherals.door import Door
+from agent.peripherals.doors import Doors
 from agent.thing import Thing
 
 ROOT = Path(__file__).resolve().parents[2]
-RELAY, SENSOR = 17, 27
+RELAY, SENSOR, REX = 17, 27, 22
 
 
-def door_cfg(active_high=True):
-    return {"type": "door", "name": "front", "relay_pin": RELAY, "relay_active_high": active_high,
-            "sensor_pin": SENSOR, "sensor_open_level": 1, "unlock_ms": 3000}
+class Board:
+    """One door on MockFactory pins, its events, and the test's own clock:
+    poll(ms) runs the door's poll as if `ms` had passed since it was made."""
+
+    def __init__(self, io, **fields):
+        self.thing = Thing("dev")
+        self.events = []
+        self.thing.listen(lambda kind, name, value: self.events.append(name) if kind == "event" else None)
+        cfg = config.peripheral("door", dict({"name": "front", "relay_pin": RELAY, "sensor_pin": SENSOR,
+                                              "rex_pin": REX}, **fields))
+        self.door = Door(self.thing, io, cfg)
+        Doors(self.thing).add(self.door)
+        self.t0 = ticks_ms()
+
+    def poll(self, *at_ms):
+        for ms in at_ms:
+            self.door.poll(ticks_add(self.t0, ms))
+
+
+def levels(pin):
+    """Every level the pin had since it was claimed (MockPin's first entry is
+    its state before the claim, when it was no output at all)."""
+    return [int(s.state) for s in pin.states[1:]]
 
 
 @pytest.fixture
@@ -45,46 +68,80 @@ async def until(cond, timeout=1.0):
 
 
 def test_rpi_board_file_loads():
-    board = load_board(str(ROOT / "boards" / "rpi.json"))
+    board = load_board(str(ROOT / "boards" / "rpi4-door.json"))
     assert board["hal"] == "gpiozero" and board["runtimes"] == ["cpython"]
-    (door,) = board["peripherals"]
+    door, reader, climate = board["peripherals"]
     assert door["type"] == "door"
-    assert (door["relay_pin"], door["relay_active_high"]) == (17, True)
-    assert (door["sensor_pin"], door["sensor_open_level"], door["unlock_ms"]) == (27, 1, 3000)
+    assert (door["relay_pin"], door["relay_active_high"], door["unlock_energised"]) == (17, True, True)
+    assert (door["sensor_pin"], door["sensor"], door["rex_pin"], door["unlock_ms"]) == (27, "nc", 22, 3000)
+    assert (reader["type"], reader["d0_pin"], reader["d1_pin"], reader["door"]) == ("wiegand", 24, 25, "front")
+    assert (climate["type"], climate["i2c_bus"], climate["i2c_address"]) == ("climate", 1, 0x76)
 
 
-@pytest.mark.parametrize("active_high", [True, False])
-async def test_unlock_pulses_relay_with_configured_polarity(factory, io, active_high):
-    thing = Thing("dev")
-    Door(thing, io, door_cfg(active_high))
+@pytest.mark.parametrize(("active_high", "unlock_energised"), [(True, True), (False, True), (True, False),
+                                                               (False, False)])
+async def test_the_relay_level_follows_polarity_and_lock_type(factory, io, active_high, unlock_energised):
+    board = Board(io, relay_active_high=active_high, unlock_energised=unlock_energised)
     relay = factory.pin(RELAY)
-    energised = active_high  # pin level that means "relay on"
-    assert relay.state == (not energised), "relay must start de-energised"
-
-    await thing.call("unlock", {"duration_ms": 200})
-    assert relay.state == energised
-    assert thing.get("lock") == "unlocked"
-
-    assert await until(lambda: thing.get("lock") == "locked", 0.35)
-    assert relay.state == (not energised)
+    unlock_level = int(unlock_energised == active_high)
+    assert relay.state == 1 - unlock_level, "claimed at the locked level"
+    await board.thing.call("unlock", {"duration_ms": 200})
+    assert relay.state == unlock_level and board.thing.get("front.lock") == "unlocked"
+    board.poll(1000)
+    assert relay.state == 1 - unlock_level and board.thing.get("front.lock") == "locked"
+    assert unlock_level not in levels(relay)[:-2]   # the unlock level only for the one pulse
 
 
-async def test_sensor_reports_open_and_closed(factory, io):
-    thing = Thing("dev")
-    events = []
-    thing.listen(lambda kind, name, value: events.append(name) if kind == "event" else None)
-    door = Door(thing, io, door_cfg())
+def test_the_exit_button_unlocks_within_one_poll(factory, io):
+    board = Board(io)
+    relay, rex, sensor = factory.pin(RELAY), factory.pin(REX), factory.pin(SENSOR)
+    sensor.drive_low()                       # NC contact closed: the door is shut
+    board.poll(0, 100)
+    rex.drive_low()                          # pressed: a button to ground, against the Pi's pull-up
+    board.poll(150)
+    assert relay.state == 1 and board.events == ["rex", "unlocked"]
+    rex.drive_high()
+    sensor.drive_high()                      # the person pushes the door open
+    board.poll(200, 300)
+    assert board.events[-1] == "door_opened" and board.thing.get("front.alarms") == []
+
+
+def test_a_door_opened_while_locked_is_forced(factory, io):
+    board = Board(io)
     sensor = factory.pin(SENSOR)
     sensor.drive_low()
-    task = asyncio.create_task(door.run())
+    board.poll(0, 100)
+    sensor.drive_high()
+    board.poll(200, 300)
+    assert board.events == ["door_opened", "door_forced"] and board.thing.get("front.alarms") == ["forced"]
+    assert levels(factory.pin(RELAY)) == []  # the relay never moved from its claimed level
+
+
+async def test_an_unlocked_door_relocks_once_opened_and_closed(factory, io):
+    board = Board(io, unlock_ms=60000)
+    relay, sensor = factory.pin(RELAY), factory.pin(SENSOR)
+    sensor.drive_low()
+    board.poll(0, 100)
+    await board.thing.call("unlock", {})
+    sensor.drive_high()
+    board.poll(200, 300)
+    assert relay.state == 1
+    sensor.drive_low()
+    board.poll(400, 500)
+    assert relay.state == 0 and board.events == ["unlocked", "door_opened", "door_closed", "locked"]
+    assert levels(relay) == [1, 0]
+
+
+async def test_the_supervised_loop_reads_the_pins(factory, io):
+    board = Board(io)
+    sensor = factory.pin(SENSOR)
+    sensor.drive_low()
+    task = asyncio.create_task(board.door.run())
     try:
-        assert await until(lambda: thing.get("door") == "closed")
-        sensor.drive_high()
-        assert await until(lambda: thing.get("door") == "open")
-        assert "door_opened" in events
-        sensor.drive_low()
-        assert await until(lambda: thing.get("door") == "closed")
-        assert "door_closed" in events
+        assert await until(lambda: board.thing.get("front.door") == "closed")
+        factory.pin(REX).drive_low()
+        assert await until(lambda: board.thing.get("front.lock") == "unlocked")
+        assert factory.pin(RELAY).state == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -92,16 +149,11 @@ async def test_sensor_reports_open_and_closed(factory, io):
 
 async def test_pull_up_still_reads_raw_level(factory):
     # With the internal pull-up gpiozero inverts its own value; the hal must not.
-    io = GpiozeroIO(pin_factory=factory, sensor_pull_up=True)
+    io = GpiozeroIO(pin_factory=factory)
     try:
-        sensor = io.input(SENSOR)
+        sensor = io.input(SENSOR, pull="up")
         assert sensor.value() == 1  # pulled up, switch open
         factory.pin(SENSOR).drive_low()
         assert sensor.value() == 0
     finally:
         io.close()
-
-
-def test_climate_sensor_is_refused(io):
-    with pytest.raises(ValueError, match="climate sensors are not supported on the gpiozero hal"):
-        io.climate_sensor({"type": "climate", "name": "lobby", "interval_s": None})

@@ -138,21 +138,21 @@ def test_gpiozero_without_pins_is_a_board_error(tmp_path):
     # means the same on a Pi). A CPython-only board: MicroPython is refused
     # before anything starts.
     site = _site(tmp_path)
-    res = _doorlink(tmp_path, "run", "--board", "rpi", "--site", "site.json", "--journal", "j",
+    res = _doorlink(tmp_path, "run", "--board", "rpi4-door", "--site", "site.json", "--journal", "j",
                     env={"GPIOZERO_PIN_FACTORY": "no-such-factory"})
     assert res.returncode == 2, res.stdout + res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     line = res.stdout.strip().splitlines()[-1]
-    assert line.startswith("config error: ") and str(BOARDS / "rpi.json") in line, res.stdout
+    assert line.startswith("config error: ") and str(BOARDS / "rpi4-door.json") in line, res.stdout
     assert "'peripherals[0]'" in line and "gpiozero" in line
     # gpiozero's own search (no factory forced, no Pi here): it warns once
     # per factory it falls back from; the error says it once.
     env = {k: v for k, v in os.environ.items() if k != "GPIOZERO_PIN_FACTORY"}
-    res = subprocess.run(DOORLINK + ["run", "--board", "rpi", "--site", "site.json", "--journal", "j"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, env=env)
+    res = subprocess.run(DOORLINK + ["run", "--board", "rpi4-door", "--site", "site.json", "--journal", "j"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert res.returncode == 2, res.stdout + res.stderr
     assert "Warning" not in res.stdout + res.stderr and "Unable to load any default pin factory" in res.stdout
-    res = _doorlink(tmp_path, "run", "--board", "rpi", "--site", str(site), "--runtime", "micropython")
+    res = _doorlink(tmp_path, "run", "--board", "rpi4-door", "--site", str(site), "--runtime", "micropython")
     assert res.returncode == 2 and "runs cpython, not micropython" in res.stderr
 
 

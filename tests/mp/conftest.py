@@ -78,3 +78,46 @@ def garbage_port():
         conn.close()
     with _loopback_server(answer) as port:
         yield port
+
+
+NTP_TIME = 1767225600   # what the ntp_server fixture says it is: 2026-01-01T00:00:00Z
+
+
+@pytest.fixture
+def ntp_server():
+    """An SNTP server on 127.0.0.1 answering every request with NTP_TIME
+    (as RFC 4330 says: server mode, stratum 2, the request's transmit stamp
+    echoed), and a UDP port beside it that never answers (a blackholed
+    server): {"port", "silent", "time"}."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer():
+        while not stop.is_set():
+            try:
+                req, addr = server.recvfrom(64)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if len(req) < 48:
+                continue
+            rep = bytearray(48)
+            rep[0], rep[1] = 0x24, 2
+            rep[24:32] = req[40:48]
+            rep[40:44] = (NTP_TIME + 2208988800).to_bytes(4, "big")
+            server.sendto(rep, addr)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        yield {"port": server.getsockname()[1], "silent": silent.getsockname()[1], "time": NTP_TIME}
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+        silent.close()

@@ -24,7 +24,7 @@ async def round_trip(url, sn, ca_file=None):
         reg = session.reply("reg", obj)
         out["reg"] = {"status": status, "ok": reg.ok, "cloudtime": reg.cloudtime, "nosenduser": reg.nosenduser}
         recs = [[21, 1781255730, "punch", "42", {"user": "42", "time": "2026-06-12T09:15:30", "action": "FP"}],
-                [22, 1781255731, "event", "exit_button", {"door": "front"}]]
+                [22, 1781255731, "event", "rex", {"door": "front"}]]
         status, obj, _ = await client.post_json(cs.PATH, session.sendlog(recs))
         reply = session.reply("sendlog", obj)
         out["sendlog"] = {"status": status, "ok": reply.ok, "acked_upto": cs.acked_upto(reply, 21, 2),
@@ -49,7 +49,7 @@ async def assert_round_trip(res, url, sn, ca_file=None):
     punches = await records(url, sn, "punch", ca_file)
     assert [(r["log_id"], r["user_id"]) for r in punches] == [("21", "42")]
     events = await records(url, sn, "event", ca_file)
-    assert [(e["event_type"], e["record_id"]) for e in events] == [("exit_button", 22)]
+    assert [(e["event_type"], e["record_id"]) for e in events] == [("rex", 22)]
 
 
 async def test_micropython_http_round_trip(bench):

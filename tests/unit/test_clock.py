@@ -1,4 +1,4 @@
-from agent import clock
+from agent import clock, log
 from agent.codecs import values
 
 from support import raises
@@ -74,3 +74,13 @@ def test_a_cloud_time_outside_2020_to_2100_is_not_believed():
         e = raises(ValueError, clock.set_from_cloud, bad)
         assert "2020-2100" in str(e)
     assert abs(clock.now() - before) <= 1  # untouched
+
+
+def test_the_clock_knows_how_long_ago_it_was_set_and_by_whom():
+    # NTP on an ESP32 (agent/hal/wifi.py) asks only when nobody set the
+    # time for hours; what it gets goes through the same checks.
+    clock.set_from_cloud(clock.now())
+    assert clock.set_age_s() <= 1
+    e = raises(ValueError, clock.set_from_cloud, 5, "ntp")
+    assert "ntp time" in str(e)
+    assert log.counters.get("bad_ntp_time", 0) >= 1

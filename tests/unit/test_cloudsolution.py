@@ -25,7 +25,7 @@ def sendlog(recs, gmt=0):
 def test_carries_punches_and_door_events():
     s = _session()
     assert cs.Session.CARRIES == ("punch", "event")
-    assert s.carries("punch", None) and s.carries("event", "door_opened") and s.carries("event", "tamper")
+    assert s.carries("punch", None) and s.carries("event", "door_opened") and s.carries("event", "door_tamper")
     assert not s.carries("event", "journal_evicted") and not s.carries("telemetry", None)
     assert not s.carries("admin_log", None)
 
@@ -74,8 +74,8 @@ def test_punch_with_a_non_numeric_user_and_no_extras():
 
 
 def test_door_events_carry_their_codes_and_local_time():
-    names = ("door_closed", "door_opened", "exit_button", "door_unlocked", "door_locked",
-             "forced_open", "tamper", "alarm")
+    names = ("door_closed", "door_opened", "rex", "unlocked", "locked",
+             "door_forced", "door_tamper", "door_held_open")
     for code, name in enumerate(names):
         r = cs.record([5, T0 + code, "event", name, {"door": "front"}])
         assert r == {"enrollid": 0, "time": "2026-06-12T09:15:3%d" % code, "mode": 0, "inout": 0,
@@ -132,7 +132,7 @@ def test_pending_server_command():
     assert r.ok and r.count == 1 and r.command == Command("getnewlog", "resend", {})
     r = cs.parse_reply({"ret": "checklive", "result": True, "cmd": {"cmd": "opendoor", "doornum": 1}},
                        "checklive")
-    assert r.command == Command("opendoor", "unlock", {"source": "cloud"})
+    assert r.command == Command("opendoor", "unlock", {"source": "cloud", "door": 1})
     r = cs.parse_reply({"ret": "reg", "cmd": "reg", "result": True}, "reg")
     assert r.command is None
 
@@ -148,14 +148,14 @@ def test_server_commands_map_to_thing_commands():
     bad = cmd({"cmd": "settime", "cloudtime": "soon"})
     assert bad.id == "settime" and bad.name is None and "cloudtime" in bad.payload["error"]
     # a word this device has no meaning for: answered, not run
-    assert cmd({"cmd": "getuserlist", "stn": True}) == Command("getuserlist", None, {})
+    assert cmd({"cmd": "getalllog", "stn": True}) == Command("getalllog", None, {})
     assert cmd({"stn": True}).id == "?"
 
 
 def test_server_commands_written_by_the_bench_read_back():
     # The bench writes with command_request(); the device reads with the
     # same table: every command that has a word survives the round trip.
-    for name, payload, expect in (("unlock", {}, {"source": "cloud"}), ("reboot", {}, {}),
+    for name, payload, expect in (("unlock", {}, {"source": "cloud", "door": 1}), ("reboot", {}, {}),
                                   ("get_time", {}, {}), ("resend", {}, {}),
                                   ("set_time", {"time": "2026-06-12 10:30:00"}, {"epoch": 1781260200})):
         obj = cs.command_request(name, payload)
@@ -184,8 +184,8 @@ def test_command_results_answer_the_word():
     assert s.command_result("opendoor", "unlock", True, {"lock": "unlocked", "duration_ms": 3000,
                                                          "nested": {"x": 1}}) == {
         "ret": "opendoor", "sn": SN, "result": True, "lock": "unlocked", "duration_ms": 3000}
-    assert s.command_result("getuserlist", "getuserlist", False, error="not supported") == {
-        "ret": "getuserlist", "sn": SN, "result": False, "reason": "not supported"}
+    assert s.command_result("getalllog", "getalllog", False, error="not supported") == {
+        "ret": "getalllog", "sn": SN, "result": False, "reason": "not supported"}
     # the device's own fields are never overwritten by a result's
     assert s.command_result("gettime", "get_time", True, {"sn": "evil", "result": False})["result"] is True
 

@@ -7,7 +7,7 @@ import asyncio
 from agent import clock
 from agent.codecs.values import epoch_wall
 from agent.journal import Journal
-from agent.thing import ONE_OF, Thing
+from agent.thing import INT, ONE_OF, Thing
 from agent.uplinks.http import HttpUplink
 
 from support import tmpdir
@@ -46,7 +46,7 @@ class ScriptedCloud:
 class Door:
     def __init__(self, thing):
         self.opened = []
-        thing.command("unlock", self.unlock, {"source": (ONE_OF, ("cloud", "cloud_access"))})
+        thing.command("unlock", self.unlock, {"source": (ONE_OF, ("cloud", "cloud_access")), "door": (INT, 1, 4)})
 
     async def unlock(self, payload):
         self.opened.append(payload.get("source"))
@@ -139,3 +139,47 @@ async def test_the_fresh_punch_travels_alone():
     counts = [r["count"] for r in cloud.requests if r.get("cmd") == "sendlog"]
     assert batches == [1, 4] and counts == [3, 1]   # the backlog, then the fresh punch alone
     assert door.opened == ["cloud_access"]
+
+
+async def _ask(cloud, user, credential="12345678", source="card", online=True):
+    """ask_access() on a registered uplink (or one with no link) -> (verdict,
+    the sendlog records the cloud saw, the doors opened directly)."""
+    thing = Thing("ZX1")
+    door = Door(thing)
+    up = HttpUplink(SITE, thing, Journal(tmpdir() + "/j"), client=cloud)
+    task = asyncio.create_task(up.run()) if online else None
+    try:
+        for _ in range(200):
+            if up.online or not online:
+                break
+            await asyncio.sleep(0.01)
+        verdict = await asyncio.wait_for(up.ask_access("front", source, credential, user), 2)
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.sleep(0)
+    sent = [rec for r in cloud.requests if r.get("cmd") == "sendlog" for rec in r["record"]]
+    return verdict, sent, door.opened
+
+
+async def test_a_cloud_that_decides_is_asked_with_a_punch_and_its_access_is_the_verdict():
+    # access 1: granted, and the controller (not the uplink) opens the door
+    verdict, sent, opened = await _ask(ScriptedCloud(access=1), "5")
+    assert verdict is True and opened == []
+    assert [(r["enrollid"], r["mode"]) for r in sent] == [(5, 0)]
+    verdict, sent, opened = await _ask(ScriptedCloud(access=0), "5")
+    assert verdict is False and opened == []
+    # a reply without `access`: no verdict, the local decision stands
+    verdict, _, _ = await _ask(ScriptedCloud(access=None), "5")
+    assert verdict is None
+    # a card or finger the board does not know goes under a name of its own, never as a user's enrollid
+    _, sent, _ = await _ask(ScriptedCloud(access=0), None)
+    assert sent[0]["enrollid"] == "card:12345678"
+    _, sent, _ = await _ask(ScriptedCloud(access=0), None, "17", "fingerprint")
+    assert (sent[0]["enrollid"], sent[0]["mode"]) == ("finger:17", 1)
+
+
+async def test_with_no_link_the_cloud_is_not_asked():
+    cloud = ScriptedCloud(access=1)
+    verdict, sent, _ = await _ask(cloud, "5", online=False)
+    assert verdict is None and cloud.requests == []

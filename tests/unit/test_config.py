@@ -102,11 +102,28 @@ def test_uplink_and_url_scheme_must_match():
     assert e.field == "uplink" and "xml_ws" in str(e)
 
 
-def test_esp32_hal_is_refused_until_it_exists():
-    e = raises(ConfigError, config.load_board, write_json(tmpdir(), "b.json", dict(BOARD, hal="esp32")))
-    assert e.field == "hal" and "not supported yet" in str(e) and "emulated" in str(e)
+def test_esp32_hal_is_accepted_an_unknown_one_refused():
+    board = dict(_without(BOARD, "emulator"), hal="esp32", runtimes=["micropython"])
+    assert config.load_board(write_json(tmpdir(), "b.json", board))["hal"] == "esp32"
     e = raises(ConfigError, config.load_board, write_json(tmpdir(), "b.json", dict(BOARD, hal="arduino")))
-    assert e.field == "hal" and "must be one of" in str(e)
+    assert e.field == "hal" and "must be one of" in str(e) and "esp32" in str(e)
+
+
+def test_wifi_fields_checked_and_the_password_never_echoed():
+    d = tmpdir()
+    site = config.load_site(write_json(d, "s.json", dict(SITE, wifi={"ssid": "lobby", "password": "s3cret-pass"})))
+    assert site["wifi"] == {"ssid": "lobby", "password": "s3cret-pass"}
+    assert config.load_site(write_json(d, "o.json", dict(SITE, wifi={"ssid": "open"})))["wifi"]["password"] == ""
+    assert config.load_site(write_json(d, "n.json", SITE))["wifi"] is None
+    for wifi, field in (({"ssid": ""}, "wifi.ssid"), ({"ssid": "x" * 33}, "wifi.ssid"),
+                        ({"password": "s3cret-pass"}, "wifi.ssid"),
+                        ({"ssid": "lobby", "password": "s3cret"}, "wifi.password"),
+                        ({"ssid": "lobby", "password": "s3cret-pass" * 6}, "wifi.password"),
+                        ({"ssid": "lobby", "pasword": "s3cret-pass"}, "wifi.pasword"),
+                        ("lobby:s3cret-pass", "wifi"), (["lobby", "s3cret-pass"], "wifi")):
+        e = raises(ConfigError, config.load_site, write_json(d, "w.json", dict(SITE, wifi=wifi)))
+        assert e.field == field, (wifi, e)
+        assert "s3cret" not in str(e)
 
 
 def test_heap_budget_only_where_it_means_something():
@@ -227,7 +244,9 @@ BOARD_OUT_OF_RANGE = [
     ({"peripherals": [_door(unlock_ms=10 ** 9)]}, "peripherals[0].unlock_ms"),
     ({"peripherals": [_door(relay_pin=-1)]}, "peripherals[0].relay_pin"),
     ({"peripherals": [_door(sensor_pin=1000)]}, "peripherals[0].sensor_pin"),
-    ({"peripherals": [_door(sensor_open_level=2)]}, "peripherals[0].sensor_open_level"),
+    ({"peripherals": [_door(rex_level=2)]}, "peripherals[0].rex_level"),
+    ({"peripherals": [_door(held_open_s=0)]}, "peripherals[0].held_open_s"),
+    ({"peripherals": [_door(held_open_s=86401)]}, "peripherals[0].held_open_s"),
     ({"peripherals": [{"type": "climate", "interval_s": 1e-9}]}, "peripherals[0].interval_s"),
     ({"peripherals": [{"type": "climate", "interval_s": 1e300}]}, "peripherals[0].interval_s"),
     ({"peripherals": [{"type": "fingerprint", "port": "/dev/x", "baud": 0}]}, "peripherals[0].baud"),

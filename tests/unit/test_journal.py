@@ -149,8 +149,8 @@ def test_whatever_append_accepts_read_returns():
     # MicroPython it used to be written, its id handed out, and then
     # skipped on read as if torn: lost without a trace. Refused up front now.
     j = _open(tmpdir() + "/j")
-    e = raises(ValueError, j.append, "event", "door_unlocked", {"source": "\ud800"})
+    e = raises(ValueError, j.append, "event", "unlocked", {"source": "\ud800"})
     assert "surrogate" in str(e) or "UTF-8" in str(e)
-    rid = j.append("event", "door_unlocked", {"source": "caf\u00e9 \u2603 \U0001f600"})
+    rid = j.append("event", "unlocked", {"source": "caf\u00e9 \u2603 \U0001f600"})
     assert j.read()[-1][0] == rid and j.read()[-1][4] == {"source": "caf\u00e9 \u2603 \U0001f600"}
     assert j.next_id == rid + 1  # the refused record took no id

@@ -190,15 +190,24 @@ def test_failed_keepalive_is_server_error():
 
 def test_lock_control_commands():
     s = _registered()
+    # the protocol names no door: door 1, named (a board with several refuses a guess)
     assert s.receive("<Request><Operation>LockControl</Operation><Mode>1</Mode></Request>") == (
-        Command(None, "unlock", {}))
+        Command(None, "unlock", {"door": 1}))
     assert s.receive("<Message><Request>LockControl</Request><TransID>77</TransID><Mode> 2 </Mode>"
-                     "</Message>") == Command("77", "lock", {})
-    assert s.receive("<Request><Operation>LockControl</Operation><Mode>5</Mode></Request>") == (
-        Command(None, "lock_control", {"mode": 5}))
-    assert s.receive("<Request><Operation>LockControl</Operation><Mode>ForceOpen</Mode></Request>").name == "unlock"
-    assert s.receive("<Request><Operation>LockControl</Operation><Mode>NormalOpen</Mode></Request>").payload == {
-        "mode": 3}
+                     "</Message>") == Command("77", "lock", {"door": 1})
+    # 3-6: the door's mode, a restart, the alarm cleared (the protocol names no door: door 1)
+    normal_open, normal = {"door": 1, "mode": "normal_open"}, {"door": 1, "mode": "normal"}
+    for mode, name, payload in (("3", "door_mode", normal_open), ("4", "door_mode", normal),
+                                ("5", "reboot", {}), ("6", "clear_alarm", {"door": 1}),
+                                ("NormalOpen", "door_mode", normal_open), ("autorecover", "door_mode", normal),
+                                ("Restart", "reboot", {}), ("CancelWarning", "clear_alarm", {"door": 1}),
+                                ("ForceOpen", "unlock", {"door": 1})):
+        got = s.receive("<Request><Operation>LockControl</Operation><Mode>%s</Mode></Request>" % mode)
+        assert got == Command(None, name, payload), mode
+    # a mode the protocol does not define is answered Fail
+    bad = s.receive("<Request><Operation>LockControl</Operation><Mode>7</Mode><TransID>9</TransID></Request>")
+    assert bad.name is None and bad.payload["error"] == "LockControl Mode 7 is not one of 1-6"
+    assert s.receive("<Request><Operation>LockControl</Operation><Mode>0</Mode></Request>").name is None
     # A bad request is answered Fail (through the command path), never just ignored.
     bad = s.receive("<Request><Operation>LockControl</Operation><TransID>8</TransID></Request>")
     assert bad.id == "8" and bad.name is None and bad.payload["answer_as"] == "LockControl"
@@ -250,10 +259,10 @@ def test_bad_input_kinds():
     ev = s.receive(big)
     assert ev.counter == "oversized_frame" and "4096" in ev.message
     # a request this device has no meaning for is answered Fail, not ignored
-    assert s.receive("<Request><Operation>GetUserData</Operation><TransID>9</TransID></Request>") == Command(
-        "9", None, {"error": "GetUserData is not supported by this device", "answer_as": "GetUserData"})
-    assert _fields(s.command_result("9", "GetUserData", False, error="not supported"), "Response") == {
-        "Operation": "GetUserData", "TransID": "9", "Result": "Fail", "Reason": "not supported"}
+    assert s.receive("<Request><Operation>GetFirstGlog</Operation><TransID>9</TransID></Request>") == Command(
+        "9", None, {"error": "GetFirstGlog is not supported by this device", "answer_as": "GetFirstGlog"})
+    assert _fields(s.command_result("9", "GetFirstGlog", False, error="not supported"), "Response") == {
+        "Operation": "GetFirstGlog", "TransID": "9", "Result": "Fail", "Reason": "not supported"}
     assert s.receive("<Request><Operation></Operation></Request>").counter == "unknown_operation"
     mystery = "<Response><Operation>Mystery</Operation><Result>OK</Result></Response>"
     assert s.receive(mystery).counter == "unknown_operation"
@@ -293,12 +302,19 @@ def test_server_requests_read_back_as_the_commands_they_ask_for():
     # The bench writes commands with server_request(); the device reads them
     # with the same tables: every command survives the round trip.
     s = _registered()
-    for name, payload, expect in (("unlock", {}, {}), ("lock", {}, {}),
-                                  ("lock_control", {"mode": 5}, {"mode": 5}),
-                                  ("status", {}, {}),
+    for name, payload, expect in (("unlock", {}, {"door": 1}), ("lock", {"door": 1}, {"door": 1}),
+                                  ("reboot", {}, {}),
+                                  ("door_mode", {"mode": "normal_open"}, {"door": 1, "mode": "normal_open"}),
+                                  ("door_mode", {"mode": "normal"}, {"door": 1, "mode": "normal"}),
+                                  ("clear_alarm", {}, {"door": 1}), ("status", {}, {}),
                                   ("set_time", {"time": "2026-05-12 09:15:30"}, {"time": "2026-05-12T09:15:30"})):
         text = codec.server_request(name, payload, "t-" + name)
         assert s.receive(text) == Command("t-" + name, name, expect), name
+    # an admin's raw LockControl mode reads back as the command it is
+    assert s.receive(codec.server_request("lock_control", {"mode": 5}, "t")) == Command("t", "reboot", {})
+    # what LockControl cannot say: another door, a lockdown
+    assert codec.server_request("unlock", {"door": 2}, "x") is None
+    assert codec.server_request("door_mode", {"mode": "locked"}, "x") is None
     assert codec.server_request("enrol", {"user": 3}, "x") is None
     assert codec.server_request("set_time", {"time": "soon"}, "x") is None
     assert codec.server_request("lock_control", {"mode": "wide"}, "x") is None
