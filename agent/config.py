@@ -147,14 +147,15 @@ PERIPHERAL_FIELDS = {
         "password": (int, False, 0, "module password (VfyPwd)", _U32),
         "poll_ms": (int, False, 200, "how often the sensor is checked for a finger", (20, 10000)),
         "enrol_timeout_s": (_NUM, False, 15, "how long enrolment waits for each finger placement", (1, 300)),
-        "mode": (str, False, "toggle", "in/out state of punches: toggle, in or out", None),
+        "mode": (str, False, "toggle", "in/out state of punches: toggle, in or out", ["toggle", "in", "out"]),
     },
     "wiegand": {
         "name": (str, False, "wiegand", "the reader's name", None),
         "d0_pin": (int, True, None, "GPIO of the reader's D0 (data 0) line", (0, 63)),
         "d1_pin": (int, True, None, "GPIO of the reader's D1 (data 1) line", (0, 63)),
         "door": (str, False, "door", "the door the reader is at", None),
-        "mode": (str, False, "card", "what opens: card, card_pin, pin or card_or_pin", None),
+        "mode": (str, False, "card", "what opens: card, card_pin, pin or card_or_pin",
+                 ["card", "card_pin", "pin", "card_or_pin"]),
         "pin_timeout_s": (_NUM, False, 10, "seconds a half-typed PIN (or a card waiting for one) is kept",
                           (1, 300)),
         # Readers send a frame's bits 1-2 ms apart; 25 ms is well clear of

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from agent.config import load_board
 from host_tools import live
+from host_tools.admin import AdminSession
 from host_tools.cli_common import CliError, Parents, port_number, positive
+from host_tools.emulator import BoardEmulator
 from host_tools.paths import board_path
 from host_tools.rig import Rig
 from host_tools.signals import stop_event
@@ -46,6 +50,74 @@ async def _employees(reader: ReaderEmulator, stop: asyncio.Event) -> None:
         reader.lift()
 
 
+# The door board's people (docs/door-controller.md, section 5): who the
+# demo's visitors are, and what the controller should decide for each.
+DEMO_USERS = [
+    {"id": "1001", "name": "Ann", "cards": [10012345], "pin": "2468"},
+    {"id": "1002", "name": "Bo", "cards": [10054321]},
+    {"id": "1003", "name": "Cy", "cards": [10077777], "enabled": False},
+    {"id": "1004", "name": "Dee", "cards": [10099999], "until": 1577836800},   # expired in 2020
+]
+UNKNOWN_CARD = 12345
+VISIT_EVERY_S = 6
+FIRST_VISIT_S = 2
+READER = "front-reader"
+
+
+async def _provision(server: str, device: str, uplink: str) -> None:
+    """The users, given the way each protocol's cloud does it: one atomic
+    users_sync over JSON; cleared, then one user at a time, over XML
+    (SetUserData) and CloudSolution (setuserinfo), which have no full sync."""
+    if uplink == "json_ws":
+        steps = [("users_sync", {"phase": "begin"}), ("users_sync", {"phase": "page", "users": DEMO_USERS}),
+                 ("users_sync", {"phase": "commit"})]
+    else:
+        steps = [("users_clear", {})] + [("user_set", {"user": u}) for u in DEMO_USERS]
+    async with AdminSession(server) as admin:
+        for command, payload in steps:
+            res = await admin.command(device, command, payload, timeout=30)
+            if not res.get("ok"):
+                raise CliError(f"the device refused its users ({res.get('error')})", "see the agent's log above",
+                               code=1)
+
+
+async def _visitors(emu: BoardEmulator, server: str, device: str) -> None:
+    """People at the door, one every few seconds: a card that opens it
+    (the emulated visitor walks through), one that does not, a PIN, the
+    exit button, and now and then a door pushed open with no grant."""
+    visits = [
+        lambda: emu.swipe_card(READER, DEMO_USERS[0]["cards"][0]),
+        lambda: emu.swipe_card(READER, UNKNOWN_CARD),
+        lambda: emu.press_keys(READER, "2468#"),
+        lambda: emu.swipe_card(READER, DEMO_USERS[2]["cards"][0]),
+        _async(emu.press_rex),
+        lambda: emu.swipe_card(READER, DEMO_USERS[3]["cards"][0]),
+        lambda: emu.swipe_card(READER, DEMO_USERS[1]["cards"][0]),
+        lambda: _forced(emu, server, device),
+    ]
+    await asyncio.sleep(FIRST_VISIT_S)
+    for i in itertools.count():
+        await visits[i % len(visits)]()
+        await asyncio.sleep(VISIT_EVERY_S)
+
+
+def _async(fn: Callable[[], object]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        fn()
+    return run
+
+
+async def _forced(emu: BoardEmulator, server: str, device: str) -> None:
+    """Someone pushes the door open with no grant; the guard at the cloud
+    looks, and clears the alarm."""
+    emu.set_door_open(True)
+    await asyncio.sleep(1.5)
+    emu.set_door_open(False)
+    await asyncio.sleep(2)
+    async with AdminSession(server) as admin:
+        await admin.command(device, "clear_alarm", {"door": "front"})
+
+
 async def demo(port: int = 8780, db: str | None = None, duration: float | None = None,
                runtime: str | None = None, attendance: bool = False, uplink: str = "json_ws",
                quiet_agent: bool = False) -> int:
@@ -69,7 +141,8 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
     rig = Rig(workdir, board=board, runtime=runtime,
               device_id=device, token=TOKEN, uplink=uplink, observer=observer, on_line=agent_line,
               visitor=True, site={"gmt": time.localtime().tm_gmtoff / 3600, "telemetry_interval_s": 5,
-                                  "heartbeat_s": 20})
+                                  # CloudSolution hears commands only in replies: ask often.
+                                  "heartbeat_s": 2 if uplink == "http" else 20})
     try:
         bench = await rig.start_bench(port=port, db=db)
     except OSError as e:
@@ -95,9 +168,15 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
                 _say(f"The terminal is online. An emulated employee presses a finger every {PRESS_EVERY_S} s;")
                 _say("each punch goes to the journal, then to the bench (PUNCH lines, table punches).")
             else:
-                _say("The device is online. Unlock the door from another terminal with:")
+                await _provision(bench.url, device, uplink)
+                people = asyncio.create_task(_visitors(session.emulator, bench.url, device))
+                _say(f"The door controller is online, with its {len(DEMO_USERS)} users. Every "
+                     f"{VISIT_EVERY_S} s someone")
+                _say("comes to the door: a card, a PIN, the exit button, a stranger's card, a door pushed open.")
+                _say("Unlock it yourself, or look at its state, from another terminal with:")
                 _say(f"    .venv/bin/doorlink command {DEVICE_ID} unlock --server {bench.url}")
-                _say("(an emulated visitor then walks through: door_opened, door_closed, relock)")
+                _say(f"    .venv/bin/doorlink command {DEVICE_ID} status --server {bench.url}")
+                _say("(after each unlock an emulated visitor walks through: door open, door closed, relock)")
             _say("Ctrl-C stops the demo.")
             _say("")
         elif not stop.is_set() and not ended.done():

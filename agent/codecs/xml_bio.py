@@ -28,7 +28,7 @@ from agent.codecs.session import (
     TextSession,
     shown,
 )
-from agent.codecs.values import as_int
+from agent.codecs.values import as_int, epoch_wall
 
 TERMINAL_TYPE = "doorlink"
 MAX_NAME = 32   # an Operation echoed in an answer: the protocol's are short words
@@ -51,6 +51,10 @@ LOGS = {
 }
 # The server's commands (LockControl, GetDeviceStatus, SetTime, the user
 # operations) and their answers: codecs.xml_commands.
+
+
+# How a grant's credential is named in a TimeLog_v2's Action (vendor words).
+GRANT_ACTIONS = {"card": "Card", "pin": "PWD", "card_pin": "Card+PWD", "fingerprint": "FP"}
 
 
 class Session(TextSession):
@@ -78,12 +82,24 @@ class Session(TextSession):
         return _request("Register", [("DeviceSerialNo", self.serial), ("CloudId", self.cloud_id),
                                      ("TerminalType", TERMINAL_TYPE)])
 
+    def carries(self, kind, name):
+        # An access grant to a user is that user's TimeLog_v2 (record()),
+        # as a ZK-style access terminal logs it; the protocol has no other
+        # door events.
+        return kind in self.CARRIES or (kind == records.EVENT and name == records.UNLOCKED)
+
     def record(self, rec):
         """A journal record as a TimeLog_v2 or AdminLog_v2 request; None
-        for a kind this protocol cannot carry. A punch/admin record without
-        its user or time raises ValueError (it cannot be sent, ever)."""
+        for a record this protocol cannot carry (an unlock nobody's
+        credential caused). A punch/admin record without its user or time
+        raises ValueError (it cannot be sent, ever)."""
         self.require("record()")
         rid, kind, value = rec[records.ID], records.kind(rec), rec[records.VALUE]
+        if kind == records.EVENT and rec[records.NAME] == records.UNLOCKED and isinstance(value, dict) \
+                and value.get(records.USER) is not None:
+            value = {records.USER: value[records.USER], records.WHEN: epoch_wall(rec[records.TIME], self.gmt),
+                     records.ACTION: GRANT_ACTIONS.get(value.get(records.SOURCE), "Card")}
+            kind = records.PUNCH
         if kind not in self.CARRIES:
             return None
         if not isinstance(value, dict):

@@ -88,11 +88,15 @@ class Delivery:
         return self.sent - self.journal.acked
 
     async def skip(self, rid, why):
-        """Record `rid` cannot be put on the wire (the codec refused it): it
-        leaves the journal, counted and logged, once everything before it
-        is acknowledged (acks are cumulative, so not before)."""
-        log.count("records_unsendable")
-        log.error("delivery", "record %d cannot be sent (%s); dropped" % (rid, why))
+        """Record `rid` cannot be put on the wire: the codec refused it
+        (`why`), or the protocol has no form for it (`why` None). It leaves
+        the journal, counted (and logged when refused), once everything
+        before it is acknowledged (acks are cumulative, so not before)."""
+        if why is None:
+            log.count("records_not_carried")
+        else:
+            log.count("records_unsendable")
+            log.error("delivery", "record %d cannot be sent (%s); dropped" % (rid, why))
         while self.acks and self.journal.acked < rid - 1:
             self.moved.clear()
             await self.moved.wait()

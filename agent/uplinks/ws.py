@@ -99,11 +99,12 @@ class WsUplink(Uplink):
                 try:
                     text = self.session.record(rec)
                 except ValueError as e:
-                    text, why = None, str(e)
-                else:
-                    why = "not carried by this protocol"
+                    await delivery.skip(rid, str(e))
+                    continue
                 if text is None:
-                    await delivery.skip(rid, why)
+                    # The protocol has no form for this one (an unlock by
+                    # the exit button over XML): not an error.
+                    await delivery.skip(rid, None)
                     continue
                 delivery.on_wire(rid)
                 await conn.send(text)

@@ -78,7 +78,7 @@ async def test_run_agent_against_a_server_then_command_it(tmp_path):
 
 def test_demo_runs_for_a_duration_and_stops_cleanly():
     port = _free_port()
-    res = subprocess.run(DOORLINK + ["demo", "--port", str(port), "--duration", "7"],
+    res = subprocess.run(DOORLINK + ["demo", "--port", str(port), "--duration", "11"],
                          capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
     out = res.stdout
@@ -86,6 +86,13 @@ def test_demo_runs_for_a_duration_and_stops_cleanly():
     assert "ONLINE     demo-door-1" in out
     assert "telemetry  demo-door-1" in out
     assert "doorlink command demo-door-1 unlock" in out
+    # The door decides live: Ann's card opens it, the visitor walks through,
+    # it relocks; a stranger's card does not.
+    assert "GRANTED    demo-door-1  front  user=1001 by card 10012345" in out
+    assert "door       demo-door-1  front  opened" in out
+    assert "locked     demo-door-1  front  (door closed)" in out
+    assert "DENIED     demo-door-1  front  card 12345: unknown_card" in out
+    assert "2468" not in out   # Ann's PIN, given in the sync, shown nowhere
     assert "demo stopped" in out
 
 

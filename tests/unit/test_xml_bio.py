@@ -334,3 +334,20 @@ def test_set_time_keeps_an_explicit_offset():
     assert s.receive(text).payload == {"epoch": 1795395600}
     for bad in (-1, 10 ** 18, 1763900000000):  # negative, absurd, milliseconds
         assert codec.server_request("set_time", {"epoch": bad}, "t3") is None, bad
+
+
+def test_a_grant_to_a_user_is_that_users_timelog_and_other_unlocks_are_not_carried():
+    # An access terminal on this protocol logs who came in as their
+    # TimeLog_v2 (the protocol has no door events); an unlock by the exit
+    # button or the cloud names nobody and has no form here.
+    s = _registered(gmt=2)
+    assert s.carries("event", "unlocked") and not s.carries("event", "access_denied")
+    grant = [43, 1778580000, "event", "unlocked",
+             {"door": "front", "source": "card", "user": "1001", "credential": "10012345", "duration_ms": 3000}]
+    f = _fields(s.record(grant))
+    assert (f["Operation"], f["LogId"], f["UserId"], f["Action"]) == ("TimeLog_v2", "43", "1001", "Card")
+    assert (f["PunchTime"], f["GMT"]) == ("2026-05-12T12:00:00", "2")   # 10:00 UTC on the site's wall clock
+    assert "10012345" not in s.record(grant)                             # the card number is not the user
+    by_pin = [44, 1778580000, "event", "unlocked", {"door": "front", "source": "pin", "user": "1001"}]
+    assert _fields(s.record(by_pin))["Action"] == "PWD"
+    assert s.record([45, 1778580000, "event", "unlocked", {"door": "front", "source": "rex"}]) is None
