@@ -55,6 +55,12 @@ def _stop(error):
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
+    if "--board" in argv[:-1]:
+        # Called from a board's main.py (agent.main.main([...])) rather than
+        # run as a module: the relays have not been locked yet. Once only.
+        from agent.hal import safe_boot
+        if not safe_boot.done:
+            safe_boot.lock_relays(argv[argv.index("--board") + 1])
     try:
         opts = parse_args(argv)
     except ValueError as e:

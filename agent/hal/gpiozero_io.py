@@ -3,6 +3,7 @@
 # EmulatedIO. No run(): local GPIO has no link to keep up, and the Door
 # polls its sensor, so no gpiozero callbacks/threads are needed either -
 # except for Wiegand, whose 50 us pulses no poll sees (_WiegandPort).
+import atexit
 import threading
 import warnings
 
@@ -74,12 +75,38 @@ class _WiegandPort(Port):
 
 
 class GpiozeroIO:
-    __slots__ = ("_factory", "_devices")
+    __slots__ = ("_factory", "_devices", "__weakref__")
 
     def __init__(self, pin_factory=None):
         # pin_factory None = gpiozero's default (lgpio on a Pi).
         self._factory = pin_factory
         self._devices = []
+        # Runs before gpiozero's own exit handler (atexit runs the last
+        # registered first; gpiozero registered at import).
+        atexit.register(self.keep_relays)
+
+    def keep_relays(self):
+        """At exit (a reboot command, a crash, a stop): leave every relay
+        output driven at the level it was claimed at - its door's locked
+        level - instead of letting gpiozero's exit handler close it, which
+        makes the pin a floating input (lgpio) and releases a maglock or
+        lets an active-low module energise until the agent is back. Whether
+        the kernel then keeps the line driven once the process is gone is
+        the GPIO driver's business, as is the level from power-on until the
+        agent starts: a pin whose boot pull is the locked level, or a pull
+        resistor to it (doorlink validate warns for the others)."""
+        for dev, claimed in self._devices:
+            if claimed is None or dev.closed:
+                continue
+            try:
+                dev.value = claimed
+                pin, factory = dev.pin, dev.pin_factory
+                with factory._res_lock:
+                    factory._reservations.pop(pin.info, None)
+                getattr(factory, "pins", {}).pop(pin.info, None)
+                dev._pin = None   # its close() (gpiozero's handler, __del__) no longer touches the pin
+            except Exception as e:  # noqa: BLE001 - at exit, one pin must not stop the next
+                log.warn("io", "relay on %s not kept at exit: %s" % (dev, e))
 
     def output(self, pin, active_high=True, energised=False):
         # initial_value: the pin is claimed at the level asked for (a door's

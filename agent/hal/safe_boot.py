@@ -12,6 +12,7 @@ import json
 MAX_BOARD_BYTES = 32768
 
 claimed = {}   # pin -> machine.Pin / gpiozero device / level (emulated)
+done = False   # lock_relays ran (a pin is claimed once: never twice)
 
 
 def relay_level(cfg, energised):
@@ -46,6 +47,12 @@ def _claim(kind, cfg):
     pin = cfg["relay_pin"]
     if not isinstance(pin, int) or isinstance(pin, bool):
         return   # gpiozero would take "GPIO17" or True (pin 1): only what config.py accepts
+    for flag in ("relay_active_high", "unlock_energised"):
+        # "false" (a string) is truthy: read as true it would drive an
+        # active-low relay to its unlock level. What config.py would refuse,
+        # safe boot leaves alone - the pin is not touched at all.
+        if not isinstance(cfg.get(flag, True), bool):
+            return
     energised = locked_energised(cfg)
     level = relay_level(cfg, energised)
     if kind == "esp32":
@@ -63,6 +70,8 @@ def lock_relays(board_path):
     """Claim every door's relay pin at its locked level. Never raises: what
     goes wrong here the normal start-up reports a moment later, with the
     file and field named."""
+    global done
+    done = True
     try:
         kind, doors = _doors(board_path)
     except Exception:  # noqa: BLE001 - unreadable or not JSON: config.py says which, properly

@@ -157,3 +157,27 @@ async def test_pull_up_still_reads_raw_level(factory):
         assert sensor.value() == 0
     finally:
         io.close()
+
+
+def test_at_exit_a_relay_stays_driven_at_its_locked_level():
+    # gpiozero's exit handler closes every device, and a closed lgpio pin
+    # is a floating input: a maglock (locked = energised) would open on
+    # every restart. The hal's own exit hook runs first and takes the relay
+    # out of gpiozero's hands, back at its locked level.
+    from gpiozero import Device
+    from gpiozero.devices import _devices_shutdown
+    factory = MockFactory()
+    io = GpiozeroIO(pin_factory=factory)
+    relay = io.output(RELAY, active_high=True, energised=True)    # a maglock, claimed locked
+    sensor = io.input(SENSOR)
+    pin = factory.pin(RELAY)
+    relay.off()                                                     # unlocked when the process ends
+    saved = Device.pin_factory
+    Device.pin_factory = factory
+    try:
+        io.keep_relays()            # what atexit runs first ...
+        _devices_shutdown()         # ... then gpiozero's own handler
+    finally:
+        Device.pin_factory = saved
+    assert pin.function == "output" and pin.state is True, (pin.function, pin.state)
+    assert sensor._dev.closed       # an input is gpiozero's to close, as before

@@ -67,3 +67,35 @@ def test_a_hostile_board_file_claims_what_it_can_and_never_raises():
 def test_one_bad_door_does_not_leave_the_next_one_unclaimed():
     claimed = _lock(_board([{"relay_pin": "26"}, {}, {"relay_pin": 27}]))
     assert claimed == {27: 0}
+
+
+def test_a_polarity_config_would_refuse_leaves_the_pin_alone():
+    # "false" is a truthy string: read as "active high" it drives an
+    # active-low relay to 0 - energised, a strike open - and the agent then
+    # exits on the config error with the pin left there, restart after
+    # restart. A flag that is not a JSON boolean claims nothing.
+    claimed = _lock(_board([
+        {"relay_pin": 26, "relay_active_high": "false"},
+        {"relay_pin": 25, "unlock_energised": "false"},
+        {"relay_pin": 33, "relay_active_high": 0},
+        {"relay_pin": 32, "relay_active_high": False},
+    ]))
+    assert claimed == {32: 1}
+
+
+def test_main_called_by_a_boards_main_py_locks_the_relays_first():
+    # On an ESP32, main.py calls agent.main.main([...]): no `-m`, so the
+    # module's first statements did not lock anything. main() does, before
+    # it reads anything else (here the site file is missing: exit 2, yet
+    # the relay was claimed at its locked level first).
+    from agent import main
+    folder = tmpdir()
+    board = write_json(folder, "board.json", _board([{"relay_pin": 25, "relay_active_high": False}]))
+    safe_boot.claimed.clear()
+    safe_boot.done = False
+    try:
+        main.main(["--board", board, "--site", folder + "/missing.json"])
+    except SystemExit as e:
+        assert e.args[0] == 2   # MicroPython has no SystemExit.code
+    assert safe_boot.claimed == {25: 1} and safe_boot.done
+    safe_boot.claimed.clear()
