@@ -2,12 +2,9 @@
 # A board that keeps crashing - at start, or starved by its watchdog - must
 # still reach its cloud, so after `safe_mode_after` unstable boots it starts
 # in safe mode (docs/door-controller.md, section 7). The count lives on
-# flash beside the journal and is written as the journal writes: a new
-# file synced, renamed over the old one, the folder synced, so a power cut
-# leaves the old count or the new, never a torn one.
-import os
-
-from agent import hal, log
+# flash beside the journal, written by agent/small_file.py so that a power
+# cut leaves the old count or the new, never a torn one.
+from agent import log
 
 # A dot first: no device id starts with one, so no journal folder is named so.
 NAME = ".boots"
@@ -25,33 +22,31 @@ class BootState:
         self.safe = False
 
     def _read(self):
+        from agent import small_file
         try:
-            with open(self._folder + "/" + NAME) as f:
-                text = f.read(MAX_BYTES + 1)
+            data = small_file.read(self._folder, NAME, MAX_BYTES)
         except OSError:
+            data = None
+        if data is None:
             return 0        # first boot: no file yet
         try:
-            if len(text) > MAX_BYTES:
-                raise ValueError(text[:MAX_BYTES])
-            n = int(text)
+            if len(data) > MAX_BYTES:
+                raise ValueError
+            n = int(data)
             if not 0 <= n <= MAX_COUNT:
-                raise ValueError(text)
+                raise ValueError
         except ValueError:
             log.count("boot_state_bad")
-            log.warn("boot", "boot counter unreadable (%r): taken as 0" % text[:MAX_BYTES])
+            log.warn("boot", "boot counter unreadable (%r): taken as 0" % data[:MAX_BYTES])
             return 0
         return n
 
     def _write(self, n):
         # A flash that refuses (full, failing) costs the counter, not the
         # agent: counted, and the door keeps working.
-        path = self._folder + "/" + NAME
+        from agent import small_file
         try:
-            with open(path + ".tmp", "w") as f:
-                f.write("%d\n" % n)
-                hal.sync_file(f)
-            os.rename(path + ".tmp", path)
-            hal.sync_dir(self._folder)
+            small_file.write(self._folder, NAME, "%d\n" % n)
         except OSError as e:
             log.count("boot_state_errors")
             log.warn("boot", "boot counter not written: %s" % e)

@@ -328,7 +328,7 @@ def peripheral(kind, fields, path="-", prefix=""):
         raise ConfigError(path, prefix + "type", "must be one of %s, got %r"
                           % (", ".join(sorted(PERIPHERAL_FIELDS)), kind))
     cfg = _check(path, fields, PERIPHERAL_FIELDS[kind], prefix)
-    if kind == "door":
+    if kind == "door" and cfg["normal_open"]:   # none: the schedule code is not loaded (RAM)
         from agent.schedule import problem
         why = problem(cfg["normal_open"])
         if why:

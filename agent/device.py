@@ -130,7 +130,12 @@ class Device:
             log.count("safe_mode_door_errors")
             log.error("agent", "safe mode: %s" % problem)
             return None
-        self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
+        if cfg["type"] == "door":
+            # A door whose loop stopped watches no exit button and ends no
+            # pulse: back within a second, not after a 30 s backoff.
+            self.supervisor.add("door:" + cfg["name"], part.run, base_s=0.05, cap_s=1)
+        else:
+            self.supervisor.add(cfg["type"] + ":" + cfg["name"], part.run)
         return part
 
     def _leave_safe_mode(self):
@@ -156,7 +161,9 @@ class Device:
             return reader
         if kind == "door":
             from agent.peripherals.door import Door
-            door = Door(self.thing, self.io, cfg, self.site["gmt"])
+            # Its mode, latched alarms and tuned settings are kept beside
+            # the journal (peripherals/door_state.py), as the boot counter is.
+            door = Door(self.thing, self.io, cfg, self.site["gmt"], self.board["journal"]["path"])
             if self.safe:
                 # Safe mode (docs/door-controller.md, section 7): the door is
                 # held in its fail state and its loop keeps the exit button

@@ -3,7 +3,8 @@
 #
 # Layout of the journal folder:
 #   0000000001.seg ...  append-only segment files named by their first id
-#   cursor              the highest acknowledged id (replaced atomically),
+#   cursor              the highest acknowledged id (replaced atomically:
+#                       agent/small_file.py),
 #                       or [id, count, first, last] while an eviction's
 #                       notice is not yet journaled (so a power cut between
 #                       evicting and journaling the notice cannot hide it)
@@ -18,7 +19,7 @@
 import os
 from binascii import crc32
 
-from agent import log
+from agent import log, small_file
 from agent.codecs import cbor
 from agent.hal import sync_dir, sync_file
 
@@ -417,13 +418,8 @@ class Journal:
             self._drop_acked_segments()
 
     def _write_cursor(self, value):
-        tmp = self._p(CURSOR + ".new")
         notice = self._evict_notice
-        with open(tmp, "wb") as f:
-            f.write(frame(cbor.encode(value if notice is None else [value] + notice)))
-            sync_file(f)
-        os.rename(tmp, self._p(CURSOR))
-        sync_dir(self.path)
+        small_file.write(self.path, CURSOR, frame(cbor.encode(value if notice is None else [value] + notice)))
         self.acked = self._persisted = value
         self.stats["cursor_writes"] += 1
 

@@ -3,10 +3,10 @@
 # rule for both, so a door and a user never disagree on what "Monday
 # 08:00" means. A schedule is a list of [days_mask, start_minute,
 # end_minute]: days_mask bit 0 = Monday ... bit 6 = Sunday, minutes of the
-# local day, start inclusive, end exclusive. An entry whose end is not
-# after its start runs past midnight: its days name the day it starts on
+# local day, start inclusive, end exclusive. An entry whose end is
+# before its start runs past midnight: its days name the day it starts on
 # (a night shift Monday 22:00 to Tuesday 06:00 is [1, 1320, 360]).
-from agent.codecs.values import is_int
+from agent.codecs.ints import is_int
 
 MAX_ENTRIES = 8
 DAY_MINUTES = 1440
@@ -29,6 +29,11 @@ def problem(schedule):
             return "entry %d: days_mask must be from 1 to 127 (bit 0 = Monday), got %d" % (i, days)
         if not 0 <= start < DAY_MINUTES or not 0 <= end <= DAY_MINUTES:
             return "entry %d: minutes must be from 0 to 1440, got %d-%d" % (i, start, end)
+        if start == end:
+            # 24 h here, "closed" in the vendors' 00:00-00:00: either reading
+            # surprises someone, so neither is taken.
+            return ("entry %d: starts and ends at minute %d: for a whole day use 0-1440, for none leave "
+                    "the entry out" % (i, start))
     return None
 
 

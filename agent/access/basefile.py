@@ -15,6 +15,7 @@
 # random per base; the delta log is tagged with it, so changes made on an
 # older base are never applied to a newer one. Writing one:
 # agent/access/build.py.
+import os
 from binascii import crc32
 
 from agent.access import index
@@ -37,6 +38,25 @@ MAX_RECORD = 1024
 
 class BadBase(Exception):
     """The base file is not one this code wrote whole (bit rot, a stray file)."""
+
+
+def new_generation(old=0):
+    while True:
+        g = int.from_bytes(os.urandom(4), "big")
+        if g and g != old:
+            return g
+
+
+def trailer(gen, salt, users, rec_end, regions):
+    """The last bytes of a base, as read_trailer() reads them."""
+    t = bytearray(TRAILER_MAGIC)
+    t += gen.to_bytes(4, "big")
+    t += salt
+    t += users.to_bytes(4, "big") + rec_end.to_bytes(4, "big")
+    for start, count in regions:
+        t += start.to_bytes(4, "big") + count.to_bytes(4, "big")
+    t += (crc32(t) & 0xFFFFFFFF).to_bytes(4, "big")
+    return t
 
 
 def _u32(b, i):
@@ -101,3 +121,17 @@ def leftovers(names):
         if n == TMP or n.startswith(STAGE):
             return True
     return False
+
+
+# The change log beside the base (agent/access/changes.py writes it, users.py
+# reads it): its file names and the RAM table that indexes it.
+DELTA = "delta"
+DELTA_TMP = "delta.tmp"
+DELTA_MAX = 64          # changes kept in the delta before they are folded into a new base
+DENTRY = R.KEY + 4      # key | kind (1 byte) | offset in the delta (3 bytes)
+# The delta's table (3 KB), allocated once at start: room for DELTA_MAX changes
+# of three keys each (id, a card, a PIN) and then some; past it, or past
+# DELTA_MAX, the delta is folded. While folding fails (a full flash), the
+# table fills and changes are refused.
+DELTA_TABLE = 4 * DELTA_MAX * DENTRY
+MAX_KEYS = 1 + R.MAX_CARDS + 2   # id, cards, PIN, fingerprint

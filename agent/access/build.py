@@ -12,11 +12,18 @@
 # power cut before the new store is renamed into place discards them all.
 # 10,000 users make parts of about 600 entries: some 20 passes of 7 KB
 # reads each per part, a few seconds per index on a board's flash.
+#
+# Seconds the event loop must not be held for (a door polls its exit
+# button every 50 ms): the long parts are generators whose every `yield`
+# is a point where other tasks may run (agent/access/commands.py runs
+# them so; drain() runs them straight through). Between two yields the
+# work is small: a record, a chunk of a staging file, a staging file
+# written. Nothing shared with a lookup (the base file, its buffer) is
+# held across a yield.
 import os
-from binascii import crc32
 
 from agent.access import record as R
-from agent.access.basefile import BASE, STAGE, TMP, TRAILER_MAGIC, decode, read_frame
+from agent.access.basefile import BASE, STAGE, TMP, decode, read_frame, trailer
 from agent.access.index import ENTRY, offset_of
 from agent.access.record import KEY, KINDS
 from agent.codecs import cbor
@@ -30,11 +37,13 @@ STAGED = 64     # entries buffered before they go to the staging files
 DUPS_KEPT = 8   # neighbours with equal id keys kept to check (a real duplicate, or a hash collision)
 
 
-def new_generation(old=0):
-    while True:
-        g = int.from_bytes(os.urandom(4), "big")
-        if g and g != old:
-            return g
+def drain(steps):
+    """Run a generator of steps to its end -> what it returns."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as e:
+        return e.value
 
 
 def stage_name(folder, kind, part):
@@ -89,6 +98,7 @@ class Work:
             self._groups[g] = 0
 
     def add(self, kind, key, offset):
+        """Buffer an entry -> whether the buffer is full (flushing() next)."""
         g = KINDS.index(kind) * PARTS + key[0] * PARTS // 256
         at = self._n * (1 + ENTRY)
         buf = self._buf
@@ -97,10 +107,10 @@ class Work:
         buf[at + 1 + KEY:at + 1 + ENTRY] = offset.to_bytes(4, "big")
         self._groups[g] = 1
         self._n += 1
-        if self._n == STAGED:
-            self.flush()
+        return self._n == STAGED
 
-    def flush(self):
+    def flushing(self):
+        """Steps: the buffered entries to their staging files, one file a step."""
         mv = memoryview(self._buf)
         step = 1 + ENTRY
         for g in range(len(self._groups)):
@@ -111,13 +121,14 @@ class Work:
                 for at in range(0, self._n * step, step):
                     if self._buf[at] == g:
                         f.write(mv[at + 1:at + step])
+            yield
         self._n = 0
 
 
 def emit(folder, kind, out, work, dup=None):
-    """Write the sorted index of `kind` to the open file `out`, sorting in
-    `work` (a Work); returns the entry count. `dup(a, b)` is called for
-    neighbours with equal keys."""
+    """Steps: write the sorted index of `kind` to the open file `out`,
+    sorting in `work` (a Work); returns the entry count. `dup(a, b)` is
+    called for neighbours with equal keys."""
     n = 0
     prev = None
     keep, chunk = work.keep, work.chunk
@@ -126,7 +137,7 @@ def emit(folder, kind, out, work, dup=None):
         name = stage_name(folder, kind, part)
         last = None
         while True:
-            got = _pick(name, last, keep, chunk)
+            got = yield from _pick(name, last, keep, chunk)
             for i in range(got):
                 e = keep[i]
                 if dup is not None and prev is not None and prev[:KEY] == e[:KEY]:
@@ -143,8 +154,9 @@ def emit(folder, kind, out, work, dup=None):
 
 
 def _pick(name, last, keep, chunk):
-    """Fill `keep` with the (up to) half its length smallest entries above
-    `last` in a staging file, sorted; returns how many."""
+    """Steps (one per chunk read): fill `keep` with the (up to) half its
+    length smallest entries above `last` in a staging file, sorted;
+    returns how many."""
     most = len(keep) // 2
     n = 0
     cut = None
@@ -171,6 +183,7 @@ def _pick(name, last, keep, chunk):
                         keep[j] = LAST
                     n = most
                     cut = keep[n - 1]
+            yield
     keep.sort()
     return min(n, most)
 
@@ -178,7 +191,7 @@ def _pick(name, last, keep, chunk):
 class Builder:
     """Writes a new base to TMP: records as they come (add), then the
     indexes and trailer (finish), then the rename."""
-    __slots__ = ("folder", "salt", "size", "users", "_dups", "_work")
+    __slots__ = ("folder", "salt", "size", "users", "touched", "_dups", "_work")
 
     def __init__(self, folder, salt, work):
         """`work`: the store's Work (one build at a time uses it)."""
@@ -186,6 +199,7 @@ class Builder:
         self.salt = salt
         self.size = 0
         self.users = 0
+        self.touched = None   # ticks of a full sync's last page (agent/access/changes.py)
         self._dups = []
         self._work = work
         work.start(folder)
@@ -199,17 +213,23 @@ class Builder:
         discard(self.folder)
 
     def add(self, items, to_record=None):
-        """Append a page: records, or users that `to_record` turns into
-        records one at a time (so no page of records is held in RAM)."""
+        drain(self.adding(items, to_record))
+
+    def adding(self, items, to_record=None):
+        """Steps (one per item): append a page: records, or users that
+        `to_record` turns into records one at a time (so no page of
+        records is held in RAM)."""
         with open(self._p(TMP), "ab") as f:
             for item in items:
                 rec = item if to_record is None else to_record(item, self.salt)
                 for kind, key in R.keys(rec, self.salt):
-                    self._work.add(kind, key, self.size)
+                    if self._work.add(kind, key, self.size):
+                        yield from self._work.flushing()
                 data = frame(cbor.encode(rec))
                 f.write(data)
                 self.size += len(data)
                 self.users += 1
+                yield
 
     def _dup(self, a, b):
         if len(self._dups) < DUPS_KEPT:
@@ -223,28 +243,25 @@ class Builder:
                 if ra is not None and rb is not None and ra[R.ID] == rb[R.ID]:
                     raise ValueError("user %s is in the sync twice" % ra[R.ID])
 
-    def finish(self, gen):
-        """Indexes, trailer, sync, rename: from here on the new base is the
-        store. ValueError when two records share an id (nothing renamed)."""
-        self._work.flush()
+    def finishing(self, gen):
+        """Steps: the indexes, the trailer and the sync of the new base,
+        which rename() then makes the store. ValueError when two records
+        share an id."""
+        yield from self._work.flushing()
         regions = []
         pos = self.size
         with open(self._p(TMP), "ab") as out:
             for kind in R.KINDS:
-                n = emit(self.folder, kind, out, self._work, self._dup if kind == R.BY_ID else None)
+                n = yield from emit(self.folder, kind, out, self._work, self._dup if kind == R.BY_ID else None)
                 regions.append((pos, n))
                 pos += n * ENTRY
         self._check_dups()
-        t = bytearray(TRAILER_MAGIC)
-        t += gen.to_bytes(4, "big")
-        t += self.salt
-        t += self.users.to_bytes(4, "big") + self.size.to_bytes(4, "big")
-        for start, count in regions:
-            t += start.to_bytes(4, "big") + count.to_bytes(4, "big")
-        t += (crc32(t) & 0xFFFFFFFF).to_bytes(4, "big")
         with open(self._p(TMP), "ab") as f:
-            f.write(t)
+            f.write(trailer(gen, self.salt, self.users, self.size, regions))
             sync_file(f)
+
+    def rename(self):
+        """From here on the new base is the store."""
         os.rename(self._p(TMP), self._p(BASE))
         sync_dir(self.folder)
         clear_stage(self.folder)

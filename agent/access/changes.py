@@ -3,20 +3,34 @@
 # cloud's side of the store, loaded with the first change or listing
 # rather than at start (on MicroPython code takes heap: a board that only
 # decides pays for what decides). Functions of the store `s`.
+#
+# What takes long (a fold of 10,000 users, a full sync's commit) comes as
+# steps too (folding, committing, sync_adding: generators, see
+# agent/access/build.py), which the user commands run letting the doors
+# poll between them; the plain functions run them straight through.
+#
+# A full sync owns the build files until it is committed, so while one is
+# open no change is taken (a commit would drop it: the new base replaces
+# the change log) and none is folded. A sync with no page for SYNC_IDLE_MS
+# (a cloud that went away mid-sync) is abandoned at the next user command,
+# and a new `begin` abandons an open one: an unfinished sync never holds
+# changes - revocations - back for long.
 import os
 
-from agent import log
+from agent import hal, log
 from agent.access import index
 from agent.access import record as R
-from agent.access.build import Builder, Work, new_generation
+from agent.access.basefile import DELTA, DELTA_MAX, DELTA_TABLE, DELTA_TMP, DENTRY, MAX_KEYS, new_generation
+from agent.access.build import Builder, Work, drain
 from agent.access.check import check, scalar
-from agent.access.users import DELTA, DELTA_MAX, DELTA_TABLE, DELTA_TMP, DENTRY, MAX_KEYS
 from agent.codecs import cbor
 from agent.codecs import user_fields as uf
 from agent.hal import sync_dir, sync_file
 from agent.journal import frame
 
 BATCH = 4               # records carried at a time when a base is rebuilt (each is a few hundred bytes of RAM)
+SYNC_IDLE_MS = 120000   # an open full sync with no page for this long is abandoned
+now_ms = hal.ticks_ms   # the sync's clock (a test's own)
 
 
 def work(s):
@@ -27,13 +41,24 @@ def work(s):
 
 
 def install(s, builder):
-    """Make the builder's base the store (the delta goes with the old one)."""
+    drain(installing(s, builder))
+
+
+def installing(s, builder):
+    """Steps: make the builder's base the store (the delta goes with the
+    old one). The old base answers lookups until the last step, which
+    swaps the two without yielding."""
     gen = new_generation(s.gen)
+    try:
+        yield from builder.finishing(gen)
+    except BaseException:
+        builder.discard()
+        raise
     if s._f is not None:
         s._f.close()   # a file open under a rename is not every file system's friend
         s._f = None
     try:
-        builder.finish(gen)
+        builder.rename()
     except BaseException:
         try:
             builder.discard()
@@ -44,12 +69,7 @@ def install(s, builder):
             log.error("users", "the user store cannot be reopened: %s" % e)
         raise
     s._open_base()
-    try:
-        os.remove(s._p(DELTA))
-    except OSError:
-        pass   # there was none
-    s._reset_delta()
-    s._count = s.users
+    s._drop_delta()
 
 
 def _append(s, uid, rec):
@@ -118,9 +138,10 @@ def page(s, after=None, n=R.PAGE):
     return out[:n], more
 
 
-def put(s, user):
+def put(s, user, fold=True):
     """Add or update a user (the cloud's dict, merged over the stored
-    one); durable when it returns. ValueError says what is wrong."""
+    one); durable when it returns. ValueError says what is wrong. `fold`
+    False: a fold that falls due is left to folding()."""
     if isinstance(user, dict) and "id" in user:
         old = s.get(uf.user_id(scalar(user["id"], "id"), "id"))
     else:
@@ -137,54 +158,71 @@ def put(s, user):
         for other in s.by_fp(rec[R.FP]):
             if other[R.ID] != uid:
                 raise ValueError("fingerprint page %d already belongs to user %s" % (rec[R.FP], other[R.ID]))
-    _change(s, uid, rec, 1 if old is None else 0)
+    _change(s, uid, rec, 1 if old is None else 0, fold)
     return rec
 
 
-def delete(s, uid):
+def delete(s, uid, fold=True):
     """Remove a user; False when there was none."""
     if s.get(uid) is None:
         return False
-    _change(s, uid, None, -1)
+    _change(s, uid, None, -1, fold)
     return True
 
 
-def _change(s, uid, rec, grows):
+def _change(s, uid, rec, grows, fold):
+    b = open_sync(s)
+    if b is not None:
+        raise ValueError("a full sync is open (%d users received, the last page %d s ago): no change is "
+                         "taken until it is committed, or abandoned %d s after its last page"
+                         % (b.users, hal.ticks_diff(now_ms(), b.touched) // 1000, SYNC_IDLE_MS // 1000))
     if s._dused + MAX_KEYS * DENTRY > DELTA_TABLE:
         raise ValueError("the user store cannot take more changes: folding them into a new base "
                          "keeps failing (is the flash full?)")
     _append(s, uid, rec)
     s._count += grows
-    # While a full sync is open its build owns the build files; its
-    # commit replaces the delta anyway.
+    if fold:
+        drain(folding(s))
+
+
+def folding(s):
+    """Steps: fold the delta into a new base if it is due. A fold that
+    fails is logged and counted: the changes are stored, and the next
+    change tries again."""
     if (s._dn >= DELTA_MAX or s._dused + MAX_KEYS * DENTRY > DELTA_TABLE) and s._sync is None:
         try:
-            compact(s)
+            yield from compacting(s)
         except OSError as e:
-            # The change itself is stored; folding is retried on the next one.
             log.count("users_compact_failed")
             log.warn("users", "could not fold the change log into a new base: %s" % e)
 
 
 def compact(s):
     """Fold the delta into a new base (every live user, once)."""
+    drain(compacting(s))
+
+
+def compacting(s):
     b = Builder(s.folder, s.salt, work(s))
     batch = []
     start, count = s._regions[0]
-    f = s._base()
     for pos in range(count):
+        # A step per user. Lookups share the base file and its buffer: each
+        # step seeks and reads for itself, and holds neither across a yield.
+        f = s._base()
         f.seek(start + pos * index.ENTRY)
         f.readinto(s._buf)
         rec = s._base_rec(index.offset_of(s._buf))
         if rec is not None and s._latest(rec[R.ID]) is None:
-            batch = _carry(b, batch, rec)
+            batch = yield from _carry(b, batch, rec)
+        yield
     for off in s._dhits_all_ids():
         d = s._dread(off)
         if d is not None and d[2] is not None and s._latest(d[1])[0] == off:
-            batch = _carry(b, batch, d[2])
+            batch = yield from _carry(b, batch, d[2])
     if batch:
-        b.add(batch)
-    install(s, b)
+        yield from b.adding(batch)
+    yield from installing(s, b)
 
 
 def clear(s):
@@ -192,31 +230,70 @@ def clear(s):
     install(s, Builder(s.folder, s.salt, work(s)))
 
 
+def open_sync(s):
+    """The open full sync's builder, or None; one idle for SYNC_IDLE_MS is
+    abandoned here (logged, counted)."""
+    b = s._sync
+    if b is not None and hal.ticks_diff(now_ms(), b.touched) >= SYNC_IDLE_MS:
+        log.count("users_sync_abandoned")
+        log.warn("users", "a full sync had no page for %d s (%d users received): abandoned, the store "
+                          "stays as it was" % (SYNC_IDLE_MS // 1000, b.users))
+        sync_abort(s)
+        b = None
+    return b
+
+
 def sync_begin(s):
     """Start a full sync: the users sent until sync_commit() become the
-    store; until then the old one answers (a restart forgets the sync)."""
+    store; until then the old one answers (a restart forgets the sync).
+    A sync still open is abandoned: this one replaces it."""
+    if open_sync(s) is not None:
+        log.count("users_sync_abandoned")
+        log.warn("users", "a new full sync begins before the last one was committed (%d users received): "
+                          "that one is abandoned" % s._sync.users)
+        sync_abort(s)
     s._sync = Builder(s.folder, s.salt, work(s))
+    s._sync.touched = now_ms()
+
+
+def _no_sync():
+    return ValueError("no full sync is open: begin one first (one with no page for %d s is abandoned)"
+                      % (SYNC_IDLE_MS // 1000))
 
 
 def sync_add(s, users):
     """A page of users, all checked before any is kept."""
-    if s._sync is None:
-        raise ValueError("no full sync is open: begin one first")
+    return drain(sync_adding(s, users))
+
+
+def sync_adding(s, users):
+    """Steps: sync_add."""
+    b = open_sync(s)
+    if b is None:
+        raise _no_sync()
     if not isinstance(users, list) or len(users) > R.PAGE:
         raise ValueError("a sync page is a list of at most %d users" % R.PAGE)
-    if s._sync.users + len(users) > s.max_users:
+    if b.users + len(users) > s.max_users:
         raise ValueError("the sync holds more than max_users (%d) users" % s.max_users)
+    b.touched = now_ms()
     for u in users:
         check(u, s.salt)   # the whole page is refused before any of it is kept
-    s._sync.add(users, check)
-    return s._sync.users
+        yield
+    yield from b.adding(users, check)
+    b.touched = now_ms()
+    return b.users
 
 
 def sync_commit(s):
-    if s._sync is None:
-        raise ValueError("no full sync is open: begin one first")
+    return drain(committing(s))
+
+
+def committing(s):
+    """Steps: sync_commit -> the users in the store."""
+    if open_sync(s) is None:
+        raise _no_sync()
     b, s._sync = s._sync, None
-    install(s, b)
+    yield from installing(s, b)
     return s.users
 
 
@@ -229,6 +306,6 @@ def sync_abort(s):
 def _carry(builder, batch, rec):
     batch.append(rec)
     if len(batch) >= BATCH:
-        builder.add(batch)
+        yield from builder.adding(batch)
         return []
     return batch

@@ -6,6 +6,7 @@
 # that cannot be journaled is counted. A PIN never reaches an event, a log
 # line or an answer.
 import asyncio
+import os
 
 from agent import clock, hal, log
 from agent import records as r
@@ -46,13 +47,17 @@ USER_JSON_MAX = 1500
 
 
 class Access:
-    __slots__ = ("thing", "store", "doors", "gmt", "cfg", "ask_cloud", "ticks", "_fails", "_passback")
+    __slots__ = ("thing", "store", "folder", "doors", "gmt", "cfg", "ask_cloud", "ticks", "lock", "_pins",
+                 "_passback")
 
-    def __init__(self, thing, store, doors, site, cfg):
+    def __init__(self, thing, store, doors, site, cfg, folder=None):
         """`doors`: peripherals/doors.py Doors (get(name) -> Door or None);
-        `cfg`: the board's "access" section (config.ACCESS_FIELDS)."""
+        `cfg`: the board's "access" section (config.ACCESS_FIELDS); `store`
+        None: it could not be opened (from `folder`, which the user
+        commands try again)."""
         self.thing = thing
         self.store = store
+        self.folder = folder
         self.doors = doors
         self.gmt = site["gmt"]
         self.cfg = cfg
@@ -61,12 +66,13 @@ class Access:
         # asked first when cfg["cloud_decides_ms"] > 0; set by its uplink.
         self.ask_cloud = None
         self.ticks = hal.ticks_ms   # lockouts and anti-passback run on it (a test's own clock)
-        self._fails = {}   # door -> [wrong PINs in a row, ticks the lockout ends or None]
+        self._pins = None  # agent/access/lockout.py's, made with the first PIN (a card-only board needs none)
+        self.lock = None   # the user commands' (agent/access/commands.py), made with the first
         # Its table (4 KB) only where a door uses it: made at the first grant there.
         self._passback = None
         list_max = max(1, min(R.PAGE, site["max_frame"] // USER_JSON_MAX))
         for name, fields, required in COMMANDS:
-            thing.command(name, _command(name, store, list_max), fields, required)
+            thing.command(name, _command(name, self, list_max), fields, required)
 
     async def present(self, door_name, source, card=None, pin=None, fp=None):
         """A credential at a door -> (granted, user id or None, denial reason or None)."""
@@ -75,14 +81,24 @@ class Access:
         door = self.doors.get(door_name)
         if door is None:
             return self._deny(door_name, source, credential, None, UNKNOWN_DOOR)
-        if pin is not None and self._locked_out(door_name, now_ms):
+        if pin is not None and self._lockout().locked(door_name, card, now_ms):
             return self._deny(door_name, source, credential, None, PIN_LOCKED_OUT)
-        try:
-            rec, reason = self._identify(door_name, card, pin, fp, now_ms)
-        except OSError as e:
+        if card == 0:
+            # No card is 0 (user_fields.card): a frame of zeros is anyone's
+            # forgery, whatever a store written before that rule (or a cloud
+            # that decides) makes of it.
+            return self._deny(door_name, source, credential, None, UNKNOWN_CARD)
+        if self.store is None:
+            # Not opened at start (logged then): doors and the exit button run on.
             log.count("access_store_errors")
-            log.error("access", "the user store cannot be read: %s" % e)
             rec, reason = None, STORE_ERROR
+        else:
+            try:
+                rec, reason = self._identify(door_name, card, pin, fp, now_ms)
+            except OSError as e:
+                log.count("access_store_errors")
+                log.error("access", "the user store cannot be read: %s" % e)
+                rec, reason = None, STORE_ERROR
         uid = rec[R.ID] if rec is not None else None
         # A cloud that decides may know users this board does not: it is
         # asked about every card and finger (a PIN never leaves the board).
@@ -101,7 +117,16 @@ class Access:
             reason = door.refusal()
         if reason is not None:
             return self._deny(door_name, source, credential, uid, reason)
-        return await self._grant(door, source, credential, uid, now_ms)
+        done = await self._grant(door, source, credential, uid, now_ms)
+        if done[0] and pin is not None:
+            self._pins.granted(door_name, card, now_ms)
+        return done
+
+    def _lockout(self):
+        if self._pins is None:
+            from agent.access.lockout import Lockout
+            self._pins = Lockout(self.cfg["pin_attempts"], self.cfg["pin_lockout_s"] * 1000)
+        return self._pins
 
     def _identify(self, door_name, card, pin, fp, now_ms):
         """(record, None) of the one user the credential names, or (record or
@@ -117,7 +142,7 @@ class Access:
             return None, UNKNOWN_CARD
         if not found:
             if card is None and fp is None:
-                self._wrong_pin(door_name, now_ms)
+                self._pins.wrong(door_name, None, now_ms)
             return None, unknown
         if len(found) > 1:
             # Two users share it: a guess could let the wrong one in, and
@@ -127,33 +152,11 @@ class Access:
         rec = found[0]
         if pin is not None and card is not None:
             if not store.pin_matches(rec, pin):
-                self._wrong_pin(door_name, now_ms)
+                self._pins.wrong(door_name, card, now_ms)
                 return rec, WRONG_PIN
-        if pin is not None:
-            self._fails.pop(door_name, None)
+        # A PIN that matches resets no count here: only a grant does
+        # (agent/access/lockout.py), or a disabled user's PIN would.
         return rec, None
-
-    # -- PIN lockout ------------------------------------------------------
-    def _locked_out(self, door_name, now_ms):
-        f = self._fails.get(door_name)
-        if f is None or f[1] is None:
-            return False
-        if hal.ticks_diff(f[1], now_ms) > 0:
-            return True
-        del self._fails[door_name]
-        return False
-
-    def _wrong_pin(self, door_name, now_ms):
-        f = self._fails.get(door_name)
-        if f is None:
-            f = self._fails[door_name] = [0, None]
-        f[0] += 1
-        if f[0] >= self.cfg["pin_attempts"]:
-            f[0] = 0
-            f[1] = hal.ticks_add(now_ms, self.cfg["pin_lockout_s"] * 1000)
-            log.count("pin_lockouts")
-            log.warn("access", "%d wrong PINs at %s: PINs refused there for %d s"
-                     % (self.cfg["pin_attempts"], door_name, self.cfg["pin_lockout_s"]))
 
     # -- outcomes ---------------------------------------------------------
     async def _ask_cloud(self, door_name, source, credential, uid):
@@ -193,20 +196,53 @@ class Access:
         return False, uid, reason
 
 
-def _command(name, store, list_max):
+def _command(name, access, list_max):
     async def run(payload):
         from agent.access import commands
-        return await getattr(commands, name)(store, list_max, payload)
+        return await commands.run(access, name, list_max, payload)
     return run
+
+
+PROBE = ".probe"   # no name of the store's (agent/access/users.py)
+
+
+def open_store(folder, max_users):
+    """The UserStore in `folder`, or None (logged, counted) when it cannot
+    be opened: a flash that refuses the folder, full at the first start,
+    or a repair that failed must not stop the agent - the doors and their
+    exit buttons run on, every credential is denied (store_error)."""
+    from agent.access.users import UserStore
+    try:
+        store = UserStore(folder, max_users)
+    except OSError as e:
+        log.count("users_store_unavailable")
+        log.error("access", "the user store in %s cannot be opened (%s): every credential is denied "
+                            "(store_error) and user commands refused until it can" % (folder, e))
+        return None
+    # A store that only reads opens fine: a write tried now tells at start
+    # what the first user change would otherwise find out.
+    probe = folder + "/" + PROBE
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"doorlink")
+            hal.sync_file(f)
+    except OSError as e:
+        log.count("users_store_unwritable")
+        log.warn("access", "the user store in %s cannot be written (%s): decisions go on from what it "
+                           "holds, user changes will be refused" % (folder, e))
+    try:
+        os.remove(probe)
+    except OSError:
+        pass   # never made
+    return store
 
 
 def make(thing, board, site, doors):
     """The board's Access over its user store: one folder per device id
     under the board's access path, as the journal keeps one per device."""
-    from agent.access.users import UserStore
     cfg = board["access"]
     # By default beside the journal, wherever --journal put it (a dot
     # first: no device id, hence no journal folder, starts with one).
     root = cfg["path"] or board["journal"]["path"].rstrip("/") + "/.users"
-    store = UserStore(root.rstrip("/") + "/" + site["device_id"], cfg["max_users"])
-    return Access(thing, store, doors, site, cfg)
+    folder = root.rstrip("/") + "/" + site["device_id"]
+    return Access(thing, open_store(folder, cfg["max_users"]), doors, site, cfg, folder)

@@ -7,7 +7,6 @@
 # "disabled" and not "expired" on a board whose clock is not set yet.
 from agent import records
 from agent.access import record as R
-from agent.schedule import in_schedule
 
 DISABLED = "disabled"
 DOOR_NOT_ALLOWED = "door_not_allowed"
@@ -35,6 +34,9 @@ def decide(rec, door, now, gmt):
         return NOT_YET_VALID
     if rec[R.UNTIL] is not None and now >= rec[R.UNTIL]:
         return EXPIRED
-    if rec[R.SCHEDULE] is not None and not in_schedule(rec[R.SCHEDULE], now, gmt):
-        return OUTSIDE_SCHEDULE
+    if rec[R.SCHEDULE] is not None:
+        # Loaded by the first user with a schedule: many boards have none (RAM).
+        from agent.schedule import in_schedule
+        if not in_schedule(rec[R.SCHEDULE], now, gmt):
+            return OUTSIDE_SCHEDULE
     return None

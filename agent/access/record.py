@@ -10,8 +10,7 @@
 import hashlib
 
 from agent import records
-from agent.codecs.values import is_int
-from agent.schedule import problem as schedule_problem
+from agent.codecs.ints import is_int
 
 ID, NAME, CARDS, PIN, FP, ENABLED, FROM, UNTIL, SCHEDULE, DOORS = range(10)
 FIELDS = ("id", "name", "cards", "pin", "fp", "enabled", "from", "until", "schedule", "doors")
@@ -100,6 +99,9 @@ def readable(rec):
     for i in (FROM, UNTIL):
         if rec[i] is not None and not records.plausible_time(rec[i]):
             return False
-    if rec[SCHEDULE] is not None and schedule_problem(rec[SCHEDULE]):
-        return False
+    if rec[SCHEDULE] is not None:
+        # Loaded by the first user with a schedule: many boards have none (RAM).
+        from agent.schedule import problem
+        if problem(rec[SCHEDULE]):
+            return False
     return rec[DOORS] is None or isinstance(rec[DOORS], list)

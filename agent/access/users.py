@@ -31,21 +31,14 @@ from agent import log
 from agent.access import basefile as B
 from agent.access import index
 from agent.access import record as R
+
+# The change log's layout is the store's file format, shared with changes.py.
+from agent.access.basefile import DELTA, DELTA_MAX, DELTA_TABLE, DELTA_TMP, DENTRY, MAX_KEYS  # noqa: F401
 from agent.codecs import cbor
-from agent.hal import sync_dir
+from agent.hal import loaded, release_since, sync_dir, sync_file
 from agent.journal import HEADER, mkdirs
 
-DELTA = "delta"
-DELTA_TMP = "delta.tmp"
 BAD = "base.bad"
-DELTA_MAX = 64          # changes kept in the delta before they are folded into a new base
-DENTRY = R.KEY + 4      # key | kind (1 byte) | offset in the delta (3 bytes)
-# The delta's table (3 KB), allocated once at start: room for DELTA_MAX changes
-# of three keys each (id, a card, a PIN) and then some; past it, or past
-# DELTA_MAX, the delta is folded. While folding fails (a full flash), the
-# table fills and changes are refused.
-DELTA_TABLE = 4 * DELTA_MAX * DENTRY
-MAX_KEYS = 1 + R.MAX_CARDS + 2   # id, cards, PIN, fingerprint
 
 
 class UserStore:
@@ -64,6 +57,10 @@ class UserStore:
         self._work = None
         self._sync = None
         mkdirs(folder)
+        # A build a power cut stopped, or a torn change log, loads the build
+        # code (about 20 KB on MicroPython) to clear up: released again here,
+        # to come back with the first user command that needs it.
+        before = loaded()
         names = os.listdir(folder)
         if DELTA_TMP in names:
             os.remove(self._p(DELTA_TMP))   # a log being rewritten when the power went
@@ -76,6 +73,14 @@ class UserStore:
         if self._f is None:
             self._open_base()
         self._load_delta()
+        self._work = None
+        # The names a full sync's code brings are made now, while the heap
+        # is whole, and the code goes again: MicroPython keeps every name
+        # for good, in tables that grow by doubling, and the table made for
+        # the sync's names (about 15 KB at once) did not always find room
+        # mid-sync (measured: 10,000 users at 352 KB, pages refused).
+        from agent.access import changes  # noqa: F401
+        release_since(before)
 
     def _p(self, name):
         return self.folder + "/" + name
@@ -83,10 +88,27 @@ class UserStore:
     # -- the base ---------------------------------------------------------
     def _new_base(self):
         """An empty store, with this device's salt: made on the first start
-        or when the base is lost."""
-        from agent.access import changes
-        from agent.access.build import Builder
-        changes.install(self, Builder(self.folder, os.urandom(B.SALT), changes.work(self)))
+        or when the base is lost. Written here, not by the build code: on
+        MicroPython every name a module brings stays on the heap after the
+        module goes, and the build's were enough to need a new table of
+        names (about 15 KB) on a board that never gets a user command."""
+        tmp = self._p(B.TMP)
+        with open(tmp, "wb") as f:
+            f.write(B.trailer(B.new_generation(self.gen), os.urandom(B.SALT), 0, 0, [(0, 0)] * len(R.KINDS)))
+            sync_file(f)
+        os.rename(tmp, self._p(B.BASE))
+        sync_dir(self.folder)
+        self._open_base()
+        self._drop_delta()
+
+    def _drop_delta(self):
+        """A new base is the store: the change log went with the old one."""
+        try:
+            os.remove(self._p(DELTA))
+        except OSError:
+            pass   # there was none
+        self._reset_delta()
+        self._count = self.users
 
     def _open_base(self):
         f = open(self._p(B.BASE), "rb")

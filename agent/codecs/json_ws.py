@@ -11,6 +11,7 @@
 import json
 
 from agent import records
+from agent.codecs.ints import is_int
 from agent.codecs.session import (
     CONNECTING,
     NOTHING,
@@ -24,7 +25,6 @@ from agent.codecs.session import (
     TextSession,
     shown,
 )
-from agent.codecs.values import is_int
 
 # What the cloud may send a device. device_status/telemetry/event are admin
 # broadcasts; a device ignores them. `ack` is our optional extension.

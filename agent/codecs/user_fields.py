@@ -75,14 +75,18 @@ def name(v, what="name"):
 
 
 def card(v, what="card"):
-    """A card number: an integer, or its decimal digits, below 2**40."""
+    """A card number: an integer, or its decimal digits, from 1 to 2**40-1."""
     if isinstance(v, str) and len(v) > 40:
         raise ValueError("%s must be a decimal card number, not %s" % (what, _cut(v)))
     n = as_int(v)   # text: at most 18 digits, checked before int() runs
     if n is None or isinstance(v, str) and v.strip()[:1] in ("+", "-"):
         raise ValueError("%s must be a decimal card number, not %s" % (what, _cut(v)))
     if not 0 <= n < CARD_LIMIT:
-        raise ValueError("%s %s is out of range (0 to 2**40-1)" % (what, _cut(v)))
+        raise ValueError("%s %s is out of range (1 to 2**40-1)" % (what, _cut(v)))
+    if n == 0:
+        # A cloud that writes 0 for "no card" would give the user a card
+        # anyone can forge: a 26-bit frame of zeros with its parity bit.
+        raise ValueError("%s 0 is no card number (send no card instead)" % what)
     return n
 
 

@@ -1,31 +1,10 @@
 # Values as peers write them, read leniently and written strictly: the one
 # integer coercion and the one time-stamp parser of the project (device
 # clock, session codecs, bench). Pure functions, no clock of their own.
-_DIGITS = "0123456789"
-
-
-def is_int(v):
-    """A JSON integer: an int that is not a bool (True is an int in Python)."""
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def as_int(v):
-    """An int, or text holding one (ASCII digits, optional sign, padding
-    allowed) -> int; anything else (bool, float, "1_0", "0x1f") -> None."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if not isinstance(v, str):
-        return None
-    s = v.strip()
-    body = s[1:] if s[:1] in ("-", "+") else s
-    if not body or len(body) > 18:
-        return None
-    for c in body:
-        if c not in _DIGITS:
-            return None
-    return int(s)
+# is_int and as_int live in ints.py (loaded alone where no time stamp is
+# read); imported from here too.
+from agent.codecs.ints import DIGITS as _DIGITS
+from agent.codecs.ints import as_int, is_int  # noqa: F401
 
 
 def _month_days(y, m):

@@ -140,6 +140,20 @@ def release(module_name):
     collect()
 
 
+def release_since(before):
+    """Release every agent module loaded since `before` (loaded()): code
+    that one start-up step needed and nothing after it does. Whatever that
+    step made must be gone by then, or the module would stay, and load
+    twice when next imported."""
+    for name in [n for n in sys.modules if n not in before and n.startswith("agent.")]:
+        release(name)
+
+
+def loaded():
+    """The names of the modules loaded now, for release_since()."""
+    return set(sys.modules)
+
+
 # ESP32 firmware before MicroPython 1.22 counts time from 2000, not 1970.
 _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0
 

@@ -41,14 +41,20 @@ class _Output:
 
 
 class _Input:
-    __slots__ = ("_io", "pin")
+    __slots__ = ("_io", "pin", "latch", "seen")
 
-    def __init__(self, io, pin):
+    def __init__(self, io, pin, latch):
         self._io = io
         self.pin = pin
+        self.latch = latch   # the level latched as it arrives, or None
+        self.seen = False
 
     def value(self):
         return self._io.inputs.get(self.pin)
+
+    def latched(self):
+        seen, self.seen = self.seen, False
+        return seen
 
 
 class _Climate:
@@ -69,7 +75,8 @@ class _Climate:
 
 
 class EmulatedIO:
-    __slots__ = ("host", "port", "inputs", "climate", "climate_ready", "_outputs", "_writer", "_wiegand")
+    __slots__ = ("host", "port", "inputs", "climate", "climate_ready", "_outputs", "_writer", "_wiegand",
+                 "_latched")
 
     def __init__(self, host, port):
         self.host = host
@@ -80,6 +87,7 @@ class EmulatedIO:
         self._outputs = []
         self._writer = None
         self._wiegand = {}   # d0 pin -> (d1 pin, Port)
+        self._latched = {}   # pin -> _Input claimed with a latch
 
     def output(self, pin, active_high=True, energised=False):
         safe_boot.take(pin)   # the level it held is this output's from now on
@@ -87,9 +95,12 @@ class EmulatedIO:
         self._outputs.append(out)
         return out
 
-    def input(self, pin, pull=None):
+    def input(self, pin, pull=None, latch=None):
         # The emulator drives every input to a level: a pull changes nothing.
-        return _Input(self, pin)
+        inp = _Input(self, pin, latch)
+        if latch is not None:
+            self._latched[pin] = inp
+        return inp
 
     def climate_sensor(self, cfg):
         return _Climate(self)
@@ -154,7 +165,14 @@ class EmulatedIO:
         try:
             msg = json.loads(line)
             if "pin" in msg:
-                self.inputs[int(msg["pin"])] = int(msg["value"])
+                pin, level = int(msg["pin"]), int(msg["value"])
+                # Latched as it arrives: a press and its release can both be
+                # read off the socket before the door's next poll.
+                inp = self._latched.get(pin)
+                was = self.inputs.get(pin)
+                if inp is not None and level == inp.latch and was is not None and was != level:
+                    inp.seen = True
+                self.inputs[pin] = level
             elif "wiegand" in msg:
                 self._wiegand_bits(msg)
             elif "climate" in msg:

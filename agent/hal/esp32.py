@@ -60,6 +60,33 @@ class _Output:
         self.energised = False
 
 
+class _Latched:
+    """An input whose active level is also caught between reads: a hard IRQ
+    on the edge to it sets a flag (no allocation, as a hard IRQ requires),
+    so an exit button tapped while the event loop was busy is not lost."""
+    __slots__ = ("_pin", "_seen")
+
+    def __init__(self, pin, level):
+        self._pin = pin
+        self._seen = False
+        edge = machine.Pin.IRQ_RISING if level else machine.Pin.IRQ_FALLING
+        pin.irq(handler=self._edge, trigger=edge, hard=True)
+
+    def _edge(self, pin):
+        self._seen = True
+
+    def value(self):
+        return self._pin.value()
+
+    def latched(self):
+        # Cleared only once seen set: an edge that comes between the two
+        # lines is kept for the next call (only a second one is merged).
+        if not self._seen:
+            return False
+        self._seen = False
+        return True
+
+
 class _Wiegand(Port):
     """Bits from D0/D1 falling edges, gathered in hard IRQ handlers."""
     __slots__ = ("_pins",)
@@ -103,8 +130,9 @@ class Esp32IO:
             dev.value(level)
         return _Output(dev, on, energised)
 
-    def input(self, pin, pull=None):
-        return machine.Pin(pin, machine.Pin.IN, _pull(pin, pull))
+    def input(self, pin, pull=None, latch=None):
+        dev = machine.Pin(pin, machine.Pin.IN, _pull(pin, pull))
+        return dev if latch is None else _Latched(dev, latch)
 
     def wiegand(self, d0_pin, d1_pin, frame_gap_ms=100):
         return _Wiegand(d0_pin, d1_pin, frame_gap_ms)

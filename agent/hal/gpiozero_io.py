@@ -44,16 +44,29 @@ class _Output:
 
 
 class _Input:
-    __slots__ = ("_dev",)
+    __slots__ = ("_dev", "_seen")
 
     def __init__(self, dev):
         self._dev = dev
+        self._seen = False
 
     def value(self):
         # The Door maps raw levels itself (sensor nc/no, rex_level), so the
         # pin's raw state, not gpiozero's value (which is inverted whenever
         # a pull-up is set: gpiozero then treats low as "active").
         return 1 if self._dev.pin.state else 0
+
+    def _edge(self):
+        # On lgpio's thread: a flag, nothing more.
+        self._seen = True
+
+    def latched(self):
+        # Cleared only once seen set: an edge that comes between the two
+        # lines is kept for the next call (only a second one is merged).
+        if not self._seen:
+            return False
+        self._seen = False
+        return True
 
 
 class _WiegandPort(Port):
@@ -122,17 +135,32 @@ class GpiozeroIO:
         self._devices.append((dev, energised))
         return _Output(dev, energised)
 
-    def input(self, pin, pull=None):
+    def input(self, pin, pull=None, latch=None):
         # pull None = floating (a contact with its own pull resistor), else
         # the Pi's internal pull-up or pull-down. gpiozero insists on
         # active_state for a floating pin and forbids it with a pull; _Input
         # reads the raw level either way.
         pull_up = None if pull is None else pull == "up"
         active_state = True if pull is None else None
-        dev = _claim(lambda: InputDevice(pin, pull_up=pull_up, active_state=active_state,
-                                         pin_factory=self._factory))
+        if latch is None:
+            dev = _claim(lambda: InputDevice(pin, pull_up=pull_up, active_state=active_state,
+                                             pin_factory=self._factory))
+            self._devices.append((dev, None))
+            return _Input(dev)
+        # Latched: the edge to `latch` is caught by gpiozero's callback as
+        # it happens, so a press shorter than the gap between two polls (an
+        # event loop busy elsewhere) is still seen. No bounce_time: the Door
+        # debounces, and gpiozero's would drop a short press.
+        dev = _claim(lambda: DigitalInputDevice(pin, pull_up=pull_up, active_state=active_state,
+                                                pin_factory=self._factory))
         self._devices.append((dev, None))
-        return _Input(dev)
+        inp = _Input(dev)
+        # gpiozero's "active" is low with a pull-up, high otherwise.
+        if latch == (0 if pull == "up" else 1):
+            dev.when_activated = inp._edge
+        else:
+            dev.when_deactivated = inp._edge
+        return inp
 
     def wiegand(self, d0_pin, d1_pin, frame_gap_ms=100):
         port = _WiegandPort(frame_gap_ms)

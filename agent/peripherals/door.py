@@ -19,9 +19,14 @@ from agent.hal import ticks_add, ticks_diff, ticks_ms
 POLL_MS = 50
 MIN_UNLOCK_MS = 100
 MAX_UNLOCK_MS = 60000
+MAX_HELD_OPEN_S = 86400
 NORMAL, NORMAL_OPEN, LOCKED = "normal", "normal_open", "locked"
 MODES = (NORMAL, NORMAL_OPEN, LOCKED)
 FORCED, HELD_OPEN, TAMPER = "forced", "held_open", "tamper"
+# What a kept door state may hold (peripherals/door_state.py): its modes,
+# the alarms that outlive a restart (held_open ends with the door closing),
+# the ranges of unlock_ms and held_open_s.
+STATE_RULES = (MODES, (FORCED, TAMPER), (MIN_UNLOCK_MS, MAX_UNLOCK_MS), (1, MAX_HELD_OPEN_S))
 SCHEDULE_EVERY_MS = 1000   # the wall clock is read this often for normal-open hours
 
 
@@ -58,10 +63,12 @@ class Debounced:
 class Door:
     __slots__ = ("thing", "cfg", "name", "gmt", "relay", "sensor", "rex_in", "tamper_in",
                  "p_lock", "p_door", "p_mode", "p_alarms", "p_unlock_ms",
-                 "commanded", "_sched_open", "_held", "_released", "_until", "_opened", "_ajar",
-                 "_open_at", "_held_raised", "_alarms", "_sched_at")
+                 "commanded", "_sched_open", "_held", "_released", "_until", "_opened", "_ajar_at",
+                 "_open_at", "_held_raised", "_alarms", "_sched_at", "_folder", "_announce")
 
-    def __init__(self, thing, io, cfg, gmt=0):
+    def __init__(self, thing, io, cfg, gmt=0, folder=None):
+        """`folder`: where the door's state outlives a restart (the board's
+        journal.path, peripherals/door_state.py); None keeps nothing."""
         self.thing = thing
         self.cfg = cfg
         self.name = name = cfg["name"]
@@ -76,7 +83,10 @@ class Door:
             self.sensor = Debounced(io.input(cfg["sensor_pin"], pull="up"), ms)
         self.rex_in = None
         if cfg["rex_pin"] is not None:
-            self.rex_in = Debounced(io.input(cfg["rex_pin"], pull="up"), ms, cfg["rex_level"])
+            # Latched too: a press shorter than the time the event loop was
+            # busy elsewhere (a user store rewrite) falls between two polls.
+            self.rex_in = Debounced(io.input(cfg["rex_pin"], pull="up", latch=cfg["rex_level"]), ms,
+                                    cfg["rex_level"])
         self.tamper_in = None
         if cfg["tamper_pin"] is not None:
             self.tamper_in = Debounced(io.input(cfg["tamper_pin"], pull="up"), ms)
@@ -91,17 +101,21 @@ class Door:
         self._released = False     # the lock is open (relay at its unlock level)
         self._until = None         # ticks when a pulse ends
         self._opened = False       # the door opened during this pulse
-        self._ajar = False         # the door was already moving when the lock relocked
+        self._ajar_at = None       # ticks of a relock while the sensor read open (the door still moving)
         self._open_at = None       # ticks the door was last seen opening (the held-open clock)
         self._held_raised = False
         self._alarms = []
         self._sched_at = None
+        self._folder = folder
+        self._announce = None      # the mode a restart restored, journaled by the first poll
         thing.prop(self.p_lock, "locked")
         thing.prop(self.p_door, "unknown")
         thing.prop(self.p_mode, NORMAL)
         thing.prop(self.p_alarms, [])
         # The default pulse; the cloud tunes it per door (slow strikes, wheelchairs).
         thing.prop(self.p_unlock_ms, cfg["unlock_ms"], setter=self.set_unlock_ms)
+        if folder is not None:
+            self._restore()
 
     # -- what others ask of the door ------------------------------------------
     def mode(self):
@@ -171,6 +185,7 @@ class Door:
             self.commanded = was
             raise CommandError("the mode change could not be journaled, so door %s stays %s"
                                % (self.name, self.mode()))
+        self._save()   # also when unchanged: a write that failed before is tried again
         return self.mode()
 
     def clear_alarms(self, by="cloud"):
@@ -207,27 +222,70 @@ class Door:
         if not isinstance(ms, int) or isinstance(ms, bool) or not MIN_UNLOCK_MS <= ms <= MAX_UNLOCK_MS:
             raise CommandError("unlock_ms must be an integer from %d to %d" % (MIN_UNLOCK_MS, MAX_UNLOCK_MS))
         self.thing.update(self.p_unlock_ms, ms)
+        self._save()
+
+    def set_held_open_s(self, s):
+        if not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= MAX_HELD_OPEN_S:
+            raise CommandError("held_open_s must be an integer from 1 to %d" % MAX_HELD_OPEN_S)
+        self.cfg["held_open_s"] = s
+        self._save()
 
     # -- the loop ---------------------------------------------------------------
     async def run(self):
-        """Watch the inputs and the clocks (a supervised task)."""
+        """Watch the inputs and the clocks (a supervised task). A poll that
+        fails (a MemoryError in a journal listener) costs that poll, not the
+        door: a task restart would leave the exit button unwatched and a
+        pulse running for as long as the supervisor's backoff."""
         while True:
-            self.poll(ticks_ms())
+            now = ticks_ms()
+            try:
+                self.poll(now)
+            except Exception as e:  # noqa: BLE001 - whatever failed, the next poll must come
+                self._poll_failed(now, e)
             await asyncio.sleep(POLL_MS / 1000)
 
+    def _poll_failed(self, now, e):
+        log.count("door_poll_errors")
+        n = log.counters["door_poll_errors"]
+        if not n & (n - 1):   # 1st, 2nd, 4th...: a fault that repeats every poll cannot flood the log
+            log.error("door", "%s: poll failed (%d so far): %s %s" % (self.name, n, e.__class__.__name__, e))
+        # The pulse still ends on time, whatever the failure skipped.
+        if self._until is not None and ticks_diff(now, self._until) >= 0 and self.mode() != NORMAL_OPEN:
+            self._until = None
+            try:
+                self._lock("timeout", now)
+            except Exception:  # noqa: BLE001, S110 - the relay moved first; telling of it failed again
+                pass
+
     def poll(self, now):
+        if self._announce is not None:
+            self._announce_restored()
         rex = self.rex_in
-        if rex is not None and rex.changed(now) and rex.level == rex.lead and rex.was is not None:
-            self.rex()
+        if rex is not None:
+            # The latch first: a press that comes between it and the level
+            # is seen by the level now, and not a second time next poll.
+            short = rex.pin.latched()
+            before = rex.level
+            if rex.changed(now):
+                if rex.level == rex.lead and rex.was is not None:
+                    self.rex()
+            elif short and before is not None and before != rex.lead:
+                # Pressed and let go between two polls (the loop was busy):
+                # late, but it opens. Only from a released button, so the
+                # bounce of a release is no second press.
+                log.count("rex_latched")
+                self.rex()
         sensor = self.sensor
         # The sensor before the pulse's end: a door that began to open in
         # time is not forced because the relock came in the same poll.
         if sensor is not None and sensor.changed(now):
             self._door_moved(sensor)
+        if self._ajar_at is not None and ticks_diff(now, self._ajar_at) > self._ajar_ms():
+            self._ajar_at = None   # a glitch at the relock, not a door on its way open
         if self._until is not None and ticks_diff(now, self._until) >= 0:
             self._until = None
             if self.mode() != NORMAL_OPEN:
-                self._lock("timeout")
+                self._lock("timeout", now)
         if sensor is not None:
             self._check_held_open(now)
         tamper = self.tamper_in
@@ -257,14 +315,15 @@ class Door:
         self._until = ticks_add(ticks_ms(), ms)
         self._opened = False
 
-    def _lock(self, reason):
+    def _lock(self, reason, now=None):
         was = self._released
         self._drive(False)
         if was:
             # Still moving (the debounced level lags the pin): the opening
             # began while the lock was open.
             sensor = self.sensor
-            self._ajar = sensor is not None and sensor.raw == self._open_level()
+            ajar = sensor is not None and sensor.raw == self._open_level()
+            self._ajar_at = (ticks_ms() if now is None else now) if ajar else None
             self._event(r.LOCKED, {r.DOOR: self.name, r.REASON: reason})
             log.info("door", "%s locked (%s)" % (self.name, reason))
 
@@ -275,8 +334,71 @@ class Door:
 
     def _set_alarms(self, alarms):
         alarms.sort()
+        kept = self._kept(self._alarms) != self._kept(alarms)
         self._alarms = alarms
         self.thing.update(self.p_alarms, alarms)
+        if kept:
+            self._save()
+
+    @staticmethod
+    def _kept(alarms):
+        # What outlives a restart: held_open ends with the door closing.
+        return [a for a in alarms if a != HELD_OPEN]
+
+    def _ajar_ms(self):
+        # How late after a relock a door still moving at it is confirmed open.
+        return self.cfg["debounce_ms"] + POLL_MS
+
+    def _restore(self):
+        from agent.peripherals import door_state
+        try:
+            state = door_state.load(self._folder, self.name, STATE_RULES)
+        except ValueError as e:
+            # Not what we wrote (a flash fault; a power cut leaves the old
+            # file or the new). Normal, not locked: a lockdown is rare and
+            # the cloud can set it again, while a lockdown nobody asked for
+            # shuts out every card holder for as long as the cloud is away.
+            # Either way the first poll tells the cloud the door is normal.
+            log.count("door_state_bad")
+            log.warn("door", "%s: kept state ignored (%s): the door starts normal" % (self.name, e))
+            self._announce = NORMAL
+            return
+        if state is None:
+            return
+        self.commanded = state["mode"]
+        if state["alarms"]:
+            self._alarms = sorted(state["alarms"])
+            self.thing.update(self.p_alarms, self._alarms)
+        self.thing.update(self.p_unlock_ms, state["unlock_ms"])
+        self.cfg["held_open_s"] = state["held_open_s"]
+        if self.commanded != NORMAL:
+            self._announce = self.commanded
+
+    def _announce_restored(self):
+        # The restored mode is in force from the start (refusal()); the
+        # first poll, with the journal there, makes it a journaled fact:
+        # the relay of a door held open moves only once that is journaled.
+        mode, self._announce = self._announce, None
+        if self._held:
+            return   # safe mode: hold_fail_state() said what holds the door
+        if mode == NORMAL:
+            self._event(r.DOOR_MODE, {r.DOOR: self.name, r.MODE: NORMAL, r.BY: "restart"})
+        elif not self._apply_mode("restart"):
+            self.commanded = NORMAL
+            log.count("door_mode_not_journaled")
+            log.warn("door", "%s: restored mode %s not journaled: the door stays normal" % (self.name, mode))
+
+    def _save(self):
+        if self._folder is None:
+            return
+        from agent.peripherals import door_state
+        try:
+            door_state.save(self._folder, self.name, self.commanded, self._kept(self._alarms),
+                            self.thing.get(self.p_unlock_ms), self.cfg["held_open_s"])
+        except OSError as e:
+            # The change holds until a restart: counted, and the door works on.
+            log.count("door_state_errors")
+            log.warn("door", "%s: state not kept on flash: %s" % (self.name, e))
 
     def _tampered(self):
         return self.tamper_in.level == self.cfg["tamper_level"]
@@ -286,8 +408,11 @@ class Door:
 
     def _door_moved(self, sensor):
         is_open = sensor.level == self._open_level()
-        ajar = self._ajar
-        self._ajar = False
+        # Honoured only for an opening that began by the time the relock's
+        # own reading could be confirmed: a glitch at the relock must not
+        # hide the next forced opening, however much later.
+        ajar = self._ajar_at is not None and ticks_diff(sensor.since, self._ajar_at) <= self._ajar_ms()
+        self._ajar_at = None
         self.thing.update(self.p_door, "open" if is_open else "closed")
         if is_open:
             self._open_at = sensor.since

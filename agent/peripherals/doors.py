@@ -6,7 +6,7 @@
 # the board has one: a guess could open the wrong door.
 from agent import records as r
 from agent.errors import CommandError
-from agent.peripherals.door import MAX_UNLOCK_MS, MIN_UNLOCK_MS, MODES, NORMAL_OPEN
+from agent.peripherals.door import MAX_HELD_OPEN_S, MAX_UNLOCK_MS, MIN_UNLOCK_MS, MODES, NORMAL_OPEN
 from agent.thing import ANY, INT, ONE_OF
 
 # Who may ask for an unlock through a command: the cloud, or a cloud's grant
@@ -30,7 +30,7 @@ class Doors:
         thing.command("clear_alarm", self._clear, {r.DOOR: _DOOR})
         thing.command("door_settings", self._settings,
                       {r.DOOR: _DOOR, "unlock_ms": (INT, MIN_UNLOCK_MS, MAX_UNLOCK_MS),
-                       "held_open_s": (INT, 1, 86400), "sensor": (ONE_OF, SENSORS)})
+                       "held_open_s": (INT, 1, MAX_HELD_OPEN_S), "sensor": (ONE_OF, SENSORS)})
 
     def add(self, door):
         self.doors.append(door)
@@ -90,6 +90,6 @@ class Doors:
         if "unlock_ms" in payload:
             await door.set_unlock_ms(payload["unlock_ms"])
         if "held_open_s" in payload:
-            cfg["held_open_s"] = payload["held_open_s"]
+            door.set_held_open_s(payload["held_open_s"])
         return {"unlock_ms": self.thing.get(door.p_unlock_ms), "held_open_s": cfg["held_open_s"],
                 "sensor": cfg["sensor"]}

@@ -62,6 +62,9 @@ class WsUplink(Uplink):
             text = await conn.recv()
             self._last_rx = ticks_ms()
             await self._handle(conn, self.session.receive(text))
+            # Not held while the next message is awaited: a page of users is
+            # kilobytes of heap, and its command (a task) has what it needs.
+            text = None
 
     async def _handle(self, conn, ev):
         t = type(ev)

@@ -254,8 +254,14 @@ async def test_2000_idle_connections_do_not_keep_a_real_device_out(tmp_path, ses
             except (TimeoutError, aiohttp.ClientError, OSError, TypeError, ValueError, AssertionError):
                 await asyncio.sleep(0.5)
         assert acked == {"type": "ack", "id": 1}, err.read_text()[-2000:]
-        async with session.get(f"http://127.0.0.1:{port}/api/stats") as r:
-            stats = await r.json()
+        # The bench may still be accepting the last of the 2000 (a loaded
+        # machine): its count catches up, within a bounded wait.
+        for _ in range(50):
+            async with session.get(f"http://127.0.0.1:{port}/api/stats") as r:
+                stats = await r.json()
+            if stats["errors"].get("too_many_unauthenticated", 0) >= 2000 - 64 - 1:
+                break
+            await asyncio.sleep(0.2)
         assert stats["errors"]["too_many_unauthenticated"] >= 2000 - 64 - 1, stats
     finally:
         for s in idle:

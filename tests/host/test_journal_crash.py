@@ -52,6 +52,7 @@ import sys
 import pytest
 
 import agent.journal
+import agent.small_file
 from agent import log
 from host_tools.paths import ROOT
 
@@ -539,6 +540,8 @@ def test_trials_use_the_real_hal_sync():
     import agent.hal
     assert agent.journal.sync_file is agent.hal.sync_file
     assert agent.journal.sync_dir is agent.hal.sync_dir
+    assert agent.small_file.sync_file is agent.hal.sync_file   # the cursor's writer
+    assert agent.small_file.sync_dir is agent.hal.sync_dir
 
 
 # -- the journal under cuts ----------------------------------------------------------
@@ -614,12 +617,13 @@ def _skip_in(function, sync):
 
 
 MUTANTS = {
-    # name: (what replaces agent.journal's sync_file / sync_dir, the problem the model must report)
+    # name: (what replaces agent.journal's sync_file / sync_dir, the problem the model must report);
+    # the cursor is written by agent.small_file: its sync_dir is the one broken there
     "sync_file without fsync": ("sync_file", lambda f: f.flush(), "lost"),
     "sync_file without flush": ("sync_file", lambda f: os.fsync(f.fileno()), "lost"),
     "sync_dir a no-op": ("sync_dir", lambda path: None, "lost"),
-    "cursor rename not followed by sync_dir": ("sync_dir", _skip_in("_write_cursor", agent.journal.sync_dir),
-                                               "cursor_back"),
+    "cursor rename not followed by sync_dir": ("sync_dir", _skip_in("write", agent.small_file.sync_dir),
+                                               "cursor_back", agent.small_file),
 }
 
 
@@ -628,11 +632,11 @@ def test_the_model_catches_a_missing_sync(disk, monkeypatch, mutant, figure):
     """The same trials with one sync broken must fail: a missing fsync of a
     file, of a folder, a flush missing before the fsync, a rename left
     undurable."""
-    name, broken, kind = MUTANTS[mutant]
-    monkeypatch.setattr(agent.journal, name, broken)
+    name, broken, kind, *module = MUTANTS[mutant]
+    monkeypatch.setattr(module[0] if module else agent.journal, name, broken)
     found, totals = run_trials(disk, range(MUTANT_TRIALS), writeback=False)
     assert found.get(kind), "the crash model missed %r: %s" % (mutant, {k: len(v) for k, v in found.items()})
     if hasattr(broken, "skipped"):
-        assert broken.skipped, "the mutant never ran: _write_cursor renamed?"
+        assert broken.skipped, "the mutant never ran: small_file.write renamed?"
     seeds = {t.split(":")[0] for t in found[kind]}
     figure("crash model, %s: %s in %d of %d trials" % (mutant, kind, len(seeds), MUTANT_TRIALS))

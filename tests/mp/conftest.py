@@ -121,3 +121,17 @@ def ntp_server():
         thread.join(2)
         server.close()
         silent.close()
+
+
+@pytest.fixture
+def wiegand_wire():
+    """The wire bits of every card and key tests/door_scenarios.py sends,
+    {"card NUMBER NBITS": bits, "key K": bits}, from the emulator's encoder
+    (host_tools/emulator.py): MicroPython has none of its own, and one
+    encoder is enough."""
+    import door_scenarios as ds  # tests/door_scenarios.py
+
+    from host_tools.emulator import wiegand_card, wiegand_key
+    wire = {"card %d %d" % c: wiegand_card(*c) for c in ds.CARDS}
+    wire.update({"key " + k: wiegand_key(k) for k in ds.KEYS})
+    return wire

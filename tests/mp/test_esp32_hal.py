@@ -135,6 +135,19 @@ async def test_exit_button_unlocks_through_the_pin():
     assert _relay_levels() == [0, 1, 0]
 
 
+async def test_an_exit_button_tapped_between_two_polls_is_caught_by_its_irq():
+    # Pressed and let go while the loop was busy: the poll never reads it
+    # down, the hard IRQ (run with the heap locked) kept that it was.
+    thing, events, door = _door(rex_pin=REX, unlock_ms=150)
+    await _poll(door, 60)
+    machine.drive(REX, 0)
+    machine.drive(REX, 1)
+    door.poll(hal.ticks_ms())
+    assert _relay_levels() == [0, 1] and events.names()[:2] == ["rex", "unlocked"]
+    await _poll(door, 300)
+    assert _relay_levels() == [0, 1, 0] and events.names().count("rex") == 1
+
+
 def test_safe_boot_claim_is_taken_over_without_a_glitch(tmp_path):
     import json
 

@@ -78,6 +78,10 @@ def test_ten_thousand_users_on_littlefs_under_the_board_heap(tmp_path):
     log.set_level("error")
     mount(tmp_path + "/flash.img")
     store = UserStore(MOUNT + "/users/dev-1", USERS + 100)
+    # The sync's code comes with the first user command, not with the store
+    # (code is heap on MicroPython): part of the agent, loaded before the
+    # ballast takes the heap down to what the store itself works in.
+    from agent.access import changes  # noqa: F401
     probes = range(0, USERS, 97)
     card_us = [0] * len(probes)   # made before the heap is taken: the figures are the test's, not the store's
     pin_us = [0] * len(probes)

@@ -3,7 +3,9 @@
 # section 1) - a pin is claimed once, an output at the level asked for, a
 # pull is "up", "down" or None - and records every level an output pin
 # ever had, so a test sees a relay that flickered, not just where it ended.
-# Inputs read like pulled-up dry contacts until a test drives them.
+# Inputs read like pulled-up dry contacts until a test drives them; an
+# input claimed with a latch keeps, as a hal's edge interrupt does, that
+# its active level came, even when a test sets it back before a poll.
 from agent import config, hal, log
 from agent.peripherals.door import Door
 from agent.peripherals.doors import Doors
@@ -31,11 +33,23 @@ class Output:
 
 
 class Input:
-    def __init__(self, pull):
+    def __init__(self, pull, latch):
         self.level = 0 if pull == "down" else 1
+        self.latch = latch
+        self.seen = False
 
     def value(self):
         return self.level
+
+    def drive(self, level):
+        if level != self.level and level == self.latch:
+            self.seen = True
+        self.level = level
+
+    def latched(self):
+        assert self.latch is not None, "latched() on an input claimed without a latch"
+        seen, self.seen = self.seen, False
+        return seen
 
 
 class Pins:
@@ -51,12 +65,13 @@ class Pins:
     def output(self, pin, active_high=True, energised=False):
         return self._claim(pin, Output(pin, active_high, energised))
 
-    def input(self, pin, pull=None):
+    def input(self, pin, pull=None, latch=None):
         assert pull in ("up", "down", None), "pull %r" % (pull,)
-        return self._claim(pin, Input(pull))
+        assert latch in (0, 1, None), "latch %r" % (latch,)
+        return self._claim(pin, Input(pull, latch))
 
     def set(self, pin, level):
-        self.claimed[pin].level = level
+        self.claimed[pin].drive(level)
 
 
 class Events:
@@ -89,7 +104,7 @@ class Board:
     poll(after_ms) runs every door's poll as if that long had passed since
     the board was made (or since the last poll at a given time)."""
 
-    def __init__(self, *door_fields, gmt=0, refuse=False):
+    def __init__(self, *door_fields, gmt=0, refuse=False, folder=None):
         self.thing = Thing("d1")
         self.pins = Pins()
         self.events = Events(self.thing, refuse)
@@ -98,7 +113,7 @@ class Board:
         for fields in door_fields or ({},):
             cfg = config.peripheral("door", dict({"relay_pin": RELAY, "sensor_pin": SENSOR, "name": "front"},
                                                  **fields))
-            self.doors.add(Door(self.thing, self.pins, cfg, gmt))
+            self.doors.add(Door(self.thing, self.pins, cfg, gmt, folder))
             close(self.pins, cfg)
 
     def door(self, i=0):

@@ -100,6 +100,67 @@ def test_a_bouncing_exit_button_is_one_press():
     assert board.events.names().count("rex") == 1
 
 
+def test_an_exit_button_tapped_between_two_polls_still_opens():
+    # The event loop was busy (a user store rewrite) for longer than the
+    # press: the poll never saw the button down, the hal's latch did.
+    board = Board({"rex_pin": REX})
+    t = board.settle(0)
+    board.pins.set(REX, 0)
+    board.pins.set(REX, 1)
+    board.poll(t + 1000)
+    assert board.relay().levels == [0, 1] and board.events.names() == ["rex", "unlocked"]
+    board.settle(t + 1100)
+    assert board.events.names().count("rex") == 1   # told once, not again by the level
+
+
+def test_the_bounce_of_a_release_is_no_second_press():
+    board = Board({"rex_pin": REX})
+    t = board.settle(0)
+    board.pins.set(REX, 0)
+    board.poll(t + 50)                    # seen pressed: opens
+    for level in (1, 0, 1):               # let go, the contact rattling between polls
+        board.pins.set(REX, level)
+    board.settle(t + 100)
+    assert board.events.names().count("rex") == 1
+
+
+async def test_a_failing_poll_costs_that_poll_not_the_door():
+    # A MemoryError in a journal listener right after the exit button
+    # energised the relay: the loop goes on, the pulse ends, the button works.
+    import asyncio
+    board = Board({"rex_pin": REX, "unlock_ms": 100})
+    fails = [1]
+
+    def heap_full(kind, name, value):
+        if kind == "event" and fails[0]:
+            fails[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return True
+    board.thing.listen(heap_full)
+    before = counted("door_poll_errors")
+    task = asyncio.create_task(board.door().run())
+    try:
+        await asyncio.sleep(0.2)                  # the button's idle level is known
+        board.pins.set(REX, 0)
+        for _ in range(100):                      # bounded: 2 s at most
+            await asyncio.sleep(0.02)
+            if board.relay().levels == [0, 1, 0]:
+                break
+        assert board.relay().levels == [0, 1, 0], "the pulse did not end"
+        assert counted("door_poll_errors") == before + 1 and not task.done()
+        board.pins.set(REX, 1)
+        await asyncio.sleep(0.2)
+        board.pins.set(REX, 0)                    # the next press opens again
+        await asyncio.sleep(0.1)
+        assert board.relay().levels[:4] == [0, 1, 0, 1]
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
 def test_fail_safe_polarity_energises_the_relay_while_locked():
     # A maglock: released without power, so locked means energised - and the
     # pin is claimed energised, never passing through the unlock level.

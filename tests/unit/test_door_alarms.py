@@ -84,6 +84,35 @@ def test_a_door_that_began_to_open_before_the_relock_is_not_forced():
     assert board.thing.get("front.lock") == "locked"
 
 
+async def test_a_sensor_glitch_at_the_relock_does_not_hide_a_later_forced_opening():
+    board = Board({"unlock_ms": 1000})
+    t = board.settle(0)
+    await board.thing.call("unlock", {})        # nobody comes through
+    board.pins.set(SENSOR, 1)                   # a 20 ms rattle of the contact as the strike relocks
+    board.poll(t + 5000)
+    board.pins.set(SENSOR, 0)
+    board.poll(t + 5020)
+    assert board.thing.get("front.lock") == "locked" and board.thing.get("front.door") == "closed"
+    board.events.take()
+    board.pins.set(SENSOR, 1)                   # an hour later, pried open while locked
+    board.settle(t + 3600000)
+    assert board.events.names() == ["door_opened", "door_forced"]
+    assert board.thing.get("front.alarms") == ["forced"]
+
+
+async def test_a_door_first_seen_opening_at_the_relock_is_not_forced():
+    # The relock's own poll is the first to read the pin open: the person
+    # was on the way through; the debounce confirms it only after.
+    board = Board({"unlock_ms": 1000})
+    t = board.settle(0)
+    await board.thing.call("unlock", {})
+    board.pins.set(SENSOR, 1)
+    board.poll(t + 5000)
+    board.settle(t + 5050)
+    assert board.events.names() == ["unlocked", "locked", "door_opened"]
+    assert board.thing.get("front.alarms") == []
+
+
 def test_held_open_has_no_255_second_ceiling():
     board = Board({"held_open_s": 600})
     t = board.settle(0)

@@ -52,3 +52,11 @@ def test_what_a_file_or_the_cloud_sends_is_checked():
                 [[1, -1, 60]], [[1, 0, 1441]], [[1, 1440, 60]], [[1, 0.5, 60]], [[True, 0, 60]], [["1", 0, 60]],
                 [[1, 0, 60]] * 9, [7]):
         assert problem(bad), bad
+
+
+def test_an_entry_that_starts_when_it_ends_is_refused_not_read_as_a_whole_day():
+    # "00:00-00:00" is "closed" to the vendors, 24 h to the past-midnight rule.
+    for start in (0, 480, 1439):
+        why = problem([[0x1F, 8 * 60, 17 * 60], [MON, start, start]])
+        assert "entry 1: starts and ends at minute %d" % start in why and "0-1440" in why
+    assert problem([[MON, 0, 1440]]) is None and problem([[MON, 1439, 0]]) is None

@@ -195,6 +195,55 @@ def test_a_sync_left_open_by_a_restart_leaves_the_old_store_and_no_files():
     assert sorted(os.listdir(s.folder)) == ["base", "delta"]
 
 
+def test_an_open_sync_refuses_changes_saying_why_and_is_abandoned_after_two_idle_minutes():
+    from agent.access import changes
+    from agent.hal import ticks_add, ticks_ms
+    now = [ticks_ms()]
+    changes.now_ms = lambda: now[0]
+    try:
+        s = store()
+        for i in range(10):
+            s.put({"id": "u%d" % i, "cards": [100 + i, 200 + i, 300 + i, 400 + i], "pin": "1234%d" % i})
+        s.sync_begin()
+        s.sync_add([{"id": "u1"}])
+        now[0] = ticks_add(now[0], 119000)
+        # Taken now, a commit would drop it: refused, and the cloud is told why.
+        e = raises(ValueError, s.put, {"id": "u3", "enabled": False})
+        assert "a full sync is open (1 users received, the last page 119 s ago)" in str(e)
+        assert "abandoned 120 s after its last page" in str(e)
+        raises(ValueError, s.delete, "u3")
+        before = log.counters.get("users_sync_abandoned", 0)
+        now[0] = ticks_add(now[0], 1000)
+        for i in range(200):   # far more than the change log holds: folded, never refused
+            s.put({"id": "u%d" % (i % 10), "name": "n%d" % i})
+        s.put({"id": "u3", "enabled": False})   # the revocation
+        assert log.counters.get("users_sync_abandoned", 0) == before + 1
+        assert s.get("u3")[5] is False and s.get("u1")[1] == "n191" and s.count() == 10
+        e = raises(ValueError, s.sync_commit)
+        assert "no full sync is open" in str(e) and "120 s" in str(e)
+        s = reboot(s)
+        assert s.get("u3")[5] is False and ids(s.by_card(103)) == ["u3"]
+    finally:
+        changes.now_ms = ticks_ms
+
+
+def test_a_new_sync_abandons_an_open_one():
+    s = store()
+    s.put({"id": "keep"})
+    s.sync_begin()
+    s.sync_add([{"id": "first%d" % i} for i in range(5)])
+    before = log.counters.get("users_sync_abandoned", 0)
+    s.sync_begin()
+    assert log.counters.get("users_sync_abandoned", 0) == before + 1
+    assert s.sync_add([{"id": "second"}]) == 1
+    assert s.sync_commit() == 1
+    assert ids(everyone_recs(s)) == ["second"]
+
+
+def everyone_recs(s):
+    return s.page(None, 50)[0]
+
+
 def test_users_sharing_a_pin_are_both_found():
     s = store()
     s.put({"id": "a", "pin": "5555"})

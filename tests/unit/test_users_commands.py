@@ -79,3 +79,75 @@ async def test_a_full_sync_through_commands_and_its_misuse():
     assert store.get("old") is None
     assert await t.call("users_clear", {}) == {"count": 0}
     assert store.count() == 0
+
+
+async def test_a_fold_and_a_commit_let_the_doors_poll_and_lookups_stay_right_meanwhile():
+    import asyncio
+
+    from agent.access import commands
+    from agent.access.users import DELTA_MAX
+    t, store = thing()
+    store.put({"id": "u0", "cards": [10]})   # before the sync: u0 alone
+    await t.call("users_sync", {"phase": "begin"})
+    await t.call("users_sync", {"phase": "page", "users": [{"id": "u%d" % i, "cards": [10 + i]} for i in range(40)]})
+    polls = []   # what a door's loop saw while the store was rebuilt
+    busy = [True]
+
+    async def door():
+        while busy[0]:
+            polls.append(len(store.by_card(10)) + len(store.by_card(49)))
+            await asyncio.sleep(0)
+
+    slice_ms, commands.SLICE_MS = commands.SLICE_MS, 0   # let go at every step: any host is fast enough
+    try:
+        task = asyncio.create_task(door())
+        await asyncio.sleep(0)
+        assert await t.call("users_sync", {"phase": "commit"}) == {"phase": "commit", "count": 40}
+        during_commit = len(polls)
+        for i in range(DELTA_MAX - 1):
+            await t.call("user_set", {"user": {"id": "u%d" % (i % 40), "name": "n%d" % i}})
+        before_fold = len(polls)
+        await t.call("user_set", {"user": {"id": "u1", "name": "folds"}})   # the change log is folded
+        during_fold = len(polls) - before_fold
+        assert store._dn < DELTA_MAX
+        busy[0] = False
+        await task
+    finally:
+        commands.SLICE_MS = slice_ms
+    assert during_commit > 10 and during_fold > 40   # 40 users: a step each, at least
+    assert polls[:during_commit] == [1] * during_commit   # the old store, whole, until the swap
+    assert set(polls[during_commit:]) == {2}              # every lookup, mid-fold too, found both
+
+
+async def test_a_change_while_a_sync_is_open_is_refused_saying_so():
+    t, store = thing()
+    store.put({"id": "u1", "cards": [1]})
+    await t.call("users_sync", {"phase": "begin"})
+    e = await araises(CommandError, t.call("user_enable", {"id": "u1", "enabled": False}))
+    assert "a full sync is open" in str(e)
+    e = await araises(CommandError, t.call("user_delete", {"id": "u1"}))
+    assert "a full sync is open" in str(e)
+
+
+async def test_a_commit_cut_short_leaves_the_old_store_and_no_build_files():
+    import asyncio
+    import os
+
+    from agent.access import commands
+    t, store = thing()
+    store.put({"id": "old", "cards": [1]})
+    await t.call("users_sync", {"phase": "begin"})
+    await t.call("users_sync", {"phase": "page", "users": [{"id": "u%d" % i, "cards": [10 + i]} for i in range(40)]})
+    slice_ms, commands.SLICE_MS = commands.SLICE_MS, 0
+    try:
+        task = asyncio.create_task(t.call("users_sync", {"phase": "commit"}))
+        for _ in range(20):   # well into the index build
+            await asyncio.sleep(0)
+        assert not task.done()
+        task.cancel()
+        await araises(asyncio.CancelledError, task)
+    finally:
+        commands.SLICE_MS = slice_ms
+    assert [r[0] for r in store.by_card(1)] == ["old"] and store.by_card(10) == [] and store.count() == 1
+    assert sorted(os.listdir(store.folder)) == ["base", "delta"]
+    assert await t.call("user_delete", {"id": "old"}) == {"deleted": True, "count": 0}

@@ -24,6 +24,9 @@ BAD = [
     ({"id": "u", "cards": [1, 2, 3, 4, 5]}, "at most 4"),
     ({"id": "u", "cards": [1 << 40]}, "out of range"),
     ({"id": "u", "cards": [-1]}, "out of range"),
+    # A cloud's "no card" as 0 would be a card anyone forges: 26 bits of zeros.
+    ({"id": "u", "cards": [0]}, "0 is no card number"),
+    ({"id": "u", "cards": ["000"]}, "0 is no card number"),
     ({"id": "u", "cards": [True]}, "card number"),
     ({"id": "u", "cards": [1.5]}, "card number"),
     ({"id": "u", "cards": ["12x"]}, "card number"),
