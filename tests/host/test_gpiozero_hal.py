@@ -43,19 +43,6 @@ def levels(pin):
     return [int(s.state) for s in pin.states[1:]]
 
 
-@pytest.fixture
-def factory():
-    f = MockFactory()
-    yield f
-    f.close()
-
-
-@pytest.fixture
-def io(factory):
-    io = GpiozeroIO(pin_factory=factory)
-    yield io
-    io.close()
-
 
 async def until(cond, timeout=1.0):
     """Poll cond() until true; bounded so a broken door fails, not hangs."""

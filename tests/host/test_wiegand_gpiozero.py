@@ -3,31 +3,14 @@ pins become frames, and a reader over them presents the card. CPython only."""
 
 import asyncio
 
-import pytest
-from gpiozero.pins.mock import MockFactory
-
 from agent import config, hal
 from agent.codecs.wiegand import decode
-from agent.hal.gpiozero_io import GpiozeroIO
 from agent.peripherals.reader import Reader
 from host_tools.emulator import wiegand_card, wiegand_key
 
 D0, D1 = 23, 24
 GAP_MS = 25
 
-
-@pytest.fixture
-def factory():
-    f = MockFactory()
-    yield f
-    f.close()
-
-
-@pytest.fixture
-def io(factory):
-    io = GpiozeroIO(pin_factory=factory)
-    yield io
-    io.close()
 
 
 def pulse(factory, bits):
