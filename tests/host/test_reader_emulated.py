@@ -12,26 +12,12 @@ from agent.hal.emulated import EmulatedIO
 from agent.peripherals.reader import Reader
 from host_tools.emulator import BoardEmulator, wiegand_card, wiegand_key
 
+from reader_support import Access, until
+
 READER = {"type": "wiegand", "name": "front-reader", "d0_pin": 32, "d1_pin": 33, "door": "front",
           "mode": "card_or_pin", "frame_gap_ms": 30}
 BOARD = {"name": "wiegand-test", "hal": "emulated", "peripherals": [READER]}
 
-
-class Access:
-    def __init__(self):
-        self.asked = []
-
-    async def present(self, door_name, source, card=None, pin=None):
-        self.asked.append((door_name, source, card, pin))
-        return True, "u1", None
-
-
-async def until(cond, steps=300):
-    for _ in range(steps):   # bounded: 3 s at most
-        if cond():
-            return True
-        await asyncio.sleep(0.01)
-    return False
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from agent.codecs.wiegand import decode
 from agent.peripherals.reader import Reader
 from host_tools.emulator import wiegand_card, wiegand_key
 
+from reader_support import Access, until
+
 D0, D1 = 23, 24
 GAP_MS = 25
 
@@ -41,22 +43,6 @@ def test_a_rising_edge_is_not_a_bit(factory, io):
     assert port.count == 1
     assert port.take(port.last_ms + GAP_MS) == (1, 1)
 
-
-class Access:
-    def __init__(self):
-        self.asked = []
-
-    async def present(self, door_name, source, card=None, pin=None):
-        self.asked.append((door_name, source, card, pin))
-        return True, "u1", None
-
-
-async def until(cond, steps=200):
-    for _ in range(steps):   # bounded: 2 s at most
-        if cond():
-            return True
-        await asyncio.sleep(0.01)
-    return False
 
 
 async def test_a_reader_on_the_pi_hal_takes_card_then_pin(factory, io):

@@ -8,6 +8,7 @@ from agent.errors import CommandError
 from agent.journal import Journal
 from agent.peripherals.door import Door
 from agent.peripherals.doors import Doors
+from agent.tasks import cancel_and_wait
 from agent.thing import Thing
 from agent.uplinks.ws import WsUplink
 
@@ -154,11 +155,7 @@ async def test_a_failing_poll_costs_that_poll_not_the_door():
         await asyncio.sleep(0.1)
         assert board.relay().levels[:4] == [0, 1, 0, 1]
     finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait(task)
 
 
 def test_fail_safe_polarity_energises_the_relay_while_locked():

@@ -8,6 +8,7 @@ import asyncio
 from agent import config, hal, log
 from agent.codecs.wiegand import Port
 from agent.peripherals.reader import MAX_PIN, Reader
+from agent.tasks import cancel_and_wait
 
 from support import raises
 
@@ -238,11 +239,7 @@ async def test_run_takes_frames_from_the_port_as_they_end():
             await asyncio.sleep(0.01)
         assert r.access.asked == [("front", "card", 8065495, None)]
     finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait(task)
 
 
 def test_the_board_file_fields():
