@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable
 
 from agent.codecs.url import split_hostport
+from host_tools import emulate_board
 from host_tools.cli_common import CliError, Parents, is_loopback
 from host_tools.signals import stop_event
 from host_tools.zfm_emulator import BAUD, ReaderEmulator
@@ -140,6 +141,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
                    help="where to take commands over TCP (default %(default)s: any free port on loopback)")
     r.add_argument("--allow-nonlocal", action="store_true", help="allow --control on a non-loopback address")
     r.set_defaults(handler=run)
+    emulate_board.add_parser(esub)
     return e
 
 

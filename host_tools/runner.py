@@ -149,6 +149,19 @@ def _emulator_error(board_path: str | Path, host: str, port: int, e: OSError) ->
     return ConfigError(str(board_path), field, f"{why}: the emulator cannot listen on {host}:{port} ({e})")
 
 
+async def start_emulator(board: dict, board_path: str | Path, port: int | None = None,
+                         visitor: bool = False) -> BoardEmulator:
+    """The pins and sensors of an emulated board, listening where the board
+    file says (or on `port`); a board the host cannot serve raises
+    ConfigError naming the field."""
+    host = board["emulator"]["host"]
+    port = board["emulator"]["port"] if port is None else port
+    try:
+        return await BoardEmulator(board, host, port, visitor=visitor).start()
+    except OSError as e:
+        raise _emulator_error(board_path, host, port, e) from None
+
+
 async def start_board(board_path: str | Path, site_path: str | Path, runtime: str | None = None,
                       server: str | None = None, heap_kb: int | None = None,
                       on_line: Callable[[str], object] = print, emulator_port: int | None = None,
@@ -168,12 +181,7 @@ async def start_board(board_path: str | Path, site_path: str | Path, runtime: st
     emu_addr = None
     try:
         if board["hal"] == "emulated":
-            host = board["emulator"]["host"]
-            port = board["emulator"]["port"] if emulator_port is None else emulator_port
-            try:
-                emulator = await BoardEmulator(board, host, port, visitor=visitor).start()
-            except OSError as e:
-                raise _emulator_error(board_path, host, port, e) from None
+            emulator = await start_emulator(board, board_path, emulator_port, visitor)
             emu_addr = (emulator.host, emulator.port)
         if any(p["type"] == "fingerprint" and p["port"] == "emulated" for p in board["peripherals"]):
             reader = ReaderEmulator().start()

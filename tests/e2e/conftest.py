@@ -21,3 +21,23 @@ def rig_options():
 async def admin(bench):
     async with admin_of(bench) as a:
         yield a
+
+
+@pytest.fixture
+async def virtual_board(tmp_path):
+    """Factory: `await virtual_board(**kwargs)` -> a started VirtualBoard
+    (host_tools/virtual_board.py) of boards/virtual-esp32.json, its image in
+    tmp_path, its emulator on a free port unless told; stopped at the end."""
+    from host_tools.paths import BOARDS
+    from host_tools.virtual_board import VirtualBoard
+    boards = []
+
+    async def start(board=BOARDS / "virtual-esp32.json", image=None, **kwargs):
+        kwargs.setdefault("emulator_port", 0)
+        vb = VirtualBoard(board, image or tmp_path / f"flash{len(boards)}.img", **kwargs)
+        boards.append(vb)
+        return await vb.start()
+
+    yield start
+    for vb in boards:
+        await vb.stop()
