@@ -90,7 +90,7 @@ def _holders(port: str) -> list[str]:
     return found
 
 
-def _why_not(port: str) -> CliError:
+def open_error(port: str) -> CliError:
     """Why `port` cannot be opened, as a technician fixes it."""
     if not os.path.exists(port):
         ports = [p.device for p in sorted(serial.tools.list_ports.comports())]
@@ -153,7 +153,7 @@ class Board:
         try:
             self.transport = SerialTransport(port, baudrate=baud)
         except TransportError:
-            raise _why_not(port) from None
+            raise open_error(port) from None
         self.transport.serial.timeout = READ_TIMEOUT_S
         self.serial = self.transport.serial
 

@@ -32,6 +32,9 @@ COMMANDS = {
     "chaos": "host_tools.chaos.cli",
     "perf": "host_tools.perf",
     "validate": "host_tools.validate",
+    "flash": "host_tools.flash",
+    "install-service": "host_tools.install_service",
+    "logs": "host_tools.logs",
 }
 
 
