@@ -1,10 +1,10 @@
 # Assembles one device from its board and site files: the Thing, the
 # peripherals the board declares, the uplink, and the supervisor that runs
 # them. Also the device's own commands: status, set, set_time, get_time,
-# reboot.
+# reboot, log_tail.
 import asyncio
 
-from agent import __version__, clock, hal, log
+from agent import __version__, clock, hal, log, log_ring
 from agent.errors import CommandError, ConfigError
 from agent.supervisor import Supervisor
 from agent.thing import ANY, INT, TEXT, Thing
@@ -61,6 +61,7 @@ class Device:
         thing.command("set_time", self.set_time, {"time": (TEXT, 40), "epoch": (INT, 0, 1 << 40)})
         thing.command("get_time", self.get_time)
         thing.command("reboot", self.reboot)
+        log_ring.register(thing, log.ring)
 
         if hasattr(io, "run"):
             self.supervisor.add("io", io.run, base_s=0.2, cap_s=5)

@@ -2,9 +2,13 @@
 # stamp and a component name is what a technician reads on a serial console.
 import time
 
+from agent.log_ring import LogRing
+
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 _level = [20]
 counters = {}
+# What the console showed, for the log_tail command (agent/log_ring.py).
+ring = LogRing()
 
 
 def set_level(name):
@@ -22,7 +26,9 @@ def _stamp():
 
 def log(level, component, msg):
     if LEVELS[level] >= _level[0]:
-        print("%s %-5s %s: %s" % (_stamp(), level.upper(), component, msg))
+        line = "%s %-5s %s: %s" % (_stamp(), level.upper(), component, msg)
+        print(line)
+        ring.add(line)
 
 
 def debug(component, msg):

@@ -21,10 +21,13 @@ RETRY_S = 0.5          # how often a vanished port is tried again
 READ_TIMEOUT_S = 0.2   # a read returns at least this often, so --for and Ctrl-C are timely
 READ_MAX = 4096
 LINE_MAX = 4096        # a board printing without newlines still shows up, in pieces this long
-# C0 controls and DEL are shown as ^X (as `cat -v` does): a board's output
-# must not drive the technician's terminal (escape sequences, bells).
+# C0 controls and DEL are shown as ^X (as `cat -v` does), C1 controls
+# (U+0080-U+009F: a terminal may take U+009B for an escape's CSI) as \x9b:
+# a board's output must not drive the technician's terminal (escape
+# sequences, bells).
 _VISIBLE = {c: "^" + chr(c + 64) for c in range(32) if c != 9}
 _VISIBLE[127] = "^?"
+_VISIBLE.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
 
 
 def visible(text: str) -> str:
@@ -120,10 +123,13 @@ class ConsoleFollower:
         self._out(visible(line))
 
     def _out(self, line: str) -> None:
-        if self.timestamps:
-            now = time.time()
-            line = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d} " + line
-        self._emit(line)
+        self._emit(stamped(line) if self.timestamps else line)
+
+
+def stamped(line: str) -> str:
+    """`line` behind the local time it arrived, to the millisecond."""
+    now = time.time()
+    return time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d} " + line
 
 
 def _past(deadline: float | None) -> bool:

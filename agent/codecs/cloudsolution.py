@@ -115,7 +115,8 @@ class Session(_Session):
         elif isinstance(result, dict):
             for key in result:
                 value = result[key]
-                if key not in out and isinstance(value, (str, int, float, bool)):
+                # log_tail's lines are a list: the one answer that needs one.
+                if key not in out and (isinstance(value, (str, int, float, bool)) or name == "log_tail"):
                     out[key] = value
         return out
 

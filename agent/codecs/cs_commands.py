@@ -1,7 +1,7 @@
 # CloudSolution's server commands, both ways, sans-IO: which Thing command
 # each word runs (opendoor, settime, gettime, getnewlog, reboot, setdevlock,
-# and the user words of codecs.cs_users), the answers that take the
-# protocol's own shape, and, for the bench, the command object that asks
+# doorlink's logtail, and the user words of codecs.cs_users), the answers
+# that take the protocol's own shape, and, for the bench, the command object that asks
 # for a Thing command. A module of its own so the records and replies
 # stay readable; codecs.cloudsolution imports it at once (code before
 # data: a module loaded at the first command, on a heap the journal has
@@ -14,7 +14,11 @@ from agent.codecs.values import as_int, epoch_wall, is_int, parse_stamp, wall_ep
 # codecs.cs_users. Words known to neither are answered `result: false`
 # (not supported), so the server stops waiting.
 SERVER_COMMANDS = {"opendoor": "unlock", "settime": "set_time", "gettime": "get_time",
-                   "getnewlog": "resend", "reboot": "reboot", "setdevlock": "door_settings"}
+                   "getnewlog": "resend", "reboot": "reboot", "setdevlock": "door_settings",
+                   "logtail": "log_tail"}
+# logtail is doorlink's own word (docs/protocols/cloudsolution-http.md, 3):
+# its fields go to the Thing as they are, which checks them.
+LOG_TAIL_FIELDS = ("after", "max")
 USER_WORDS = ("setuserinfo", "getuserinfo", "deleteuser", "enableuser", "getuserlist", "cleanuser")
 # setdevlock's door sensor (0 none, 1 NC, 2 NO) and the fields read from it;
 # any other is answered as not applied (`notapplied`).
@@ -50,6 +54,10 @@ def server_command(obj, gmt=0):
             payload["duration_ms"] = delay * 1000
     elif name == "door_settings":
         return _devlock(word, obj)
+    elif name == "log_tail":
+        for key in LOG_TAIL_FIELDS:
+            if key in obj:
+                payload[key] = obj[key]
     elif name == "set_time":
         t = wall_epoch(obj.get("cloudtime") or obj.get("time"), gmt, trust_zone=True)
         if t is None:
@@ -160,6 +168,10 @@ def command_request(name, payload):
                 out["cloudtime"] = epoch_wall(epoch) + "Z"
             elif name == "resend":
                 out["stn"] = True
+            elif name == "log_tail":
+                for key in LOG_TAIL_FIELDS:
+                    if key in payload:
+                        out[key] = payload[key]
             return out
     return None
 

@@ -148,7 +148,10 @@ class Uplink:
         # run: under the name the server used, with the codec's reason.
         name = _answered_as(cmd)
         # A user's payload may hold a PIN, which is never written anywhere.
-        log.info(NAME, "command %s %s" % (name, "(user data)" if str(name).startswith("user") else cmd.payload))
+        # log_tail is not logged: a follower asks every second, and the
+        # line would fill the very ring it reads (agent/log_ring.py).
+        if name != "log_tail":
+            log.info(NAME, "command %s %s" % (name, "(user data)" if str(name).startswith("user") else cmd.payload))
         log.count("commands")
         ok, result, error = False, None, None
         if cmd.name is None:
