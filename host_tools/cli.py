@@ -35,6 +35,7 @@ COMMANDS = {
     "flash": "host_tools.flash",
     "install-service": "host_tools.install_service",
     "logs": "host_tools.logs",
+    "fleet": "host_tools.fleet",
 }
 
 
