@@ -16,6 +16,7 @@ import contextlib
 import errno
 import io
 import os
+import posixpath
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,11 @@ PROMPT = ">>> "
 # with nothing behind it ends in an error, not a hang.
 READ_TIMEOUT_S = 5.0
 WRITE_CHUNK = 1024   # bytes per exec when writing a file: one bytes literal, compiled on the board
+# A board's output is untrusted: one that prints without end (a main.py
+# looping on `except:` ignores Ctrl-C) would keep mpremote's read loops
+# going forever (they time out only while nothing arrives). Each exchange
+# gets a deadline and a byte budget; no honest answer comes near either.
+ANSWER_MAX = 1024 * 1024
 
 
 def candidates() -> list[Any]:
@@ -145,6 +151,45 @@ def lost(port: str, e: Exception) -> CliError:
                     "was it unplugged or reset? Check the cable and run the command again", code=1)
 
 
+class _Bounded:
+    """The transport's serial port, whose reads fail once the exchange
+    armed with `bounded()` outlasts its deadline or its byte budget."""
+
+    def __init__(self, ser: serial.Serial, port: str) -> None:
+        object.__setattr__(self, "_ser", ser)
+        object.__setattr__(self, "_port", port)
+        object.__setattr__(self, "_limit", None)   # [start, deadline, budget, bytes read] while armed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ser, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._ser, name, value)   # timeout, dtr, rts: the port's own
+
+    @contextlib.contextmanager
+    def bounded(self, seconds: float, budget: int = ANSWER_MAX) -> Iterator[None]:
+        now = time.monotonic()
+        object.__setattr__(self, "_limit", [now, now + seconds, budget, 0])
+        try:
+            yield
+        finally:
+            object.__setattr__(self, "_limit", None)
+
+    def read(self, size: int = 1) -> bytes:
+        data = self._ser.read(size)
+        limit = self._limit
+        if limit is not None:
+            limit[3] += len(data)
+            now = time.monotonic()
+            if limit[3] > limit[2] or now > limit[1]:
+                raise CliError(f"the board on {self._port} kept printing ({limit[3]} bytes in {now - limit[0]:.0f} s) "
+                               "instead of answering: a program on it prints without end and ignores Ctrl-C",
+                               "press its reset (EN) button and run the command again at once; a main.py that "
+                               "never stops (a loop with a bare `except:`) goes when MicroPython is written "
+                               "again: add --firmware FILE", code=1)
+        return data
+
+
 class Board:
     """One open connection to a board; use as a context manager."""
 
@@ -155,7 +200,7 @@ class Board:
         except TransportError:
             raise open_error(port) from None
         self.transport.serial.timeout = READ_TIMEOUT_S
-        self.serial = self.transport.serial
+        self.serial = self.transport.serial = _Bounded(self.transport.serial, port)
 
     def __enter__(self) -> Board:
         return self
@@ -176,16 +221,17 @@ class Board:
         said = io.StringIO()
         self.serial.timeout = min(READ_TIMEOUT_S, timeout)   # a silent port: one wait, not one per byte
         try:
-            for _attempt in range(2):
-                try:
-                    with contextlib.redirect_stdout(said):   # mpremote prints what it got instead
-                        self.transport.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
-                    return
-                except TransportError:
-                    if not said.getvalue().strip(" \r\nb'\""):
-                        break
-                except (OSError, serial.SerialException) as e:
-                    raise lost(self.port, e) from None
+            with self.serial.bounded(2 * timeout + self.serial.timeout):
+                for _attempt in range(2):
+                    try:
+                        with contextlib.redirect_stdout(said):   # mpremote prints what it got instead
+                            self.transport.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
+                        return
+                    except TransportError:
+                        if not said.getvalue().strip(" \r\nb'\""):
+                            break
+                    except (OSError, serial.SerialException) as e:
+                        raise lost(self.port, e) from None
         finally:
             self.serial.timeout = READ_TIMEOUT_S
         got = _printed_bytes(said.getvalue())[-160:]
@@ -198,7 +244,8 @@ class Board:
         """Run `code` on the board; its output. Raises TransportExecError
         (the board's traceback in .error_output) when it raised."""
         try:
-            out, err = self.transport.exec_raw(code, timeout=timeout)
+            with self.serial.bounded(2 * timeout):
+                out, err = self.transport.exec_raw(code, timeout=timeout)
         except (OSError, serial.SerialException, TransportError) as e:
             raise lost(self.port, e) from None
         if err:
@@ -215,7 +262,10 @@ class Board:
             done[0] = written
 
         try:
-            self.transport.fs_writefile(path, data, chunk_size=WRITE_CHUNK, progress_callback=step)
+            # As long as the slowest honest board takes: a 115200-baud line
+            # carries some 10 KB/s, a chunk's exec some 0.1 s of round trip.
+            with self.serial.bounded(30 + len(data) / 1000):
+                self.transport.fs_writefile(path, data, chunk_size=WRITE_CHUNK, progress_callback=step)
         except TransportExecError:
             raise   # the board raised: its message is the caller's to word
         except (OSError, serial.SerialException, TransportError) as e:
@@ -229,7 +279,8 @@ class Board:
         Ctrl-D does on a board's console: boot.py, then main.py run."""
         try:
             self.transport.exit_raw_repl()
-            self.transport.read_until(1, PROMPT.encode(), timeout=2, timeout_overall=5)
+            with self.serial.bounded(10):
+                self.transport.read_until(1, PROMPT.encode(), timeout=2, timeout_overall=5)
             self.serial.write(b"\x04")
         except (OSError, serial.SerialException) as e:
             raise lost(self.port, e) from None
@@ -316,28 +367,51 @@ class Survey:
         self.free = 0
 
 
+def _asked(path: str, roots: list[str]) -> bool:
+    """`path` is one of `roots` or under one, spelled plainly: no "..",
+    "." or "//" that would lead a removal elsewhere."""
+    plain = path.startswith("/") and "\x00" not in path and posixpath.normpath(path) == path
+    return plain and any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
 def survey(board: Board, paths: list[str]) -> Survey:
+    """The board's answer, taken as untrusted: a line that is not what
+    SURVEY prints, or names a path not asked about, is not a file it holds
+    (a name with a tab or newline in it cannot be told from such a line)."""
     s = Survey()
+    seen_space = False
     for line in board.exec(SURVEY % (paths,), timeout=60).splitlines():
         parts = line.rstrip("\r").split("\t")
-        if parts[0] == "F" and len(parts) == 4:
-            s.files[parts[1]] = (int(parts[2]), parts[3])
-        elif parts[0] == "D" and len(parts) == 2:
-            s.dirs.add(parts[1])
-        elif parts[0] == "S" and len(parts) == 3:
-            s.block, free_blocks = int(parts[1]), int(parts[2])
-            s.free = s.block * free_blocks
+        try:
+            if parts[0] == "F" and len(parts) == 4 and _asked(parts[1], paths):
+                s.files[parts[1]] = (max(0, int(parts[2])), parts[3])
+            elif parts[0] == "D" and len(parts) == 2 and _asked(parts[1], paths):
+                s.dirs.add(parts[1])
+            elif parts[0] == "S" and len(parts) == 3 and 0 < int(parts[1]) <= 1 << 20:
+                s.block, free_blocks = int(parts[1]), max(0, int(parts[2]))
+                s.free = s.block * free_blocks
+                seen_space = True
+        except ValueError:
+            continue
+    if not seen_space:
+        raise CliError(f"the board on {board.port} did not answer the file survey as MicroPython does",
+                       "press its reset (EN) button and run the command again", code=1)
     return s
 
 
 def firmware(board: Board) -> tuple[str, int | None]:
     """(MicroPython version "1.29.0", sys.implementation._mpy or None)."""
     out = board.exec("import sys\nprint(repr((tuple(sys.implementation.version[:3]), "
-                     "getattr(sys.implementation, '_mpy', None))))")
+                     "getattr(sys.implementation, '_mpy', None))))").strip()
     try:
-        version, mpy = ast.literal_eval(out.strip())
-    except (SyntaxError, ValueError, TypeError):
-        raise CliError(f"the board's sys.implementation reads {out.strip()[:120]!r}",
+        # The answer is a board's: short before it is parsed, then shaped
+        # as asked (three small ints, an int or None).
+        version, mpy = ast.literal_eval(out) if len(out) <= 120 else None
+        if not (isinstance(version, tuple) and len(version) == 3 and (mpy is None or isinstance(mpy, int))):
+            raise ValueError(out)
+        if not all(isinstance(v, int) and 0 <= v < 1000 for v in version):
+            raise ValueError(out)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        raise CliError(f"the board's sys.implementation reads {out[:120]!r}",
                        "is it MicroPython? Flash MicroPython with --firmware FILE", code=1) from None
     return ".".join(str(v) for v in version), mpy
-

@@ -35,6 +35,7 @@ from mpremote.transport import TransportExecError
 from agent.config import load_board, load_site
 from host_tools import board_link, mpy, validate
 from host_tools.cli_common import CliError, Parents, positive
+from host_tools.console_follow import visible
 from host_tools.paths import board_path
 
 AGENT_DIR = "/agent"
@@ -63,6 +64,7 @@ INCOMPATIBLE = "incompatible .mpy file"
 RESET_MARKS = ("rst:0x", "Guru Meditation Error", "virtual board: interpreter died")
 SPARE_BLOCKS = 2   # LittleFS metadata pairs a write may need on top of the data
 DIR_BLOCKS = 2     # a LittleFS folder is a metadata pair
+TRACE_MAX = 100   # lines of a traceback kept: a board repeating "  File" lines is not a longer crash
 FIRMWARE_BOOT_S = 15.0   # after esptool: the chip resets, its USB port comes back, MicroPython makes its file system
 
 
@@ -188,6 +190,11 @@ class Plan:
         return text
 
 
+def _shown(text: str) -> str:
+    """A board's lines as the terminal may show them (console_follow.visible)."""
+    return "\n".join(visible(line) for line in text.splitlines())
+
+
 def _kb(n: int) -> str:
     return f"{n / 1024:.0f} KB" if n >= 1024 or n == 0 else f"{n} bytes"
 
@@ -270,12 +277,13 @@ def watch_boot(board: board_link.Board, timeout: float, heap_kb: int | None, sho
     booted: tuple[str, str, float] | None = None
     rebooted = False
     for line in board.lines(start + timeout):
+        line = visible(line)   # the board's bytes must not drive the technician's terminal
         if show and line.strip():
             print("  | " + line, file=sys.stderr)
         tail.append(line)
         if trace is not None:
             trace.append(line)
-            if line and not line[0].isspace():
+            if line and not line[0].isspace() or len(trace) > TRACE_MAX:
                 raise _crash(trace, heap_kb)
             continue
         if line.startswith("Traceback (most recent call last)"):
@@ -367,8 +375,14 @@ def run(args: argparse.Namespace) -> int:
         try:
             _copy(link, plan)
         except TransportExecError as e:
-            raise CliError(f"the board refused a file operation:\n{e.error_output.strip()}",
+            raise CliError(f"the board refused a file operation:\n{_shown(e.error_output.strip())}",
                            "press the board's reset button and flash again", code=1) from None
+        except KeyboardInterrupt:
+            # Said, not silent: the board is left between two agents.
+            raise CliError("interrupted while copying: the board holds part of the new agent and boots to "
+                           "the REPL, not the agent, until a flash completes",
+                           "run the same doorlink flash again: it copies only what is missing or different",
+                           code=130) from None
         print(f"{plan.summary()} in {time.monotonic() - started:.1f} s", file=out)
         if SITE_FILE in plan.write:
             print(f"the site file {site_file} (with the device's token) is now on the board as {SITE_FILE}: "

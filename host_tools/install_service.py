@@ -25,6 +25,7 @@ import os
 import pwd
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -52,8 +53,8 @@ GROUPS = ("gpio", "dialout")           # the pins and the serial ports, where th
 CHECKOUT_FILES = ("pyproject.toml", "README.md", "agent", "host_tools")
 # ExecStart= takes a command line in which spaces split, quotes quote, "%"
 # starts a specifier and "$" a variable: a path of plain characters only.
-PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")
-USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+PLAIN_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")    # fullmatch: "$" would let a final newline in
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 PIP_TIMEOUT_S = 1800
 TAIL = 15   # lines of a failed pip's output shown
 MAX_FILE = 256 * 1024   # a board or site file is a few KB
@@ -111,14 +112,14 @@ class Target:
 
 
 def _plain_path(option: str, text: str) -> PurePosixPath:
-    if not PLAIN_PATH.match(text) or "/../" in text + "/" or "//" in text:
+    if not PLAIN_PATH.fullmatch(text) or "/../" in text + "/" or "//" in text:
         raise CliError(f"{option} {text!r}: must be an absolute path of letters, digits and ._+-/ only",
                        "the unit's ExecStart= splits on spaces and expands % and $: pick a plain path")
     return PurePosixPath(text)
 
 
 def _target(args: argparse.Namespace) -> Target:
-    if not USER_NAME.match(args.user):
+    if not USER_NAME.fullmatch(args.user):
         raise CliError(f"--user {args.user!r}: not a system user name",
                        "lower-case letters, digits, _ and -, starting with a letter or _, at most 32")
     root = Path(args.root).resolve() if args.root else None
@@ -128,15 +129,50 @@ def _target(args: argparse.Namespace) -> Target:
                   _plain_path("--unit-dir", args.unit_dir), args.user, root)
 
 
+def _read_once(board_file: str, site_file: str) -> dict[str, bytes]:
+    """Both files, read once: what is checked is what is installed. Read
+    again at the copy, minutes later (after pip), a path could by then lead
+    elsewhere (a symlink to /etc/shadow, swapped in by whoever can write
+    its folder) and root would install that, board.json world-readable."""
+    held = {}
+    for name in (board_file, site_file):
+        try:
+            # O_NONBLOCK: a FIFO given by mistake must not hang the install.
+            with os.fdopen(os.open(name, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise CliError(f"{name}: not a file", "give the path of a board file (boards/) and a site file")
+                held[name] = f.read(MAX_FILE + 1)
+        except OSError as e:
+            what = "no such file" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})"
+            raise CliError(f"{name}: {what}", "give the path of a board file (boards/) and a site file") from None
+        if len(held[name]) > MAX_FILE:
+            raise CliError(f"{name}: larger than {MAX_FILE // 1024} KB: not a board or site file")
+    return held
+
+
+def _check_held(board_file: str, site_file: str, held: dict[str, bytes], target: Target) -> None:
+    """_check_files on private copies of the bytes read, its messages
+    naming the files as given."""
+    with tempfile.TemporaryDirectory(prefix="doorlink-check-") as tmp:
+        copies = {}
+        for i, name in enumerate((board_file, site_file)):
+            copy = Path(tmp) / str(i) / Path(name).name
+            copy.parent.mkdir()
+            copy.write_bytes(held[name])
+            copies[str(copy)] = name
+        try:
+            _check_files(*copies, target)
+        except CliError as e:
+            said = [e.problem, e.fix]
+            for copy, name in copies.items():
+                said = [text.replace(copy, name) for text in said]
+            raise CliError(said[0], said[1], code=e.code) from None
+
+
 def _check_files(board_file: str, site_file: str, target: Target) -> None:
     """The agent's checks, the chip's pin rules, then what a Pi service needs:
     CPython, a Pi's hal, and every path it reads or writes reachable once
     the files sit in the config folder under the unit's sandbox."""
-    for name in (board_file, site_file):
-        if not Path(name).is_file():
-            raise CliError(f"{name}: no such file", "give the path of a board file (boards/) and a site file")
-        if Path(name).stat().st_size > MAX_FILE:
-            raise CliError(f"{name}: larger than {MAX_FILE // 1024} KB: not a board or site file")
     # What makes a board a Pi's first: its own words beat the agent's
     # generic refusal of, say, an esp32 hal on CPython.
     try:
@@ -150,6 +186,16 @@ def _check_files(board_file: str, site_file: str, target: Target) -> None:
     if isinstance(hal, str) and hal not in PI_HALS:
         raise CliError(f"{board_file}: hal {hal!r} does not run on a Pi",
                        f"a Pi's board file has hal {' or '.join(repr(h) for h in PI_HALS)} (boards/rpi4-door.json)")
+    # Before check(): it looks for a relative ca_file beside the file it
+    # reads, which is the private copy _check_held made.
+    try:
+        ca = read_json(site_file).get("ca_file")
+    except ConfigError:
+        ca = None     # not JSON: check() below says so
+    if isinstance(ca, str) and ca and (not ca.startswith("/") or any(_under(ca, h) for h in HIDDEN)):
+        raise CliError(f"{site_file}: ca_file {ca!r} would not be found by the service "
+                       "(relative: looked for in the config folder; /home, /root: hidden by ProtectHome=yes)",
+                       f"put the CA file in {target.config_dir} and name it by its absolute path")
     refused, _ = check(board_file, site_file)
     if refused:
         raise CliError("refused:\n  " + "\n  ".join(refused),
@@ -164,11 +210,6 @@ def _check_files(board_file: str, site_file: str, target: Target) -> None:
             raise CliError(f"{board_file}: {field} {path!r} (as installed in {target.config_dir}) is outside "
                            f"{STATE_DIR}, the only folder the service may write (ProtectSystem=strict)",
                            f"set {field} to \"{STATE_DIR / 'journal'}\" (boards/rpi4-door.json does)")
-    ca = read_json(site_file).get("ca_file")
-    if ca and (not ca.startswith("/") or any(_under(ca, h) for h in HIDDEN)):
-        raise CliError(f"{site_file}: ca_file {ca!r} would not be found by the service "
-                       "(relative: looked for in the config folder; /home, /root: hidden by ProtectHome=yes)",
-                       f"put the CA file in {target.config_dir} and name it by its absolute path")
 
 
 def _hidden_python() -> str | None:
@@ -231,19 +272,29 @@ def render_unit(template: str, target: Target, groups: list[str]) -> str:
 
 
 def _write(path: Path, data: bytes, mode: int, group: str | None = None) -> None:
-    """Whole or not at all, and never readable beyond `mode`, even for a moment."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Whole or not at all, and never readable beyond `mode`, even for a moment.
+    The temporary file is made new (O_EXCL, O_NOFOLLOW): one planted in its
+    place, a symlink to /etc/shadow or a file someone holds open, must not
+    have root write the token through it."""
     tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.fchmod(fd, mode)
-        if group is not None:
-            os.fchown(fd, 0, grp.getgrnam(group).gr_gid)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()   # a previous run's, killed half-way (unlink removes a symlink, not its target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, mode)
+            if group is not None:
+                os.fchown(fd, 0, grp.getgrnam(group).gr_gid)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}",
+                       f"check who owns {path.parent} and what is in it (a {tmp.name} that reappears is someone "
+                       "else's doing), then run again", code=1) from None
 
 
 def _run(argv: list[str], what: str, timeout: float = 120, cwd: str | None = None,
@@ -296,7 +347,7 @@ def _install_venv(target: Target) -> None:
                        f"remove it (rm -r {target.disk(target.prefix / 'venv')}) and install again", code=1)
 
 
-def _steps(args: argparse.Namespace, target: Target) -> list[Step]:
+def _steps(args: argparse.Namespace, target: Target, held: dict[str, bytes]) -> list[Step]:
     real = target.root is None
     as_root = os.geteuid() == 0
     user_exists = _user_exists(target.user)
@@ -311,10 +362,10 @@ def _steps(args: argparse.Namespace, target: Target) -> list[Step]:
         Step(f"python -m venv {target.prefix / 'venv'}, then pip install doorlink[pi] from {ROOT} (not editable) "
              "and check that agent.main imports and aiohttp is absent", lambda: _install_venv(target)),
         Step(f"install {args.board} as {target.board} (0644)",
-             lambda: _write(target.disk(target.board), Path(args.board).read_bytes(), 0o644)),
+             lambda: _write(target.disk(target.board), held[args.board], 0o644)),
         Step(f"install {args.site} as {target.site} (0640{', group ' + site_group if site_group else ''}: "
              "it holds the device's token)",
-             lambda: _write(target.disk(target.site), Path(args.site).read_bytes(), 0o640, site_group)),
+             lambda: _write(target.disk(target.site), held[args.site], 0o640, site_group)),
         Step(f"write {target.unit} (ExecStart={target.python} -m agent.main, User={target.user}, "
              f"SupplementaryGroups={' '.join(groups) or '(none: no gpio/dialout group here)'})",
              lambda: _write(target.disk(target.unit), render_unit(TEMPLATE.read_text(), target, groups).encode(),
@@ -339,7 +390,8 @@ def _user_exists(user: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     target = _target(args)
     args.board = str(board_path(args.board))
-    _check_files(args.board, args.site, target)
+    held = _read_once(args.board, args.site)
+    _check_held(args.board, args.site, held, target)
     if not args.dry_run and target.root is None:
         if os.geteuid() != 0:
             raise CliError("installing a system service needs root",
@@ -355,7 +407,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.dry_run:
             raise CliError(problem, fix)
         print(f"warning: {problem}\n  -> {fix}")
-    steps = _steps(args, target)
+    steps = _steps(args, target, held)
     if target.root:
         print(f"staging under {target.root} (the paths below are the Pi's)")
     for i, step in enumerate(steps, 1):

@@ -20,7 +20,9 @@ on a control pipe), and a 0x03 from the pty then becomes SIGINT
 (KeyboardInterrupt in the program, even inside time.sleep or a read) instead
 of a byte. The unix port prints "\\n"; a board sends "\\r\\n": a lone "\\n"
 is turned into "\\r\\n" here. Output nobody reads is dropped, as a UART
-with no listener loses it: the board never blocks on its console.
+with no listener loses it: the board never blocks on its console. A reader
+slower than the program holds the program back instead (a UART sends at
+its line speed, and the host reading it loses nothing).
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ BLOCK = 4096
 SOFT_RESET, SOFT_RESET_RAW, HARD_RESET = 70, 71, RESTART_EXIT
 MIN_FLASH_KB, MAX_FLASH_KB = 64, 16384
 OUT_BACKLOG = 4096       # console bytes held for a pty nobody reads, then dropped (a UART's FIFO)
-IN_BACKLOG = 4096        # bytes typed while the board is resetting
+OUT_HELD_MAX = 8 * OUT_BACKLOG   # held for a slow reader: two relays' chunks, doubled by \n -> \r\n
+HOLD_S = 0.5             # a full pty not read for this long has nobody reading it: drop from then on
+IN_BACKLOG = 4096        # bytes typed while the board is resetting, or held for a program that does not read
+CONTROL_MAX = 16         # b"\x00I-1 250\n" and no longer: a longer "line" after a NUL is a program's output
 CRASH_BACKOFF_S = (0.2, 5.0)   # first and longest pause before restarting a crash-looping interpreter
 STABLE_S = 5.0           # an interpreter that ran this long resets the back-off
 STOP_TIMEOUT_S = 3.0
@@ -182,6 +187,8 @@ class VirtualBoard:
         self._out = bytearray()
         self._in = bytearray()
         self._writer_on = False
+        self._drained = asyncio.Event()   # set while _out is empty
+        self._unread = False              # the pty stayed full for HOLD_S: nobody reads it, until it drains
         self._cook = _Cooker()
         self._stopping = False
         self._power_task: asyncio.Task | None = None
@@ -336,12 +343,14 @@ class VirtualBoard:
     async def _relay_stdout(self, proc: asyncio.subprocess.Process) -> None:
         while data := await proc.stdout.read(4096):
             self._console(self._cook(data))
+            await self._room()
 
     async def _relay_stderr(self, proc: asyncio.subprocess.Process) -> None:
         """The firmware's control lines (b"\\x00I<char>\\n": the interrupt
         character) among what the interpreter itself prints there."""
         buf = b""
         while data := await proc.stderr.read(4096):
+            await self._room()
             buf += data
             while buf:
                 at = buf.find(b"\x00")
@@ -352,9 +361,13 @@ class VirtualBoard:
                 if at:
                     self._console(self._cook(buf[:at]))
                     buf = buf[at:]
-                end = buf.find(b"\n")
-                if end < 0:
+                end = buf.find(b"\n", 0, CONTROL_MAX + 1)
+                if end < 0 and len(buf) <= CONTROL_MAX:
                     break   # the rest of the line is still coming
+                if end < 0:   # too long for a control line: a NUL a program printed, then more
+                    self._console(self._cook(buf[:1]))
+                    buf = buf[1:]
+                    continue
                 line, buf = buf[1:end], buf[end + 1:]
                 self._control(line)
         if buf:
@@ -382,9 +395,22 @@ class VirtualBoard:
         if self._master < 0:
             return
         self._out += data
-        if len(self._out) > OUT_BACKLOG:
-            del self._out[:len(self._out) - OUT_BACKLOG]
+        # Dropped only when nobody reads; a slow reader holds the relays
+        # back (_room) after a chunk or two, which OUT_HELD_MAX leaves room for.
+        keep = OUT_BACKLOG if self._unread else OUT_HELD_MAX
+        if len(self._out) > keep:
+            del self._out[:len(self._out) - keep]
         self._flush()
+
+    async def _room(self) -> None:
+        """Wait while a reader is slower than the program; not when nobody reads."""
+        if not self._out or self._unread or self._master < 0:
+            return
+        self._drained.clear()
+        try:
+            await asyncio.wait_for(self._drained.wait(), HOLD_S)
+        except TimeoutError:
+            self._unread = True
 
     def _flush(self) -> None:
         try:
@@ -402,6 +428,9 @@ class VirtualBoard:
         elif not self._out and self._writer_on:
             loop.remove_writer(self._master)
             self._writer_on = False
+        if not self._out:
+            self._unread = False
+            self._drained.set()
 
     # -- pty -> board ---------------------------------------------------------
     def _from_pty(self) -> None:
@@ -430,7 +459,12 @@ class VirtualBoard:
             return
         proc = self.proc
         if proc is not None and proc.returncode is None and self._ctl_w >= 0 and not proc.stdin.is_closing():
-            proc.stdin.write(data)
+            # A program that reads nothing: beyond the pipe's own buffer, what
+            # is sent is lost, as a UART's receive FIFO overflows (the host
+            # must not hold all a client sends).
+            room = IN_BACKLOG - proc.stdin.transport.get_write_buffer_size()
+            if room > 0:
+                proc.stdin.write(data[:room])
         else:
             self._in += data
             del self._in[:max(0, len(self._in) - IN_BACKLOG)]
