@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import json
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,15 @@ import pytest
 from host_tools import mpy
 from host_tools.paths import ROOT
 from host_tools.rig import Rig
+
+# A test that stops a process with Ctrl-C (SIGINT) models a terminal. A
+# suite started as a background job of a non-interactive shell (`.ci/run &`)
+# inherits SIGINT ignored, and so would every process it starts: the
+# signal would never arrive. Take the terminal's disposition back here, so
+# the children start with the default (an ignored signal survives exec, a
+# handler does not).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 AGENT_TESTS = ROOT / "tests" / "unit"
 MP_TESTS = ROOT / "tests" / "mp"

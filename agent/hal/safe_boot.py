@@ -6,6 +6,7 @@
 # are handed to the hal adapter (take), since a pin cannot be claimed
 # twice. docs/door-controller.md, section 2.
 import json
+import os
 
 # A board file is a few KB; a bigger one is not read into a small heap
 # here (the normal start-up refuses it with a proper message).
@@ -32,10 +33,13 @@ def take(pin):
 
 
 def _doors(board_path):
-    with open(board_path) as f:
-        text = f.read(MAX_BOARD_BYTES + 1)
-    if len(text) > MAX_BOARD_BYTES:
+    # Sized from the file, not read(MAX + 1): MicroPython allocates a read's
+    # whole buffer up front, and 32 KB in one block may not be there.
+    size = os.stat(board_path)[6]
+    if size > MAX_BOARD_BYTES:
         return None, ()
+    with open(board_path) as f:
+        text = f.read(size)
     board = json.loads(text)
     parts = board.get("peripherals")
     if not isinstance(parts, list):

@@ -13,7 +13,7 @@ from host_tools.validate import check
 
 DOORLINK = [sys.executable, "-m", "host_tools.cli"]
 SHIPPED = ("esp32-devkitc-door", "esp32-attendance", "rpi4-door", "rpi-attendance", "emulated",
-           "emulated-attendance")
+           "emulated-attendance", "virtual-esp32")
 
 ESP32 = {"name": "t", "chip": "esp32", "runtimes": ["micropython"], "hal": "esp32", "heap_kb": 100}
 PI = {"name": "t", "chip": "bcm2711", "runtimes": ["cpython"], "hal": "gpiozero"}
