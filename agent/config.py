@@ -49,7 +49,21 @@ SITE_FIELDS = {
     "backoff_cap_s": (_NUM, False, 30, "largest reconnect delay", (0.05, 3600)),
     "backoff_reset_s": (_NUM, False, 30, "connected time after which retries start over", (1, 86400)),
     "wifi": (dict, False, None, "the Wi-Fi network an ESP32 joins: {\"ssid\", \"password\"}", None),
+    "control": (dict, False, None, "the management channel (cloud control): {\"url\": \"ws://...\", ...}", None),
 }
+
+# The management channel (agent/uplinks/control.py). Its servers ping
+# every 3 to 30 s: 30 s of silence means the link is gone (the seed's
+# rule); shorter windows are for tests and fast-pinging servers.
+CONTROL_FIELDS = {
+    "url": (str, True, None, "the control server's ws:// or wss:// URL", None),
+    "token": (str, False, None, "Bearer token for the control server (default: the site's token)", None),
+    "key": (str, False, None, "shared secret: only requests signed with it are taken (16+ characters)", None),
+    "max_message": (int, False, 16384, "largest request accepted (bytes; fits the board's heap)", (1024, 262144)),
+    "liveness_s": (_NUM, False, 30, "seconds without any frame from the server before reconnecting", (1, 300)),
+    "scripts": (bool, False, False, "allow script/* requests to run scripts (a later slice)", None),
+}
+KEY_MIN = 16   # a control.key shorter than this is guessable
 
 # 802.11 limits: an SSID is 1-32 bytes; a WPA2 passphrase 8-63 characters
 # ("" for an open network).
@@ -291,7 +305,28 @@ def _wifi(path, obj):
     return {"ssid": ssid, "password": password}
 
 
-def load_site(path, server=None):
+def _control(path, obj, url):
+    """The site's control table, checked; `url` (--control) enables the
+    channel or replaces the file's URL. A key is never shown in a message."""
+    if obj is None:
+        if not url:
+            return None
+        obj = {}
+    elif not isinstance(obj, dict):
+        raise ConfigError(path, "control", "must be an object: {\"url\": \"ws://...\"}")
+    if url:
+        obj = dict(obj)
+        obj["url"] = url
+    key = obj.get("key")
+    if key is not None and (not isinstance(key, str) or len(key) < KEY_MIN):
+        raise ConfigError(path, "control.key", "must be a shared secret of at least %d characters" % KEY_MIN)
+    cfg = _check(path, obj, CONTROL_FIELDS, "control.")
+    if not (cfg["url"].startswith("ws://") or cfg["url"].startswith("wss://")):
+        raise ConfigError(path, "control.url", "must start with ws:// or wss://, got %r" % cfg["url"])
+    return cfg
+
+
+def load_site(path, server=None, control=None):
     raw = read_json(path)
     if "wifi" in raw and not isinstance(raw["wifi"], dict):
         # Checked before the table's type check, whose message shows the value.
@@ -299,6 +334,7 @@ def load_site(path, server=None):
     site = _check(path, raw, SITE_FIELDS)
     if server:
         site["server"] = server
+    site["control"] = _control(path, raw.get("control"), control)
     if site["uplink"] not in VALID_UPLINKS:
         raise ConfigError(path, "uplink", "must be one of %s" % ", ".join(sorted(VALID_UPLINKS)))
     url = site["server"]

@@ -52,7 +52,7 @@ class Device:
         self.access = None  # access/controller.py Access, on a board with doors
         self.supervisor = Supervisor()
         self.heap_peak = 0
-        self.restart = False   # a reboot was asked for: main() restarts once stopped
+        self.restart = False   # a reboot (True) or respring ("soft") was asked for: main() restarts once stopped
         self._started = hal.ticks_ms()
         thing = self.thing
         thing.prop("online", False)
@@ -98,6 +98,8 @@ class Device:
         # the journal too.
         from agent.transports.streams import prepare_tls
         prepare_tls(site["server"], site["ca_file"])
+        if site["control"] is not None:
+            self._add_control(site)
         jcfg = board["journal"]
         self.journal = Journal(jcfg["folder"], jcfg["max_kb"] * 1024, jcfg["segment_bytes"], clock=clock.now)
         hal.collect()
@@ -113,6 +115,20 @@ class Device:
             door.hold_fail_state()
         if hal.MICROPYTHON:
             self.supervisor.add("heap", self._watch_heap)
+
+    def _add_control(self, site):
+        """The management channel (cloud control): a task of its own under
+        the supervisor, so that no request ever delays a door decision."""
+        from agent.control.requests import table
+        from agent.log_flash import FlashLog
+        from agent.transports import websocket
+        from agent.transports.streams import prepare_tls
+        from agent.uplinks.control import ControlChannel
+        prepare_tls(site["control"]["url"], site["ca_file"])
+        # What it reads of the log survives a reboot: the lines go to flash too.
+        logs = FlashLog(self.board["journal"]["folder"] + "/log", log.ring)
+        self.supervisor.add("log_flash", logs.run)
+        self.supervisor.add("control", ControlChannel(site, table(self, logs), websocket).run)
 
     def _add(self, i, cfg):
         """Set up peripheral `i` of the board and supervise it -> the part,
@@ -226,9 +242,15 @@ class Device:
         """Stop every task, close the journal, and start again (a board
         resets; elsewhere the process ends with hal.RESTART_EXIT)."""
         log.warn("agent", "reboot requested by the cloud")
-        self.restart = True
-        asyncio.create_task(self._stop_soon())
+        self.restart_soon()
         return {"rebooting_in_s": REBOOT_DELAY_S}
+
+    def restart_soon(self, soft=False):
+        """Stop in REBOOT_DELAY_S (time for a reply to go out), then restart:
+        the board resets, or with `soft` only the interpreter restarts
+        (main.py, hal.restart)."""
+        self.restart = "soft" if soft else True
+        asyncio.create_task(self._stop_soon())
 
     async def _stop_soon(self):
         await asyncio.sleep(REBOOT_DELAY_S)

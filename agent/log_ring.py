@@ -49,6 +49,17 @@ class LogRing:
         """The number of the last line added (0: none yet)."""
         return self._next - 1
 
+    def last(self, n):
+        """The newest `n` lines' texts, oldest first (the management
+        channel's system/log/get)."""
+        return [data.decode() for data in self._lines[-n:]] if n > 0 else []
+
+    def clear(self):
+        """Forget every line kept; numbering goes on (a follower sees the
+        gap as dropped lines, not as a reboot)."""
+        self._lines = []
+        self._bytes = 0
+
     def tail(self, after=0, limit=MAX_TAIL):
         """The answer to log_tail: up to `limit` lines numbered after
         `after`, oldest first, at most ANSWER_BYTES of text; `next` is what

@@ -1,5 +1,5 @@
 # Agent entry point, the same on every runtime:
-#   micropython -m agent.main --board B.json --site S.json [--server URL] [--emulator HOST:PORT]
+#   micropython -m agent.main --board B.json --site S.json [--server URL] [--control URL] [--emulator HOST:PORT]
 #   python -m agent.main ...
 # A bad config file stops the agent at once with a message naming the file
 # and field (exit 2); everything after start-up is supervised and restarted.
@@ -16,12 +16,12 @@ import asyncio
 from agent import hal, log
 from agent.errors import ConfigError
 
-USAGE = ("usage: agent.main --board BOARD.json --site SITE.json [--server URL] "
+USAGE = ("usage: agent.main --board BOARD.json --site SITE.json [--server URL] [--control URL] "
          "[--emulator HOST:PORT] [--journal DIR] [--serial TTY] [--log-level debug|info|warn|error]")
 
 
 def parse_args(argv):
-    opts = {"board": None, "site": None, "server": None, "emulator": None, "journal": None,
+    opts = {"board": None, "site": None, "server": None, "control": None, "emulator": None, "journal": None,
             "serial": None, "log_level": "info"}
     i = 0
     while i < len(argv):
@@ -70,15 +70,15 @@ def main(argv=None):
     from agent import config
     try:
         board = config.load_board(opts["board"])
-        site = config.load_site(opts["site"], opts["server"])
+        site = config.load_site(opts["site"], opts["server"], opts["control"])
         if hal.RUNTIME not in board["runtimes"]:
             raise ConfigError(opts["board"], "runtimes",
                               "does not list %s, the runtime running now" % hal.RUNTIME)
-        tls = site["server"].startswith("wss://") or site["server"].startswith("https://")
-        if tls and hal.MICROPYTHON and not site["ca_file"]:
-            scheme = site["server"].split(":")[0]
-            raise ConfigError(opts["site"], "ca_file", "is required for %s:// on MicroPython "
-                              "(a board has no system CA store)" % scheme)
+        for url in (site["server"], site["control"] and site["control"]["url"]):
+            tls = url and (url.startswith("wss://") or url.startswith("https://"))
+            if tls and hal.MICROPYTHON and not site["ca_file"]:
+                raise ConfigError(opts["site"], "ca_file", "is required for %s:// on MicroPython "
+                                  "(a board has no system CA store)" % url.split(":")[0])
         if opts["serial"]:
             for p in board["peripherals"]:
                 if p["type"] == "fingerprint":
@@ -121,7 +121,7 @@ def main(argv=None):
         device.close()
     if device.restart:
         log.info("agent", "restarting")
-        hal.restart()
+        hal.restart(device.restart == "soft")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ COMMANDS = {
     "demo": "host_tools.demo",
     "bench": "host_tools.bench.cli",
     "command": "host_tools.admin",
+    "control": "host_tools.control_cli",
     "journal": "host_tools.journal_tool",
     "emulate": "host_tools.emulate",
     "chaos": "host_tools.chaos.cli",

@@ -169,10 +169,14 @@ def wall_time():
 RESTART_EXIT = 75
 
 
-def restart():
-    """Reset the board; elsewhere, end the process with RESTART_EXIT."""
+def restart(soft=False):
+    """Reset the board (`soft`: restart only its interpreter, which runs
+    boot.py and main.py again on a fresh heap, with the Wi-Fi link and the
+    pins as they are); elsewhere, end the process with RESTART_EXIT."""
     if sys.platform == "esp32":
         import machine
+        if soft:
+            machine.soft_reset()
         machine.reset()
     sys.exit(RESTART_EXIT)
 

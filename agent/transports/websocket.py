@@ -15,17 +15,18 @@ import os
 from agent.codecs import websocket as ws
 from agent.codecs.url import split_url
 from agent.errors import LinkClosed
-from agent.hal import drop_stream, read_into
+from agent.hal import drop_stream, read_into, ticks_ms
 from agent.transports.streams import describe, open_stream
 
 CLOSE_WAIT_S = 2
 RECV_CHUNK = 1024
 
 
-async def connect(url, max_size, timeout, write_timeout=10, ca_file=None):
+async def connect(url, max_size, timeout, write_timeout=10, ca_file=None, headers=()):
     """Open a WebSocket to `url` within `timeout` (DNS, TCP, TLS and the
     handshake together) -> Connection; LinkClosed saying why otherwise.
-    Messages over `max_size` bytes are refused at their frame header."""
+    Messages over `max_size` bytes are refused at their frame header.
+    `headers`: more (name, value) pairs for the handshake request."""
     scheme, host, port, path = split_url(url, ("ws", "wss"))
     tls = scheme == "wss"
     where = "%s://%s:%d" % (scheme, host, port)
@@ -35,7 +36,7 @@ async def connect(url, max_size, timeout, write_timeout=10, ca_file=None):
         async def opening():
             nonlocal writer
             reader, writer = await open_stream(host, port, tls, ca_file, where)
-            writer.write(ws.handshake(host, port, path, key, 443 if tls else 80))
+            writer.write(ws.handshake(host, port, path, key, 443 if tls else 80, headers))
             await writer.drain()
             got = b""
             while True:
@@ -69,7 +70,8 @@ def _drop(writer):
 
 
 class Connection:
-    __slots__ = ("_reader", "_writer", "_parser", "_events", "_lock", "write_timeout", "_gone", "_rest", "_rx")
+    __slots__ = ("_reader", "_writer", "_parser", "_events", "_lock", "write_timeout", "_gone", "_rest", "_rx",
+                 "rx_ms")
 
     def __init__(self, reader, writer, max_size, write_timeout=10, rest=b""):
         self._reader = reader
@@ -82,6 +84,9 @@ class Connection:
         self._rest = rest        # bytes that came with the handshake response
         # One receive buffer for the connection's life: no allocation per read.
         self._rx = memoryview(bytearray(RECV_CHUNK))
+        # When bytes last came (ticks_ms): any frame, a ping too, proves the
+        # link to a caller that watches for silence (the control channel).
+        self.rx_ms = ticks_ms()
 
     async def send(self, text):
         await self._send(ws.TEXT, text.encode())
@@ -115,6 +120,7 @@ class Connection:
                 if not n:
                     self._lost("connection lost (closed without a close frame)")
                     continue
+                self.rx_ms = ticks_ms()
                 data = self._rx[:n]
             try:
                 self._events = self._parser.feed(data)

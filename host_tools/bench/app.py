@@ -3,7 +3,10 @@
 `GET /ws` carries the JSON WebSocket protocol (devices and admins) and the
 XML biometric protocol; the first character of each text frame tells them
 apart (`<` is XML, as the protocol document has it). `POST /api/device-http`
-is CloudSolution 3.0. `GET /api/devices` and `GET /api/stats` report;
+is CloudSolution 3.0. `GET /control` is the cloud-control management
+channel (control.py); admins drive it with `POST /api/control/{device_id}`
+(`{"type", "body"}` -> the device's reply; `?timeout=S`) and read its
+last app/state with `GET /api/control/{device_id}`. `GET /api/devices` and `GET /api/stats` report;
 `GET /api/records/{device_id}?kind=punch|event|telemetry|admin_log` returns
 what the bench stored from a device (tests read it from inside MicroPython). Each
 protocol module returns its replies; this module sends them, then lets the
@@ -18,8 +21,12 @@ The doors, and who gets through (README "Security"):
 - `/ws`: an `Authorization: Bearer` admin token on the upgrade is checked
   there (a wrong one is a 401); then the link must register or subscribe
   within `auth_deadline_s`;
-- `/api/devices`, `/api/stats`, `/api/records`: an admin token
-  (`Authorization: Bearer`) when the policy requires admin authentication;
+- `/api/devices`, `/api/stats`, `/api/records`, `/api/control`: an admin
+  token (`Authorization: Bearer`) when the policy requires admin
+  authentication;
+- `/control`: the device's `X-Device-Id` and its token as
+  `Authorization: Bearer`, always (as a device's register on /ws), checked
+  before the upgrade (a 401 otherwise);
 - `/api/device-http`: the device's token, checked by cloudsolution.py; the
   body must arrive within `body_deadline_s`.
 Connections that have not authenticated are capped and given a deadline for
@@ -44,7 +51,7 @@ from agent import records
 from host_tools.cli_common import is_loopback
 from host_tools.signals import stop_event
 
-from . import cloudsolution, json_ws, xml_ws
+from . import cloudsolution, control, json_ws, strict_json, xml_ws
 from .hub import ANONYMOUS, Hub, Link, Observer, Policy
 from .limits import AcceptErrors, ConnectionGuard, Limits, RateLimited
 from .store import BenchStore
@@ -78,6 +85,7 @@ class Gate:
 
 HUB = web.AppKey("bench_hub", Hub)
 HTTP_DEVICES = web.AppKey("bench_cloudsolution", cloudsolution.CloudSolution)
+CONTROL = web.AppKey("bench_control", control.Control)
 GATE = web.AppKey("bench_gate", Gate)
 GUARD = web.AppKey("bench_guard", ConnectionGuard)
 SAID = web.AppKey("bench_said", RateLimited)   # one log line per interval for unexpected failures
@@ -257,40 +265,142 @@ async def _receive(request: web.Request, link: Link, text: str) -> None:
         await link.close(INTERNAL_ERROR, f"the bench could not process that message ({type(e).__name__})")
 
 
-async def _http_device(request: web.Request) -> web.Response:
-    devices = request.app[HTTP_DEVICES]
-    limits = request.app[GATE].limits
-    limit = cloudsolution.MAX_BODY
-    peer = _peer(request)
-    try:
-        bearer = _bearer(request)
-    except web.HTTPUnauthorized:
-        status, reply = devices.refuse("Authorization must be 'Bearer TOKEN'", peer)
-        return web.json_response(reply, status=status)
+class _BodyRefused(Exception):
+    """A request body over its limit (`late` False) or not in within the
+    body deadline (`late` True)."""
+
+    def __init__(self, message: str, late: bool = False) -> None:
+        super().__init__(message)
+        self.late = late
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, at most `limit` bytes, within the body
+    deadline; _BodyRefused otherwise. A Content-Length over the limit is
+    refused before reading; a chunked body, one byte past it."""
     if request.content_length is not None and request.content_length > limit:
-        status, reply = devices.refuse(f"request body of {request.content_length} bytes is over the {limit} "
-                                       "byte limit", peer)
-        return web.json_response(reply, status=status)
+        raise _BodyRefused(f"request body of {request.content_length} bytes is over the {limit} byte limit")
+    deadline = request.app[GATE].limits.body_deadline_s
+    body = bytearray()
     try:
-        async with asyncio.timeout(limits.body_deadline_s):
-            # Chunked uploads announce no length: read at most one byte past the limit.
-            body = await request.content.read(limit + 1)
+        async with asyncio.timeout(deadline):
             while len(body) <= limit:
                 more = await request.content.read(limit + 1 - len(body))
                 if not more:
                     break
                 body += more
     except TimeoutError:
-        status, reply = devices.refuse(f"request body not received within {limits.body_deadline_s:g}s", peer,
-                                       kind="http_timeout")
-        return web.json_response(reply, status=408)
+        raise _BodyRefused(f"request body not received within {deadline:g}s", late=True) from None
     if len(body) > limit:
-        status, reply = devices.refuse(f"request body is over the {limit} byte limit", peer)
-    else:
-        status, reply, authenticated = await devices.request(body, peer, bearer)
-        if authenticated:
-            request.app[GUARD].authenticated(request.protocol)
+        raise _BodyRefused(f"request body is over the {limit} byte limit")
+    return bytes(body)
+
+
+async def _http_device(request: web.Request) -> web.Response:
+    devices = request.app[HTTP_DEVICES]
+    peer = _peer(request)
+    try:
+        bearer = _bearer(request)
+    except web.HTTPUnauthorized:
+        status, reply = devices.refuse("Authorization must be 'Bearer TOKEN'", peer)
+        return web.json_response(reply, status=status)
+    try:
+        body = await _read_body(request, cloudsolution.MAX_BODY)
+    except _BodyRefused as e:
+        if e.late:
+            status, reply = devices.refuse(str(e), peer, kind="http_timeout")
+            return web.json_response(reply, status=408)
+        status, reply = devices.refuse(str(e), peer)
+        return web.json_response(reply, status=status)
+    status, reply, authenticated = await devices.request(body, peer, bearer)
+    if authenticated:
+        request.app[GUARD].authenticated(request.protocol)
     return web.json_response(reply, status=status)
+
+
+async def _control_ws(request: web.Request) -> web.WebSocketResponse:
+    """A device's management channel: authenticated before the upgrade,
+    then every text frame is a reply for control.py."""
+    hub, ctl = request.app[HUB], request.app[CONTROL]
+    device_id = request.headers.get("X-Device-Id", "").strip()
+    token = _bearer(request)
+    if not device_id or token is None:
+        raise _refused(request, 401, "auth", f"a device connects to {control.PATH} with the headers "
+                       "X-Device-Id: ID and Authorization: Bearer TOKEN (its device token)")
+    if not await hub.check_device(device_id, token):
+        raise _refused(request, 401, "auth", f"authentication failed for device {device_id[:100]!r}")
+    request.app[GUARD].authenticated(request.protocol)
+    ws = web.WebSocketResponse(max_msg_size=control.MAX_MESSAGE, heartbeat=request.app[GATE].limits.control_ping_s,
+                               timeout=CLOSE_TIMEOUT, compress=False)
+    await ws.prepare(request)
+
+    async def close(code: int, reason: str) -> None:
+        await ws.close(code=code, message=reason.encode())
+
+    link = Link(_peer(request), ws.send_str, close)
+    ctl.connected(link, device_id)
+    reason = "disconnected"
+    try:
+        while not link.closed:
+            frame = await ws.receive()
+            if frame.type == WSMsgType.TEXT:
+                ctl.receive(link, frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                ctl.binary(link)
+            elif frame.type == WSMsgType.ERROR:
+                # aiohttp has closed it: a frame over the size cap, no pong in time.
+                reason = f"was disconnected ({ws.exception() or 'websocket error'})"
+                hub.error(link, "protocol", f"control channel of {device_id}: {reason}")
+                break
+            elif frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                if ws.exception() is not None:
+                    reason = f"was disconnected ({ws.exception()})"
+                break
+    finally:
+        ctl.release(link, reason)
+    return ws
+
+
+# ControlError kind -> the HTTP status an admin gets
+_CONTROL_STATUS = {"invalid": 400, "offline": 404, "too_large": 413, "gone": 502, "busy": 503, "timeout": 504}
+
+
+def _control_error(kind: str, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=_CONTROL_STATUS[kind])
+
+
+async def _api_control(request: web.Request) -> web.Response:
+    """An admin's request to a device's management channel -> its reply."""
+    await _admin_api(request)
+    ctl, device_id = request.app[CONTROL], request.match_info["device_id"]
+    if request.method == "GET":
+        return web.json_response(request.app[HUB].store.control_status(device_id))
+    if request.content_type != "application/json":
+        # A form a web page can post without asking first is not one we take.
+        return _control_error("invalid", "send the request as Content-Type: application/json")
+    timeout = ctl.answer_s
+    if "timeout" in request.query:
+        try:
+            timeout = float(request.query["timeout"])
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= control.MAX_ANSWER_S:
+            return _control_error("invalid", f"timeout must be a number of seconds, more than 0 and at most "
+                                             f"{control.MAX_ANSWER_S:g}")
+    try:
+        msg = strict_json.parse((await _read_body(request, control.MAX_MESSAGE)).decode("utf-8"))
+    except _BodyRefused as e:
+        return _control_error("too_large" if not e.late else "invalid", str(e))
+    except (UnicodeDecodeError, ValueError) as e:
+        return _control_error("invalid", f"the request is not JSON: {e}")
+    if not isinstance(msg, dict) or set(msg) - {"type", "body"}:
+        return _control_error("invalid", 'the request must be a JSON object {"type": T, "body": B} '
+                                         "(body optional, nothing else: the bench adds the signature)")
+    try:
+        reply = await ctl.request(device_id, msg.get("type"), msg.get("body"), timeout)
+    except control.ControlError as e:
+        return _control_error(e.kind, str(e))
+    return web.json_response(reply)
 
 
 async def _api_devices(request: web.Request) -> web.Response:
@@ -337,6 +447,7 @@ async def _background(app: web.Application):  # noqa: ANN202 - an aiohttp cleanu
 
 
 async def _on_shutdown(app: web.Application) -> None:
+    await app[CONTROL].shutdown()
     await app[HUB].shutdown()
 
 
@@ -368,11 +479,15 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     hub.register_protocol(cloudsolution.PROTOCOL, cloudsolution.TITLE, cloudsolution.encode_command)
     app[HUB] = hub
     app[HTTP_DEVICES] = cloudsolution.CloudSolution(hub)
+    app[CONTROL] = control.Control(hub)
     app.router.add_get("/ws", _ws_handler)
     app.router.add_post(cloudsolution.PATH, _http_device)
     app.router.add_get("/api/devices", _api_devices)
     app.router.add_get("/api/stats", _api_stats)
     app.router.add_get("/api/records/{device_id}", _api_records)
+    app.router.add_get(control.PATH, _control_ws)
+    app.router.add_get("/api/control/{device_id}", _api_control)
+    app.router.add_post("/api/control/{device_id}", _api_control)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)

@@ -3,7 +3,7 @@ on it.
 
     doorlink bench [--host H] [--port P] [--db FILE] [--tls-cert PEM [--tls-key PEM]]
                    [--require-auth] [--allow-origin ORIGIN]... [--trust-sn-only]
-    doorlink bench add-device --id ID --token TOKEN [--db FILE]
+    doorlink bench add-device --id ID --token TOKEN [--control-key KEY] [--db FILE]
     doorlink bench add-admin --name NAME --token TOKEN [--db FILE]
 
 `--db` may come before or after the subcommand: the subcommand's own flag
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from host_tools.cli_common import CliError, Parents, is_loopback, port_number
 
 from .app import serve, tls_context
-from .store import MIN_ADMIN_TOKEN, StoreError, add_admin, add_device
+from .store import MIN_ADMIN_TOKEN, MIN_CONTROL_KEY, StoreError, add_admin, add_device
 
 DB_FIX = "give --db a path where a bench database can be created, or an existing bench database"
 
@@ -58,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     ad = bsub.add_parser("add-device", parents=[_sub_db()], help="add a device (or change its token)")
     ad.add_argument("--id", required=True, help="the device's id (site file device_id, XML serial, HTTP sn)")
     ad.add_argument("--token", required=True, help="its secret (site file token, XML CloudId); stored hashed")
+    ad.add_argument("--control-key", metavar="KEY",
+                    help=f"sign its management requests with KEY (the site file's control key, at least "
+                         f"{MIN_CONTROL_KEY} characters); stored as given, the database made owner-only")
     ad.set_defaults(handler=run_add_device)
     aa = bsub.add_parser("add-admin", parents=[_sub_db()], help="add an admin (or change its token)")
     aa.add_argument("--name", required=True, help="who it is (shown in the bench's log)")
@@ -81,8 +84,10 @@ def _provision(add: Callable[[], None], done: str, fix: str) -> int:
 
 
 def run_add_device(args: argparse.Namespace) -> int:
-    return _provision(lambda: add_device(args.db, args.id, args.token), f"device {args.id} added to {args.db}",
-                      "give a non-empty --id and --token")
+    return _provision(lambda: add_device(args.db, args.id, args.token, args.control_key),
+                      f"device {args.id} added to {args.db}",
+                      f"give a non-empty --id and --token (and a --control-key of at least {MIN_CONTROL_KEY} "
+                      "random characters)")
 
 
 def run_add_admin(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ HEAD_DEADLINE_S = 10.0       # from accept to the first complete request head
 AUTH_DEADLINE_S = 10.0       # from a WebSocket upgrade to register/subscribe
 BODY_DEADLINE_S = 10.0       # for a request body, once its head is in
 KEEPALIVE_S = 30.0           # an idle keep-alive connection (and the next head on it)
+CONTROL_PING_S = 5.0         # a silent management channel is pinged this often (the cloud-control default)
 ACCEPT_LOG_EVERY_S = 10.0
 
 
@@ -52,6 +53,7 @@ class Limits:
     auth_deadline_s: float = AUTH_DEADLINE_S
     body_deadline_s: float = BODY_DEADLINE_S
     keepalive_s: float = KEEPALIVE_S
+    control_ping_s: float = CONTROL_PING_S
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 

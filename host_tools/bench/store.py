@@ -2,6 +2,11 @@
 tokens (hashed: tokens.py), telemetry, events, punches, admin logs,
 commands, online state, and the conflicts a human must look at.
 
+A device's control key (the management channel's signing secret) is the
+one secret kept as given: the bench must compute HMACs with it, so a hash
+would not do. The file is made readable by its owner only when a key is
+written into it (README "Security").
+
 One file, WAL mode, autocommit: every row is durable as soon as the call
 returns, and a second process (a test, the CLI, `sqlite3` on the command
 line) can read while the bench is writing. A batch that must be stored
@@ -95,6 +100,17 @@ CREATE TABLE IF NOT EXISTS admins (
     token      TEXT NOT NULL,
     created_at REAL
 );
+CREATE TABLE IF NOT EXISTS control_keys (
+    device_id  TEXT PRIMARY KEY,
+    key        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS control_status (
+    device_id  TEXT PRIMARY KEY,
+    online     INTEGER NOT NULL,
+    changed_at REAL NOT NULL,
+    state      TEXT,
+    state_at   REAL
+);
 CREATE TABLE IF NOT EXISTS conflicts (
     id          INTEGER PRIMARY KEY,
     device_id   TEXT NOT NULL,
@@ -114,6 +130,8 @@ CREATE TABLE IF NOT EXISTS conflicts (
 MAX_RECORD_ID = (1 << 63) - 1
 # Admin tokens open every door: no short ones.
 MIN_ADMIN_TOKEN = 16
+# A control key signs requests that can reboot a door or replace its files.
+MIN_CONTROL_KEY = 16
 
 
 class StoreError(Exception):
@@ -206,15 +224,34 @@ class BenchStore:
 
     # --- devices -------------------------------------------------------
 
-    def add_device(self, device_id: str, token: str) -> None:
-        """Add a device, or give it a new token (stored hashed)."""
+    def add_device(self, device_id: str, token: str, control_key: str | None = None) -> None:
+        """Add a device, or give it a new token (stored hashed). A
+        `control_key` (stored as given: see the module's docstring) makes
+        the bench sign its management requests; None leaves a key set
+        before as it is."""
         _check_text(device_id, "device_id")
         _check_text(token, "token")
-        self._exec(
-            "INSERT INTO devices(device_id, token, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(device_id) DO UPDATE SET token = excluded.token",
-            (device_id, tokens.hash_token(token), time.time()),
-        )
+        if control_key is not None:
+            _check_text(control_key, "control key")
+            if len(control_key) < MIN_CONTROL_KEY:
+                raise ValueError(f"a control key must be at least {MIN_CONTROL_KEY} characters "
+                                 f"(it signs requests that can reboot the door), got {len(control_key)}")
+        with self.transaction():
+            self._exec(
+                "INSERT INTO devices(device_id, token, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(device_id) DO UPDATE SET token = excluded.token",
+                (device_id, tokens.hash_token(token), time.time()),
+            )
+            if control_key is not None:
+                self._exec("INSERT INTO control_keys(device_id, key) VALUES (?, ?) "
+                           "ON CONFLICT(device_id) DO UPDATE SET key = excluded.key", (device_id, control_key))
+        if control_key is not None and self.path != ":memory:":
+            Path(self.path).chmod(0o600)
+
+    def control_key(self, device_id: str) -> str | None:
+        """The key the bench signs this device's management requests with, or None."""
+        rows = self._query("SELECT key FROM control_keys WHERE device_id = ?", (device_id,))
+        return rows[0]["key"] if rows else None
 
     def device_token_hash(self, device_id: str) -> str | None:
         """The stored hash of a device's token; None for an unknown device."""
@@ -276,7 +313,37 @@ class BenchStore:
 
     def reset_status(self) -> None:
         """Mark every device offline (a previous run may have died with rows left online)."""
-        self._exec("UPDATE device_status SET online = 0, changed_at = ? WHERE online = 1", (time.time(),))
+        for table in ("device_status", "control_status"):
+            self._exec(f"UPDATE {table} SET online = 0, changed_at = ? WHERE online = 1", (time.time(),))
+
+    # --- the management channel -------------------------------------------
+
+    def set_control_online(self, device_id: str, online: bool) -> None:
+        self._exec(
+            "INSERT INTO control_status(device_id, online, changed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at",
+            (device_id, 1 if online else 0, time.time()),
+        )
+
+    def set_control_state(self, device_id: str, state: Any) -> None:
+        """The device's last answer to app/state."""
+        now = time.time()
+        self._exec(
+            "INSERT INTO control_status(device_id, online, changed_at, state, state_at) VALUES (?, 1, ?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, state_at = excluded.state_at",
+            (device_id, now, _dumps(state), now),
+        )
+
+    def control_status(self, device_id: str) -> dict:
+        """Whether the device's management channel is connected, since
+        when, and its last app/state (None before its first)."""
+        rows = self._query("SELECT online, changed_at, state, state_at FROM control_status WHERE device_id = ?",
+                           (device_id,))
+        if not rows:
+            return {"device_id": device_id, "online": False, "changed_at": None, "state": None, "state_at": None}
+        r = rows[0]
+        return {"device_id": device_id, "online": bool(r["online"]), "changed_at": r["changed_at"],
+                "state": None if r["state"] is None else json.loads(r["state"]), "state_at": r["state_at"]}
 
     # --- traffic -------------------------------------------------------
 
@@ -463,9 +530,9 @@ def _with_store(db_path: str | Path, change: Callable[[BenchStore], None]) -> No
         store.close()
 
 
-def add_device(db_path: str | Path, device_id: str, token: str) -> None:
+def add_device(db_path: str | Path, device_id: str, token: str, control_key: str | None = None) -> None:
     """Register (or re-key) a device; creates the database if it does not exist."""
-    _with_store(db_path, lambda store: store.add_device(device_id, token))
+    _with_store(db_path, lambda store: store.add_device(device_id, token, control_key))
 
 
 def add_admin(db_path: str | Path, name: str, token: str) -> None:

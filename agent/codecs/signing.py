@@ -1,0 +1,180 @@
+# Signed management requests (the cloud-control channel, site
+# `control.key`): HMAC-SHA256 over the request's type, time stamp, nonce
+# and canonical body, checked against the device's clock and a bounded
+# cache of nonces. Pure: the caller passes the clock's value.
+#
+# MicroPython has hashlib.sha256 but no `hmac` module, and its json.dumps
+# neither sorts keys nor escapes non-ASCII: both are written here, once,
+# and cross-checked in tests against CPython's hmac and
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True).
+#
+# A device whose clock cannot be believed (before 2020: an ESP32 after a
+# power cut, before NTP or a cloud set it) refuses every signed request
+# with "clock not set". Taking them would be worse than a locked-out
+# manager: the nonce cache lives in RAM, so after each reboot any request
+# ever recorded could be replayed, and the time stamp is then the only
+# thing that stops it. A host's clock (a Pi's, set by the OS) is believed.
+import binascii
+import hashlib
+
+from agent.codecs.ints import is_int
+
+BLOCK = 64           # SHA-256 block size (RFC 2104's B)
+SKEW_S = 60          # |ts - device clock| accepted
+NONCE_KEEP_S = 120   # a nonce is refused again for this long
+MAX_NONCES = 64      # nonces remembered at once; past that, refuse rather than forget
+NONCE_LEN = (16, 64)
+HEX = "0123456789abcdef"
+KEY_MIN = 16
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC-SHA256 of bytes `msg` under bytes `key` -> lowercase hex."""
+    if len(key) > BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(msg)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return binascii.hexlify(outer.digest()).decode()
+
+
+def _string(s, out):
+    out.append('"')
+    start = 0
+    for i, c in enumerate(s):
+        o = ord(c)
+        if 0x20 <= o <= 0x7E and c != '"' and c != "\\":
+            continue
+        if start < i:
+            out.append(s[start:i])
+        start = i + 1
+        if c in _SHORT:
+            out.append(_SHORT[c])
+        elif o > 0xFFFF:
+            o -= 0x10000   # a UTF-16 surrogate pair, as ensure_ascii writes it
+            out.append("\\u%04x\\u%04x" % (0xD800 | (o >> 10), 0xDC00 | (o & 0x3FF)))
+        else:
+            out.append("\\u%04x" % o)
+    out.append(s[start:] if start else s)
+    out.append('"')
+
+
+def _canon(v, out):
+    # A parsed request is already depth-checked (agent/codecs/control.py).
+    if v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif is_int(v):
+        out.append(str(v))
+    elif isinstance(v, str):
+        _string(v, out)
+    elif isinstance(v, list):
+        out.append("[")
+        for i, x in enumerate(v):
+            if i:
+                out.append(",")
+            _canon(x, out)
+        out.append("]")
+    elif isinstance(v, dict):
+        out.append("{")
+        for i, k in enumerate(sorted(v)):
+            if i:
+                out.append(",")
+            _string(k, out)
+            out.append(":")
+            _canon(v[k], out)
+        out.append("}")
+    elif isinstance(v, float):
+        # "1.0", "1e0" and "1" are the same number to JSON and not the same
+        # text on both runtimes: no canonical form, so no signature.
+        raise ValueError("float in signed body")
+    else:
+        raise ValueError("value of type %s in signed body" % type(v).__name__)
+
+
+def canon(v):
+    """The canonical JSON text of a parsed value: keys sorted, no spaces,
+    non-ASCII as \\uXXXX; ValueError for a float."""
+    out = []
+    _canon(v, out)
+    return "".join(out)
+
+
+def signed_text(req_type, ts, nonce, body):
+    """What a request's signature covers (canon(absent body) is "null")."""
+    return "%s\n%d\n%s\n%s" % (req_type, ts, nonce, canon(body))
+
+
+def sign(key, req_type, ts, nonce, body=None):
+    """The signature a control server puts in `sig` (tests, bench tools)."""
+    return hmac_sha256(key.encode(), signed_text(req_type, ts, nonce, body).encode())
+
+
+def _same(a, b):
+    # Constant time: a wrong signature must not say how much of it was right.
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= ord(a[i]) ^ ord(b[i])
+    return diff == 0
+
+
+def _hex(s, low, high):
+    if not isinstance(s, str) or not low <= len(s) <= high:
+        return False
+    for c in s:
+        if c not in HEX:
+            return False
+    return True
+
+
+class Verifier:
+    """The device's side of signed requests: the key, and the nonces seen
+    in the last NONCE_KEEP_S seconds (by the device's clock)."""
+    __slots__ = ("key", "_nonces")
+
+    def __init__(self, key):
+        self.key = key.encode()
+        self._nonces = {}    # nonce -> device time it was accepted
+
+    def check(self, req_type, msg, now, clock_ok=True):
+        """None when the request `msg` (the parsed object) is signed right,
+        fresh and new; else why it is refused. `now`: the device's clock
+        (unix seconds); `clock_ok`: whether that clock can be believed."""
+        ts, nonce, sig = msg.get("ts"), msg.get("nonce"), msg.get("sig")
+        if ts is None and nonce is None and sig is None:
+            return "unsigned request refused: this device takes only signed requests (ts, nonce, sig)"
+        if not is_int(ts):
+            return "bad signed request: ts must be unix seconds (an integer)"
+        if not _hex(nonce, NONCE_LEN[0], NONCE_LEN[1]):
+            return "bad signed request: nonce must be %d to %d characters of [0-9a-f]" % NONCE_LEN
+        if not _hex(sig, 64, 64):
+            return "bad signed request: sig must be 64 characters of [0-9a-f] (HMAC-SHA256)"
+        if not clock_ok:
+            return "clock not set: the device cannot tell a fresh signed request from a replayed one"
+        if abs(ts - now) > SKEW_S:
+            return "stale request: ts is %+d s off the device's clock (at most %d s allowed)" % (ts - now, SKEW_S)
+        try:
+            text = signed_text(req_type, ts, nonce, msg.get("body"))
+        except ValueError as e:
+            return str(e)
+        if not _same(hmac_sha256(self.key, text.encode()), sig):
+            return "bad signature"
+        # Only a correctly signed request reaches the cache: nobody without
+        # the key can fill it.
+        nonces = self._nonces
+        for n in [n for n in nonces if now - nonces[n] >= NONCE_KEEP_S]:
+            del nonces[n]
+        if nonce in nonces:
+            return "replayed request: nonce already used"
+        if len(nonces) >= MAX_NONCES:
+            return "too many signed requests: at most %d in %d s" % (MAX_NONCES, NONCE_KEEP_S)
+        nonces[nonce] = now
+        return None

@@ -1,0 +1,139 @@
+# The management channel (cloud control, site `control`): a WebSocket
+# client to the site's control server that answers its requests, one at a
+# time in arrival order, beside whichever data uplink the site uses. It
+# runs as a supervised task of its own: door decisions never wait for it.
+#
+# The server pings (WebSocket PING frames, answered by the transport);
+# any frame resets a liveness timer, and control.liveness_s of silence
+# drops the link, which is started again with the shared backoff.
+import asyncio
+
+from agent import clock, log, records
+from agent.backoff import Backoff
+from agent.codecs import control as codec
+from agent.errors import CommandError, LinkClosed
+from agent.hal import format_exc, ticks_diff, ticks_ms
+from agent.tasks import first_done
+
+NAME = "control"
+REQUEST_TIMEOUT_S = 20   # one request's handler; the reader waits for it
+QUIET = ("app/state", "system/log/get")   # read-only and frequent: not logged
+
+
+class ControlChannel:
+    def __init__(self, site, handlers, net):
+        """`handlers`: request type -> async fn(body) -> reply body, or None
+        for a type known but not supported yet (agent/control/requests.py).
+        `net`: connect(url, max_size, timeout, write_timeout, ca_file, headers)."""
+        self.cfg = site["control"]
+        self.site = site
+        self.handlers = handlers
+        self.net = net
+        self.verifier = None
+        if self.cfg["key"]:
+            from agent.codecs.signing import Verifier
+            self.verifier = Verifier(self.cfg["key"])
+        self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
+        self._busy = False
+        self._crashed = []   # request types whose handler crash was logged in full
+
+    def _headers(self):
+        token = self.cfg["token"]
+        if token is None:
+            token = self.site["token"]
+        headers = [("X-Device-Id", self.site["device_id"])]
+        if token:
+            headers.append(("Authorization", "Bearer " + token))
+        return headers
+
+    async def run(self):
+        """Serve the link; when it fails, back off and start over."""
+        while True:
+            try:
+                await self._serve_once()
+            except LinkClosed as e:
+                log.warn(NAME, "link down: %s" % e)
+            except MemoryError as e:
+                log.count("out_of_memory")
+                log.error(NAME, "link failed: out of memory (%s)" % e)
+            self.backoff.down()
+            delay = self.backoff.next_delay()
+            log.info(NAME, "reconnecting in %.1fs" % delay)
+            await asyncio.sleep(delay)
+
+    async def _serve_once(self):
+        cfg, site = self.cfg, self.site
+        log.info(NAME, "connecting to %s" % cfg["url"])
+        conn = await self.net.connect(cfg["url"], cfg["max_message"], site["connect_timeout_s"],
+                                      site["write_timeout_s"], site["ca_file"], self._headers())
+        try:
+            self.backoff.up()
+            log.count("control_connections")
+            log.info(NAME, "connected")
+            await first_done(self._reader(conn), self._liveness(conn))
+        finally:
+            await conn.close()
+
+    async def _reader(self, conn):
+        while True:
+            text = await conn.recv()
+            self._busy = True
+            try:
+                out = await self.answer(text)
+                text = None   # not held while the reply goes out (a request can be KB)
+                await conn.send(out)
+            finally:
+                self._busy = False
+            # The reply's text is not held while the next request is awaited.
+            out = None
+
+    async def _liveness(self, conn):
+        window = self.cfg["liveness_s"]
+        step = min(1, window / 4)
+        while True:
+            await asyncio.sleep(step)
+            if self._busy:
+                continue   # a request is being answered: its reader is not reading
+            silent = ticks_diff(ticks_ms(), conn.rx_ms) / 1000
+            if silent >= window:
+                log.count("control_liveness_timeouts")
+                raise LinkClosed("nothing from the control server for %.0fs (it pings every few seconds)"
+                                 % silent)
+
+    async def answer(self, text):
+        """A request's text -> the reply's text. Never raises for anything a
+        server can send."""
+        now = clock.now()
+        ev = codec.parse(text, self.cfg["max_message"], self.verifier, now, records.plausible_time(now))
+        if type(ev) is codec.Refused:
+            log.count(ev.counter)
+            log.warn(NAME, "request refused: %s" % ev.error)
+            return codec.reply(ev.type, None, ev.error)
+        t = ev.type
+        if t not in self.handlers:
+            log.count("control_unknown")
+            return codec.reply(t, None, "unknown request type %s" % t)
+        handler = self.handlers[t]
+        if handler is None:
+            return codec.reply(t, None, "not supported yet")
+        if t not in QUIET:
+            log.info(NAME, "request %s" % t)
+        log.count("control_requests")
+        try:
+            body = await asyncio.wait_for(handler(ev.body), REQUEST_TIMEOUT_S)
+            return codec.reply(t, body)
+        except CommandError as e:
+            error = str(e)
+        except asyncio.TimeoutError:
+            error = "timed out after %ds" % REQUEST_TIMEOUT_S
+        except MemoryError:
+            log.count("out_of_memory")
+            error = "out of memory on the device"
+        except Exception as e:  # noqa: BLE001 - a broken handler must not end the channel
+            log.count("control_crashes")
+            if t not in self._crashed:
+                self._crashed.append(t)   # in full once; the counter says how often
+                log.error(NAME, "request %s crashed: %r\n%s" % (t, e, format_exc(e)))
+            error = "internal error: %r" % e
+        log.count("control_failed")
+        return codec.reply(t, None, error)

@@ -1,0 +1,92 @@
+# The management channel's site table (agent/config.py `control`) and its
+# dispatch (agent/uplinks/control.py answer()), on both runtimes: every
+# request gets one reply; an unknown, unsupported or failing one gets a
+# clear error and the channel goes on.
+import json
+
+from agent import config, log
+from agent.errors import CommandError, ConfigError
+from agent.uplinks.control import ControlChannel
+
+from support import raises, tmpdir, write_json
+
+SITE = {"server": "ws://127.0.0.1:1/ws", "device_id": "d1", "token": "t1"}
+
+
+def _site(control):
+    return config.load_site(write_json(tmpdir(), "site.json", dict(SITE, control=control)))
+
+
+def test_the_control_table_is_off_by_default_and_checked_field_by_field():
+    assert config.load_site(write_json(tmpdir(), "site.json", SITE))["control"] is None
+    cfg = _site({"url": "wss://ctl.example:443/control"})["control"]
+    assert cfg == {"url": "wss://ctl.example:443/control", "token": None, "key": None, "max_message": 16384,
+                   "liveness_s": 30, "scripts": False}
+    assert raises(ConfigError, _site, {}).field == "control.url"
+    assert "ws:// or wss://" in str(raises(ConfigError, _site, {"url": "http://x/control"}))
+    assert raises(ConfigError, _site, {"url": "ws://x/c", "max_message": 10 ** 7}).field == "control.max_message"
+    assert raises(ConfigError, _site, {"url": "ws://x/c", "liveness_s": 0}).field == "control.liveness_s"
+    assert raises(ConfigError, _site, {"url": "ws://x/c", "colour": "red"}).field == "control.colour"
+    # A short key is refused without being shown.
+    e = raises(ConfigError, _site, {"url": "ws://x/c", "key": "hunter2"})
+    assert e.field == "control.key" and "hunter2" not in str(e)
+    path = write_json(tmpdir(), "site.json", dict(SITE, control="ws://x/c"))
+    assert raises(ConfigError, config.load_site, path).field == "control"
+
+
+def test_the_command_line_url_enables_the_channel_or_replaces_the_files():
+    path = write_json(tmpdir(), "site.json", SITE)
+    assert config.load_site(path, None, "ws://127.0.0.1:9/control")["control"]["url"] == "ws://127.0.0.1:9/control"
+    path = write_json(tmpdir(), "site.json", dict(SITE, control={"url": "ws://a/c", "liveness_s": 5}))
+    cfg = config.load_site(path, None, "ws://b/c")["control"]
+    assert cfg["url"] == "ws://b/c" and cfg["liveness_s"] == 5
+    from agent.main import parse_args
+    assert parse_args(["--board", "b.json", "--site", "s.json", "--control", "ws://b/c"])["control"] == "ws://b/c"
+
+
+class Crash(Exception):
+    pass
+
+
+def _channel(key=None):
+    async def echo(body):
+        return {"got": body}
+
+    async def refuse(body):
+        raise CommandError("no door here")
+
+    async def crash(body):
+        raise Crash("handler bug")
+
+    handlers = {"test/echo": echo, "test/refuse": refuse, "test/crash": crash, "test/later": None}
+    control = {"url": "ws://127.0.0.1:1/control"}
+    if key:
+        control["key"] = key
+    return ControlChannel(_site(control), handlers, None)
+
+
+async def test_each_request_is_answered_under_its_type():
+    ch = _channel()
+    assert json.loads(await ch.answer('{"type": "test/echo", "body": [1, "é"]}')) == {
+        "type": "test/echo", "body": {"got": [1, "é"]}, "error": ""}
+    assert json.loads(await ch.answer('{"type": "test/refuse"}')) == {"type": "test/refuse", "error": "no door here"}
+    assert json.loads(await ch.answer('{"type": "test/later"}'))["error"] == "not supported yet"
+    assert json.loads(await ch.answer('{"type": "x/y"}'))["error"] == "unknown request type x/y"
+    assert json.loads(await ch.answer("[]"))["type"] == ""
+
+
+async def test_a_crashing_handler_is_an_error_reply_logged_in_full_once():
+    ch = _channel()
+    before = log.ring.newest()
+    for _ in range(3):
+        reply = json.loads(await ch.answer('{"type": "test/crash"}'))
+        assert reply["type"] == "test/crash" and "internal error" in reply["error"] and "handler bug" in reply["error"]
+    logged = [line for _, line in log.ring.tail(before)["lines"] if "crashed" in line]
+    assert len(logged) == 1
+    assert json.loads(await ch.answer('{"type": "test/echo"}'))["error"] == ""
+
+
+async def test_with_a_key_only_signed_requests_reach_a_handler():
+    ch = _channel("k" * 16)
+    reply = json.loads(await ch.answer('{"type": "test/echo", "body": 1}'))
+    assert "unsigned request refused" in reply["error"] and "body" not in reply
