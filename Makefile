@@ -4,10 +4,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.doorlink-installed
+# The seed's own Node.js control server (tests/node, for tests/e2e/test_control_node.py)
+# needs the ws npm package. Installed where node and npm exist; elsewhere, and when
+# npm cannot fetch it, make goes on and that test says why it is skipped.
+NODE_DIR   = tests/node
+NODE_STAMP = $(NODE_DIR)/node_modules/.doorlink-installed
 
 .PHONY: run test lint venv clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,11 +20,17 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		if npm ci --prefix $(NODE_DIR) --silent --no-audit --no-fund; then touch $@; \
+		else echo "warning: npm ci in $(NODE_DIR) failed: the Node.js control server test will be skipped"; fi; \
+	else echo "note: no node/npm here: the Node.js control server test will be skipped"; fi
+
 run: $(STAMP)
 	$(VENV)/bin/doorlink demo
 
 # Every test; the lint and the layer contracts are tests too (tests/host/test_layers.py).
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
 # The same lint and contracts on their own, for a quick look while editing.

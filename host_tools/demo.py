@@ -148,6 +148,7 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
     except OSError as e:
         raise CliError(f"cannot listen on 127.0.0.1:{port} ({e.strerror or e})",
                        "another bench or demo may run there: pass --port with a free port") from None
+    rig.site_overrides["control"] = {"url": bench.control_url}   # the management channel, beside the uplink
     stop = stop_event()
     people = None
     try:
@@ -176,6 +177,7 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
                 _say("Unlock it yourself, or look at its state, from another terminal with:")
                 _say(f"    .venv/bin/doorlink command {DEVICE_ID} unlock --server {bench.url}")
                 _say(f"    .venv/bin/doorlink command {DEVICE_ID} status --server {bench.url}")
+                _say(f"    .venv/bin/doorlink control {DEVICE_ID} app/state --server {bench.url}")
                 _say("(after each unlock an emulated visitor walks through: door open, door closed, relock)")
             _say("Ctrl-C stops the demo.")
             _say("")

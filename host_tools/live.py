@@ -67,6 +67,12 @@ def render(kind: str, data: dict) -> str | None:
         return f"{_clock()}  ONLINE     {dev} (from {data.get('peer', '?')}, {data.get('protocol', '?')})"
     if kind == "device_offline":
         return f"{_clock()}  OFFLINE    {dev}"
+    # The management channel (cloud control), beside the uplink.
+    if kind == "control_online":
+        signed = "signed requests" if data.get("signed") else "unsigned requests"
+        return f"{_clock()}  CONTROL    {dev}  management channel open (from {data.get('peer', '?')}, {signed})"
+    if kind == "control_offline":
+        return f"{_clock()}  CONTROL    {dev}  management channel closed: {data.get('reason', '?')}"
     if kind == records.TELEMETRY:
         return f"{_clock()}  telemetry  {dev}  {_kv(data.get('payload'))}"
     if kind == records.EVENT:

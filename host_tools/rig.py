@@ -136,13 +136,15 @@ class Rig:
             self._on_line(line)
 
     async def start_agent(self, site: Path | None = None, runtime: str | None = None,
-                          server: str | None = None) -> BoardSession:
+                          server: str | None = None, control: str | None = None) -> BoardSession:
         """The agent on the board, with its emulators; the site file is
-        written now unless one is given."""
+        written now unless one is given. `server` and `control` are the
+        agent's --server and --control."""
         site = site or self.write_site()
         self.session = await start_board(self.board_path, site, runtime=runtime or self.runtime,
-                                         server=server, on_line=self._line, emulator_port=self._emulator_port,
-                                         visitor=self._visitor, log_level=self._log_level, journal=self.journal)
+                                         server=server, control=control, on_line=self._line,
+                                         emulator_port=self._emulator_port, visitor=self._visitor,
+                                         log_level=self._log_level, journal=self.journal)
         return self.session
 
     async def stop_agent(self) -> int | None:

@@ -33,7 +33,8 @@ STOP_TIMEOUT_S = 5.0
 
 def agent_command(runtime: str, board_path: str | Path, site_path: str | Path, server: str | None = None,
                   emulator: tuple[str, int] | None = None, heap_kb: int | None = None, log_level: str = "info",
-                  journal: str | Path | None = None, serial: str | None = None) -> tuple[list[str], dict, str]:
+                  journal: str | Path | None = None, serial: str | None = None,
+                  control: str | None = None) -> tuple[list[str], dict, str]:
     """(argv, env, cwd) that run the agent. For MicroPython the agent runs
     precompiled from build/mpy, with the heap capped at `heap_kb` (the
     board's budget): over budget it fails with MemoryError, as a board would.
@@ -42,6 +43,8 @@ def agent_command(runtime: str, board_path: str | Path, site_path: str | Path, s
     args = ["--board", os.path.abspath(board_path), "--site", os.path.abspath(site_path), "--log-level", log_level]
     if server:
         args += ["--server", server]
+    if control:
+        args += ["--control", control]
     if emulator:
         args += ["--emulator", f"{emulator[0]}:{emulator[1]}"]
     if journal:
@@ -166,7 +169,7 @@ async def start_board(board_path: str | Path, site_path: str | Path, runtime: st
                       server: str | None = None, heap_kb: int | None = None,
                       on_line: Callable[[str], object] = print, emulator_port: int | None = None,
                       visitor: bool = False, log_level: str = "info",
-                      journal: str | Path | None = None) -> BoardSession:
+                      journal: str | Path | None = None, control: str | None = None) -> BoardSession:
     """Start the agent for `board_path`; returns a BoardSession. Every line
     the agent prints goes to on_line(str). A board the host cannot serve
     (its emulator's address) raises ConfigError naming the field."""
@@ -189,7 +192,7 @@ async def start_board(board_path: str | Path, site_path: str | Path, runtime: st
             heap_kb = board["heap_kb"]
         argv, env, cwd = agent_command(runtime, board_path, site_path, server=server, emulator=emu_addr,
                                        heap_kb=heap_kb, log_level=log_level, journal=journal,
-                                       serial=reader.path if reader else None)
+                                       serial=reader.path if reader else None, control=control)
         return await BoardSession(argv, env, cwd, on_line, emulator, reader).start()
     except BaseException:
         if emulator:

@@ -509,6 +509,11 @@ class Bench:
         return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/ws"
 
     @property
+    def control_url(self) -> str:
+        """Where a device opens its management channel (cloud control)."""
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}{control.PATH}"
+
+    @property
     def http_url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 

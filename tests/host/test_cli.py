@@ -86,6 +86,9 @@ def test_demo_runs_for_a_duration_and_stops_cleanly():
     assert "ONLINE     demo-door-1" in out
     assert "telemetry  demo-door-1" in out
     assert "doorlink command demo-door-1 unlock" in out
+    # The management channel beside the uplink, and how to use it.
+    assert "CONTROL    demo-door-1  management channel open" in out
+    assert "doorlink control demo-door-1 app/state" in out
     # The door decides live: Ann's card opens it, the visitor walks through,
     # it relocks; a stranger's card does not.
     assert "GRANTED    demo-door-1  front  user=1001 by card 10012345" in out
