@@ -2,12 +2,11 @@
 # async fn(body) -> reply body, raising CommandError with the reason), or
 # None for a type of the cloud-control API not supported yet. A new type
 # is one line in its family's register(), or here.
-from agent.control import app, system
+from agent.control import app, files, system
 
 # The seed's types that come in later slices: answered "not supported yet".
 NOT_YET = ("script/list", "script/run", "script/stop", "script/encrypt", "script/get", "script/put",
-           "script/delete", "screen/snapshot", "touch/down", "touch/move", "touch/up", "key/down", "key/up",
-           "file/list", "file/get", "file/put", "file/delete")
+           "script/delete", "screen/snapshot", "touch/down", "touch/move", "touch/up", "key/down", "key/up")
 
 
 def table(device, logs):
@@ -17,4 +16,5 @@ def table(device, logs):
         handlers[name] = None
     app.register(handlers, device)
     system.register(handlers, device, logs)
+    files.register(handlers, device)
     return handlers
