@@ -176,6 +176,14 @@ PERIPHERAL_FIELDS = {
         # that, and beyond 500 ms two quick keypresses become one noise frame.
         "frame_gap_ms": (int, False, 100, "a frame ends after this long without a bit", (25, 500)),
     },
+    # The terminal's screen (agent/peripherals/display.py): a frame buffer
+    # the size of an SSD1306, at most 1 KB; no panel is driven yet.
+    "display": {
+        "name": (str, False, "display", "the display's name", None),
+        "width": (int, False, 128, "pixels across (an SSD1306: 128)", (16, 128)),
+        "height": (int, False, 64, "pixels down (an SSD1306: 64 or 32)", (8, 64)),
+        "door": (str, False, None, "the door it shows (default: the board's first door)", None),
+    },
     "climate": {
         "name": (str, False, "climate", "the sensor's name", None),
         "interval_s": (_NUM, False, None, "seconds between samples (default: site telemetry_interval_s)",

@@ -39,7 +39,7 @@ def uplink_factory(kind):
 
 class Device:
     __slots__ = ("board", "site", "thing", "io", "uplink", "journal", "supervisor",
-                 "heap_peak", "restart", "_started", "boot", "safe", "doors", "access")
+                 "heap_peak", "restart", "_started", "boot", "safe", "doors", "access", "display", "readers")
 
     def __init__(self, board, site, io, boot=None):
         self.board = board
@@ -50,6 +50,8 @@ class Device:
         self.thing = Thing(site["device_id"])
         self.doors = None   # peripherals/doors.py Doors, with the board's first door
         self.access = None  # access/controller.py Access, on a board with doors
+        self.display = None  # peripherals/display.py Display, on a board with one
+        self.readers = []    # peripherals/reader.py Readers: the keypads (control key/*)
         self.supervisor = Supervisor()
         self.heap_peak = 0
         self.restart = False   # a reboot (True) or respring ("soft") was asked for: main() restarts once stopped
@@ -195,7 +197,17 @@ class Device:
             if self.access is None:
                 raise ValueError("a reader needs a door on the board")
             from agent.peripherals.reader import Reader
-            return Reader(self.access, self.io, cfg)
+            reader = Reader(self.access, self.io, cfg)
+            self.readers.append(reader)
+            return reader
+        if kind == "display":
+            from agent.peripherals.display import Display
+            doors = [p["name"] for p in self.board["peripherals"] if p["type"] == "door"]
+            door = cfg["door"] or (doors[0] if doors else None)
+            if door is not None and door not in doors:
+                raise ValueError("it shows door %r, which the board does not have" % door)
+            self.display = Display(self.thing, cfg, door, self.readers)
+            return self.display
         from agent.peripherals.climate import Climate
         return Climate(self.thing, self.io, cfg, self.site["telemetry_interval_s"])
 

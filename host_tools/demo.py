@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import itertools
 import random
+import secrets
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -148,7 +149,11 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
     except OSError as e:
         raise CliError(f"cannot listen on 127.0.0.1:{port} ({e.strerror or e})",
                        "another bench or demo may run there: pass --port with a free port") from None
-    rig.site_overrides["control"] = {"url": bench.control_url}   # the management channel, beside the uplink
+    # The management channel, beside the uplink, signed as a site should run
+    # it (a key of this run's own: the bench signs, the agent checks).
+    control_key = secrets.token_hex(16)
+    bench.store.add_device(device, TOKEN, control_key=control_key)
+    rig.site_overrides["control"] = {"url": bench.control_url, "key": control_key}
     stop = stop_event()
     people = None
     try:

@@ -14,6 +14,18 @@
 # manager: the nonce cache lives in RAM, so after each reboot any request
 # ever recorded could be replayed, and the time stamp is then the only
 # thing that stops it. A host's clock (a Pi's, set by the OS) is believed.
+#
+# Replays are stopped by a FLOOR as well as by the nonces: a request signed
+# before it is refused, and a nonce is forgotten only once its ts is below
+# it, so a request is never both acceptable and forgotten. The floor starts
+# at the device's clock when the agent starts (the channel sets it; the
+# nonces of the previous boot are gone, and a request recorded then is
+# older) and rises with the clock, SKEW_S behind it, at each request taken;
+# it never goes down, so setting the clock back (a cloud's set_time, a
+# hostile uplink's) brings no recorded request back to life. The price: a
+# clock set back by more than SKEW_S refuses signed requests until it has
+# caught up again, and a server whose clock is behind the device's is
+# refused for that long after the agent starts.
 import binascii
 import hashlib
 
@@ -21,7 +33,7 @@ from agent.codecs.ints import is_int
 
 BLOCK = 64           # SHA-256 block size (RFC 2104's B)
 SKEW_S = 60          # |ts - device clock| accepted
-NONCE_KEEP_S = 120   # a nonce is refused again for this long
+NONCE_KEEP_S = 2 * SKEW_S   # a nonce is kept at least this long (while its ts can pass)
 MAX_NONCES = 64      # nonces remembered at once; past that, refuse rather than forget
 NONCE_LEN = (16, 64)
 HEX = "0123456789abcdef"
@@ -62,6 +74,28 @@ def _string(s, out):
     out.append('"')
 
 
+def _order(k):
+    # MicroPython's json keeps an escaped astral character ("\ud83d\ude00")
+    # as its two surrogates, which sort before U+E000-U+FFFF; CPython's
+    # makes it one code point, which sorts after them. Keys sort as CPython
+    # sorts them, or a key like that broke the signature on a board.
+    for c in k:
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            break
+    else:
+        return k
+    out, i, n = [], 0, len(k)
+    while i < n:
+        o = ord(k[i])
+        if 0xD800 <= o < 0xDC00 and i + 1 < n and 0xDC00 <= ord(k[i + 1]) <= 0xDFFF:
+            out.append(chr(0x10000 + ((o - 0xD800) << 10) + ord(k[i + 1]) - 0xDC00))
+            i += 2
+        else:
+            out.append(k[i])
+            i += 1
+    return "".join(out)
+
+
 def _canon(v, out):
     # A parsed request is already depth-checked (agent/codecs/control.py).
     if v is None:
@@ -83,7 +117,7 @@ def _canon(v, out):
         out.append("]")
     elif isinstance(v, dict):
         out.append("{")
-        for i, k in enumerate(sorted(v)):
+        for i, k in enumerate(sorted(v, key=_order)):
             if i:
                 out.append(",")
             _string(k, out)
@@ -137,12 +171,13 @@ def _hex(s, low, high):
 
 class Verifier:
     """The device's side of signed requests: the key, and the nonces seen
-    in the last NONCE_KEEP_S seconds (by the device's clock)."""
-    __slots__ = ("key", "_nonces")
+    whose ts is not below the floor (the module's comment)."""
+    __slots__ = ("key", "floor", "_nonces")
 
     def __init__(self, key):
         self.key = key.encode()
-        self._nonces = {}    # nonce -> device time it was accepted
+        self.floor = None    # no request signed before this is taken (None: not known yet)
+        self._nonces = {}    # nonce -> its request's ts
 
     def check(self, req_type, msg, now, clock_ok=True):
         """None when the request `msg` (the parsed object) is signed right,
@@ -167,14 +202,20 @@ class Verifier:
             return str(e)
         if not _same(hmac_sha256(self.key, text.encode()), sig):
             return "bad signature"
-        # Only a correctly signed request reaches the cache: nobody without
-        # the key can fill it.
+        # Only a correctly signed request moves the floor or reaches the
+        # cache: nobody without the key can fill it or lock it.
+        floor = self.floor
+        if floor is not None and ts < floor:
+            return ("old request: ts %d is before %d, the oldest this device takes now (a replay, a request "
+                    "from before the agent started, or a clock set back)" % (ts, floor))
         nonces = self._nonces
-        for n in [n for n in nonces if now - nonces[n] >= NONCE_KEEP_S]:
-            del nonces[n]
         if nonce in nonces:
             return "replayed request: nonce already used"
+        if floor is None or now - SKEW_S > floor:
+            floor = self.floor = now - SKEW_S
+        for n in [n for n in nonces if nonces[n] < floor]:
+            del nonces[n]   # below the floor: refused by it from now on
         if len(nonces) >= MAX_NONCES:
             return "too many signed requests: at most %d in %d s" % (MAX_NONCES, NONCE_KEEP_S)
-        nonces[nonce] = now
+        nonces[nonce] = ts
         return None

@@ -25,6 +25,7 @@ NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+
 TMP = ".put.tmp"        # a put's new content, renamed over its file once whole
 CHUNK = 2048
 ENOENT = 2
+ENTRIES_LEFT = 1024     # file-system entries (inodes) a put leaves for the journal's segments
 S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
 
 
@@ -109,6 +110,22 @@ class Jail:
             raise CommandError("too large for the heap now: needs about %d KB free, %d KB free"
                                % (need // 1024, (self.heap - live) // 1024))
 
+    def _leave_room(self, size):
+        # Folders take flash too (two blocks each on LittleFS): every
+        # mkdir is checked as a file is, or a stream of folder puts would
+        # fill the flash the journal needs.
+        st = os.statvfs(self.root if self._made else self._root())
+        free = st[1] * st[4]
+        if free - size < self.reserve:
+            raise CommandError("flash too full: %d bytes free, a put must leave %d for the journal"
+                               % (free, self.reserve))
+        # A Pi's file system also runs out of entries (inodes), which a
+        # stream of empty files costs and the bytes above do not show.
+        # LittleFS counts none (f_files 0): its entries are blocks.
+        if st[5] and st[7] < ENTRIES_LEFT:
+            raise CommandError("flash too full: %d file entries left, a put must leave %d for the journal"
+                               % (st[7], ENTRIES_LEFT))
+
     def _root(self):
         if not self._made:
             from agent.journal import mkdirs
@@ -128,6 +145,7 @@ class Jail:
             s = segs[i]
             kind = _kind(cur, s)
             if kind is None and make:
+                self._leave_room(0)
                 os.mkdir(cur + "/" + s)
                 sync_dir(cur)
                 kind = "dir"
@@ -199,6 +217,7 @@ class Jail:
         if kind == "file":
             raise CommandError("/%s is a file" % "/".join(segs))
         if kind is None:
+            self._leave_room(0)
             os.mkdir(parent + "/" + name)
             sync_dir(parent)
         return {"directory": True}
@@ -223,11 +242,7 @@ class Jail:
         if raw is None or len(raw) != size:
             raise CommandError("data is not base64")
         data = None
-        st = os.statvfs(self.root if self._made else self._root())
-        free = st[1] * st[4]
-        if free - size < self.reserve:
-            raise CommandError("flash too full: %d bytes free, a put must leave %d for the journal"
-                               % (free, self.reserve))
+        self._leave_room(size)
         parent, name, kind = self.walk(segs, make=True)
         if kind == "dir":
             raise CommandError("/%s is a folder" % "/".join(segs))

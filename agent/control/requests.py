@@ -2,11 +2,11 @@
 # async fn(body) -> reply body, raising CommandError with the reason), or
 # None for a type of the cloud-control API not supported yet. A new type
 # is one line in its family's register(), or here.
-from agent.control import app, files, system
+from agent.control import app, files, screen, system
 
 # The seed's types that come in later slices: answered "not supported yet".
 NOT_YET = ("script/list", "script/run", "script/stop", "script/encrypt", "script/get", "script/put",
-           "script/delete", "screen/snapshot", "touch/down", "touch/move", "touch/up", "key/down", "key/up")
+           "script/delete")
 
 
 def table(device, logs):
@@ -17,4 +17,5 @@ def table(device, logs):
     app.register(handlers, device)
     system.register(handlers, device, logs)
     files.register(handlers, device)
+    screen.register(handlers, device)
     return handlers

@@ -70,6 +70,11 @@ class Reader:
         else:
             _count("wiegand_" + kind)
 
+    def typed(self):
+        """Digits of the PIN being typed (how many, never which: the display
+        shows them as '*')."""
+        return len(self._pin)
+
     def expire(self, now_ms):
         """Drop an entry left unfinished for pin_timeout_s."""
         if (self._pin or self._card is not None) and hal.ticks_diff(now_ms, self._since) >= self._timeout_ms:

@@ -18,6 +18,10 @@ from agent.tasks import first_done
 NAME = "control"
 REQUEST_TIMEOUT_S = 20   # one request's handler; the reader waits for it
 QUIET = ("app/state", "system/log/get")   # read-only and frequent: not logged
+# Refusals are counted each, said at most this often: a flood of junk (from
+# anyone on a ws:// path, key or no key) must not push what the door said
+# out of the log kept on flash, nor cost a flash write every 2 s.
+REFUSED_SAID_S = 10
 
 
 class ControlChannel:
@@ -33,9 +37,41 @@ class ControlChannel:
         if self.cfg["key"]:
             from agent.codecs.signing import Verifier
             self.verifier = Verifier(self.cfg["key"])
+            self._floor()
+        else:
+            # Allowed (the protocol document's own server does not sign),
+            # but said at every start: it is an open door.
+            url = self.cfg["url"]
+            path = ", or sits on the network path to it," if url.startswith("ws:") else ""
+            log.warn(NAME, "no control.key: requests are not signed, so whoever runs %s%s can reboot "
+                     "this door and replace its files" % (url, path))
         self.backoff = Backoff(site["backoff_base_s"], site["backoff_cap_s"], site["backoff_reset_s"])
         self._busy = False
+        self._refused = [None, 0]   # ticks_ms of the last refusal said, refusals not said since
         self._crashed = []   # request types whose handler crash was logged in full
+
+    def _floor(self):
+        # The clock when the agent started, or first became believable: a
+        # request signed before it is a replay across a restart (the nonces
+        # of the last run are gone with its RAM). The next whole second, as
+        # ts has no finer grain: a reboot's own request, signed in the
+        # second the agent started again in, must not pass.
+        v = self.verifier
+        if v is not None and v.floor is None:
+            now = clock.now()
+            if records.plausible_time(now):
+                v.floor = now + 1
+
+    async def _past_floor(self):
+        # Nothing a server signs before the floor is taken: the first
+        # connection waits for it (a second at most; a clock set back
+        # meanwhile is not waited for).
+        self._floor()
+        v = self.verifier
+        for _ in range(6):
+            if v is None or v.floor is None or clock.now() >= v.floor:
+                return
+            await asyncio.sleep(0.25)
 
     def _headers(self):
         token = self.cfg["token"]
@@ -63,6 +99,7 @@ class ControlChannel:
 
     async def _serve_once(self):
         cfg, site = self.cfg, self.site
+        await self._past_floor()
         log.info(NAME, "connecting to %s" % cfg["url"])
         conn = await self.net.connect(cfg["url"], cfg["max_message"], site["connect_timeout_s"],
                                       site["write_timeout_s"], site["ca_file"], self._headers())
@@ -92,6 +129,7 @@ class ControlChannel:
         step = min(1, window / 4)
         while True:
             await asyncio.sleep(step)
+            self._floor()
             if self._busy:
                 continue   # a request is being answered: its reader is not reading
             silent = ticks_diff(ticks_ms(), conn.rx_ms) / 1000
@@ -100,6 +138,15 @@ class ControlChannel:
                 raise LinkClosed("nothing from the control server for %.0fs (it pings every few seconds)"
                                  % silent)
 
+    def _say_refused(self, error):
+        said = self._refused
+        if said[0] is not None and ticks_diff(ticks_ms(), said[0]) < REFUSED_SAID_S * 1000:
+            said[1] += 1
+            return
+        more = " (and %d more refused, not said)" % said[1] if said[1] else ""
+        log.warn(NAME, "request refused: %s%s" % (error, more))
+        said[0], said[1] = ticks_ms(), 0
+
     async def answer(self, text):
         """A request's text -> the reply's text. Never raises for anything a
         server can send."""
@@ -107,7 +154,7 @@ class ControlChannel:
         ev = codec.parse(text, self.cfg["max_message"], self.verifier, now, records.plausible_time(now))
         if type(ev) is codec.Refused:
             log.count(ev.counter)
-            log.warn(NAME, "request refused: %s" % ev.error)
+            self._say_refused(ev.error)
             return codec.reply(ev.type, None, ev.error)
         t = ev.type
         if t not in self.handlers:

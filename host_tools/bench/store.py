@@ -4,8 +4,8 @@ commands, online state, and the conflicts a human must look at.
 
 A device's control key (the management channel's signing secret) is the
 one secret kept as given: the bench must compute HMACs with it, so a hash
-would not do. The file is made readable by its owner only when a key is
-written into it (README "Security").
+would not do. The file and its WAL files are made readable by their owner
+only before a key is written into them (README "Security").
 
 One file, WAL mode, autocommit: every row is durable as soon as the call
 returns, and a second process (a test, the CLI, `sqlite3` on the command
@@ -236,6 +236,8 @@ class BenchStore:
             if len(control_key) < MIN_CONTROL_KEY:
                 raise ValueError(f"a control key must be at least {MIN_CONTROL_KEY} characters "
                                  f"(it signs requests that can reboot the door), got {len(control_key)}")
+        if control_key is not None:
+            self._owner_only()
         with self.transaction():
             self._exec(
                 "INSERT INTO devices(device_id, token, created_at) VALUES (?, ?, ?) "
@@ -245,8 +247,16 @@ class BenchStore:
             if control_key is not None:
                 self._exec("INSERT INTO control_keys(device_id, key) VALUES (?, ?) "
                            "ON CONFLICT(device_id) DO UPDATE SET key = excluded.key", (device_id, control_key))
-        if control_key is not None and self.path != ":memory:":
-            Path(self.path).chmod(0o600)
+
+    def _owner_only(self) -> None:
+        """The database and its WAL files readable by their owner only,
+        BEFORE a key is written: the key lands in the -wal file first, and
+        that file kept the mode it was made with (0644 under the usual umask)."""
+        if self.path == ":memory:":
+            return
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(self.path + suffix).chmod(0o600)
 
     def control_key(self, device_id: str) -> str | None:
         """The key the bench signs this device's management requests with, or None."""

@@ -184,6 +184,23 @@ async def test_signed_requests_only_when_a_key_is_set(rig, bench, control):
     await eventually(lambda: rig.session is not None and rig.session.restarts == 0)
 
 
+async def test_a_signed_reboot_replayed_after_the_restart_is_refused(rig, bench, control):
+    # Red team: the nonces are kept in RAM, so the reboot's own request,
+    # recorded on the way and sent again within its 60 s, rebooted the
+    # door again (and again). The agent's start is a floor for ts now.
+    peer = await _agent(rig, control, "cpython", key=KEY)
+    ts, nonce = int(time.time()), "c0ffee" * 4
+    reboot = {"type": "system/reboot", "ts": ts, "nonce": nonce, "sig": sign(KEY, "system/reboot", ts, nonce)}
+    assert (await peer.send(reboot))["error"] == ""
+    again = await control.next_peer()
+    assert rig.session.restarts == 1
+    assert "old request" in (await again.send(reboot))["error"]
+    ts = int(time.time())
+    state = {"type": "app/state", "ts": ts, "nonce": nonce * 2, "sig": sign(KEY, "app/state", ts, nonce * 2)}
+    assert (await again.send(state))["error"] == ""
+    assert rig.session.restarts == 1
+
+
 # What the channel's code adds to an agent that runs a WebSocket uplink
 # (whose modules it shares), and the signing code a site key adds.
 IMPORT_COST = """

@@ -391,3 +391,20 @@ async def test_bench_add_device_takes_a_control_key(tmp_path):
         assert proc.returncode == code and said in err.decode(), err
     assert db_rows(db, f"SELECT key FROM control_keys WHERE device_id = '{DEV}'") == [(KEY,)]
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+def test_no_file_holding_a_control_key_is_readable_by_others(tmp_path):
+    # Red team: the key reached the WAL file, made 0644 (umask 022) before
+    # the database was made 0600, and it stayed so while the bench ran.
+    from host_tools.bench.store import BenchStore
+    old = os.umask(0o022)
+    try:
+        store = BenchStore(tmp_path / "b.sqlite3")
+        store.add_device("plain-door", TOKEN)   # the WAL exists before any key
+        store.add_device(DEV, TOKEN, control_key=KEY)
+        holding = [p for p in tmp_path.iterdir() if KEY.encode() in p.read_bytes()]
+        assert holding, "the key is in no file: the test proves nothing"
+        assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in holding} == {p.name: 0o600 for p in holding}
+        store.close()
+    finally:
+        os.umask(old)

@@ -88,6 +88,7 @@ def test_demo_runs_for_a_duration_and_stops_cleanly():
     assert "doorlink command demo-door-1 unlock" in out
     # The management channel beside the uplink, and how to use it.
     assert "CONTROL    demo-door-1  management channel open" in out
+    assert ", signed requests)" in out and "not signed" not in out   # as a site should run it
     assert "doorlink control demo-door-1 app/state" in out
     # The door decides live: Ann's card opens it, the visitor walks through,
     # it relocks; a stranger's card does not.

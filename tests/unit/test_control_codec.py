@@ -117,3 +117,30 @@ def test_nonces_are_kept_for_their_window_and_a_full_cache_refuses_rather_than_f
     later = NOW + NONCE_KEEP_S
     assert _check(v, _signed(ts=later, nonce="%032x" % 999), now=later) is None
     assert "stale" in _check(v, _signed(ts=NOW, nonce="%032x" % 0), now=later)
+
+
+def test_a_request_taken_at_one_edge_of_its_window_is_not_taken_again_at_the_other():
+    # ts is taken from NOW - 60 to NOW + 60: a nonce forgotten after 120 s
+    # by the device's clock let the same request in twice (red team).
+    v = Verifier(KEY)
+    assert _check(v, _signed(), now=NOW - 60) is None
+    assert "replayed" in _check(v, _signed(), now=NOW + 60)
+
+
+def test_a_clock_set_back_brings_no_request_taken_before_back_to_life():
+    # An uplink's cloud (set_time) may move the device's clock; a request
+    # recorded and forgotten by the nonce cache must stay refused.
+    v = Verifier(KEY)
+    recorded = _signed()
+    assert _check(v, recorded) is None
+    assert _check(v, _signed(ts=NOW + 600, nonce="aa" * 16), now=NOW + 600) is None   # its nonce forgotten
+    assert "old request" in _check(v, recorded, now=NOW)   # the clock set back to when it was signed
+    # A fresh request at the clock set back is refused too, until the clock has caught up.
+    assert "old request" in _check(v, _signed(nonce="bb" * 16), now=NOW)
+
+
+def test_a_request_signed_before_the_floor_the_agent_started_at_is_refused():
+    v = Verifier(KEY)
+    v.floor = NOW    # the channel's clock at the agent's start
+    assert "old request" in _check(v, _signed(ts=NOW - 5))
+    assert _check(v, _signed(ts=NOW)) is None

@@ -90,3 +90,44 @@ async def test_with_a_key_only_signed_requests_reach_a_handler():
     ch = _channel("k" * 16)
     reply = json.loads(await ch.answer('{"type": "test/echo", "body": 1}'))
     assert "unsigned request refused" in reply["error"] and "body" not in reply
+
+
+async def test_a_signed_request_from_before_the_agent_started_is_refused_as_a_replay():
+    # The nonces of the last run are gone with its RAM: a system/reboot
+    # recorded then and replayed within its 60 s must not reboot it again,
+    # even when the agent is back within the same second.
+    from agent import clock
+    from agent.codecs.signing import sign
+    key = "k" * 16
+    started = clock.now()   # at most the channel's start: signed in its second
+    ch = _channel(key)
+
+    def signed(ts, nonce):
+        return json.dumps({"type": "test/echo", "ts": ts, "nonce": nonce, "sig": sign(key, "test/echo", ts, nonce)})
+
+    assert "old request" in json.loads(await ch.answer(signed(started - 2, "01" * 16)))["error"]
+    assert "old request" in json.loads(await ch.answer(signed(started, "02" * 16)))["error"]
+    await ch._past_floor()   # what the channel does before it first connects
+    assert json.loads(await ch.answer(signed(clock.now(), "03" * 16)))["error"] == ""
+
+
+def test_a_channel_without_a_key_says_at_start_that_anyone_on_the_way_can_drive_it():
+    before = log.ring.newest()
+    _channel()
+    said = [line for _, line in log.ring.tail(before)["lines"] if "not signed" in line]
+    assert len(said) == 1 and "ws://127.0.0.1:1/control" in said[0] and "network path" in said[0]
+    before = log.ring.newest()
+    _channel("k" * 16)
+    assert not [line for _, line in log.ring.tail(before)["lines"] if "not signed" in line]
+
+
+async def test_a_flood_of_refused_requests_is_counted_each_and_said_once():
+    # Red team: each refusal was a log line, so anyone on a ws:// path could
+    # push what the door said out of the log kept on flash.
+    ch = _channel("k" * 16)
+    before, counted = log.ring.newest(), log.counters.get("control_refused", 0)
+    for _ in range(50):
+        assert "unsigned request refused" in json.loads(await ch.answer('{"type": "system/reboot"}'))["error"]
+    said = [line for _, line in log.ring.tail(before)["lines"] if "request refused" in line]
+    assert len(said) == 1
+    assert log.counters["control_refused"] - counted == 50

@@ -268,3 +268,34 @@ async def test_on_littlefs_as_on_an_esp32():
         assert await h["file/list"]({"path": "/"}) == []
     finally:
         os.umount(mount)
+
+
+async def test_folders_are_refused_too_when_the_flash_must_keep_the_journals_room():
+    # Red team: file/put {"directory": true} made folders whatever the
+    # flash had left; a stream of them filled what the journal needs.
+    h, base = _setup()
+    root = base + "/journal/.files"
+    await h["file/put"]({"path": "/a", "directory": True})
+    full = jail.Jail(root, LIMIT, 1 << 62)
+    assert "flash too full" in str(raises(CommandError, full.put_folder, ["b"]))
+    assert "flash too full" in str(raises(CommandError, full.put_folder, ["a", "c", "d"]))
+    assert _tree(root) == {"/a": "dir"}
+
+
+async def test_a_put_leaves_the_journal_file_entries_too():
+    # Red team: empty files cost no bytes but an inode each; a stream of
+    # them could leave the journal unable to start a segment on a Pi.
+    h, base = _setup()
+    if not os.statvfs(base)[5]:
+        return   # a file system that counts no entries (btrfs, LittleFS)
+    root = base + "/journal/.files"
+    saved = jail.ENTRIES_LEFT
+    jail.ENTRIES_LEFT = 1 << 62   # this module's Jail: MicroPython's handler loads a fresh one per request
+    try:
+        crowded = jail.Jail(root, LIMIT, 0)
+        assert "file entries left" in str(raises(CommandError, crowded.put, ["e"], ""))
+        assert "file entries left" in str(raises(CommandError, crowded.put_folder, ["d"]))
+    finally:
+        jail.ENTRIES_LEFT = saved
+    assert _tree(root) == {}
+    assert await h["file/put"]({"path": "/e", "data": ""}) is None
