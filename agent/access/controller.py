@@ -245,4 +245,11 @@ def make(thing, board, site, doors):
     # first: no device id, hence no journal folder, starts with one).
     root = cfg["path"] or board["journal"]["path"].rstrip("/") + "/.users"
     folder = root.rstrip("/") + "/" + site["device_id"]
-    return Access(thing, open_store(folder, cfg["max_users"]), doors, site, cfg, folder)
+    access = Access(thing, open_store(folder, cfg["max_users"]), doors, site, cfg, folder)
+    if any(p.get("type") == "wiegand" and p.get("mode") != "card" for p in board.get("peripherals", ())):
+        # A keypad takes PINs: the lockout table's code is loaded now, on
+        # the fresh heap of the start, not by the first PIN typed at the
+        # door, when a fragmented heap may hold no block for it (measured:
+        # the first card+PIN of the door scenarios failed, allocating 1.3 KB).
+        access._lockout()
+    return access

@@ -13,6 +13,7 @@ from agent.codecs.session import LocalProtocolError
 from agent.errors import CommandError, LinkClosed
 from agent.hal import format_exc
 from agent.uplinks.delivery import Delivery
+from agent.uplinks.relink import keep_up
 
 NAME = "uplink"
 # Commands running at once. Each is a task holding its payload: a cloud that
@@ -71,28 +72,19 @@ class Uplink:
     async def run(self):
         """Serve the link, and start over with backoff whenever it fails
         (a supervised task)."""
-        while True:
-            try:
-                await self._serve_once()
-            except LinkClosed as e:
-                log.warn(NAME, "link down: %s" % e)
-            except MemoryError as e:
-                # No block large enough on a fragmented heap: one line and
-                # a retry (the next attempt starts after a collection).
-                log.count("out_of_memory")
-                log.error(NAME, "link failed: out of memory (%s)" % e)
-            except Exception as e:  # noqa: BLE001 - any link failure means start over
-                log.error(NAME, "link failed: %r\n%s" % (e, format_exc(e)))
-            finally:
-                self.session.close()
-            await self._after_link()
-            self.backoff.down()
-            if self.online:
-                self.online = False
-                self.thing.update("online", False)
-            delay = self.backoff.next_delay()
-            log.info(NAME, "reconnecting in %.1fs" % delay)
-            await asyncio.sleep(delay)
+        await keep_up(NAME, self._serve_link, self.backoff, self._down)
+
+    async def _serve_link(self):
+        try:
+            await self._serve_once()
+        finally:
+            self.session.close()
+
+    async def _down(self):
+        await self._after_link()
+        if self.online:
+            self.online = False
+            self.thing.update("online", False)
 
     async def _after_link(self):
         pass

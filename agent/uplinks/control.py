@@ -14,6 +14,7 @@ from agent.codecs import control as codec
 from agent.errors import CommandError, LinkClosed
 from agent.hal import format_exc, ticks_diff, ticks_ms
 from agent.tasks import first_done
+from agent.uplinks.relink import keep_up
 
 NAME = "control"
 REQUEST_TIMEOUT_S = 20   # one request's handler; the reader waits for it
@@ -84,18 +85,7 @@ class ControlChannel:
 
     async def run(self):
         """Serve the link; when it fails, back off and start over."""
-        while True:
-            try:
-                await self._serve_once()
-            except LinkClosed as e:
-                log.warn(NAME, "link down: %s" % e)
-            except MemoryError as e:
-                log.count("out_of_memory")
-                log.error(NAME, "link failed: out of memory (%s)" % e)
-            self.backoff.down()
-            delay = self.backoff.next_delay()
-            log.info(NAME, "reconnecting in %.1fs" % delay)
-            await asyncio.sleep(delay)
+        await keep_up(NAME, self._serve_once, self.backoff)
 
     async def _serve_once(self):
         cfg, site = self.cfg, self.site

@@ -53,6 +53,20 @@ async def admin_of(bench):
             await ws.close()
 
 
+async def run_command(*argv, timeout=60):
+    """A command as a technician runs it, in its own process: (exit code,
+    stdout, stderr); killed after `timeout` s, which its stderr then says."""
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, err = await proc.communicate()
+        err += b"\n[killed after %ds]" % timeout
+    return proc.returncode, out.decode(), err.decode()
+
+
 async def eventually(check, timeout=10, every=0.1):
     """Poll `check()` until truthy (bounded in time); returns its value."""
     loop = asyncio.get_running_loop()

@@ -19,7 +19,7 @@ from host_tools.cli_common import CliError
 from host_tools.paths import BOARDS, ROOT
 from host_tools.rig import Rig
 
-from e2e_support import DEVICE, TOKEN, eventually
+from e2e_support import DEVICE, TOKEN, eventually, run_command
 
 BOARD = BOARDS / "virtual-esp32.json"
 DOORLINK = [sys.executable, "-m", "host_tools.cli"]
@@ -27,16 +27,7 @@ TIMEOUT = 90   # one command, a flash with its boot included
 
 
 async def run(*argv, timeout=TIMEOUT):
-    """A command as a technician runs it: (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
-        err += b"\n[killed after %ds]" % timeout
-    return proc.returncode, out.decode(), err.decode()
+    return await run_command(*argv, timeout=timeout)
 
 
 async def doorlink_flash(board, site, *more):

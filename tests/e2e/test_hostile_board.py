@@ -22,7 +22,7 @@ from host_tools.cli_common import CliError
 from host_tools.paths import BOARDS
 from host_tools.virtual_board import BLOCK, IN_BACKLOG, littlefs_for, make_image
 
-from e2e_support import eventually
+from e2e_support import eventually, run_command
 
 DOORLINK = [sys.executable, "-m", "host_tools.cli"]
 
@@ -38,15 +38,7 @@ while True:
 
 
 async def run(*argv, timeout=60):
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
-        err += b"\n[killed after %ds]" % timeout
-    return proc.returncode, out.decode(), err.decode()
+    return await run_command(*argv, timeout=timeout)
 
 
 async def on_board(port, work, timeout=40):

@@ -16,7 +16,12 @@ from agent import clock, config, hal, log
 from agent.thing import Thing
 
 STUBS = True
-HEAP_KB = 192
+# Not a board's budget (the ESP32 door board's is 384 KB, held by
+# test_door_scenarios_esp32.py and tests/e2e/test_esp32_agent.py): these
+# tests compile the agent's modules from source, in this heap. 192 KB
+# stopped holding a 3.5 KB block for compiling door.py once config.py
+# gained the control and display tables (2026-12-07).
+HEAP_KB = 208
 TIMEOUT_S = 60
 RELAY, SENSOR, REX = 26, 27, 14
 D0, D1 = 32, 33

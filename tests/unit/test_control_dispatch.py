@@ -112,6 +112,7 @@ async def test_a_signed_request_from_before_the_agent_started_is_refused_as_a_re
 
 
 def test_a_channel_without_a_key_says_at_start_that_anyone_on_the_way_can_drive_it():
+    log.set_level("info")   # another test of this process may have turned the console down
     before = log.ring.newest()
     _channel()
     said = [line for _, line in log.ring.tail(before)["lines"] if "not signed" in line]
@@ -124,6 +125,7 @@ def test_a_channel_without_a_key_says_at_start_that_anyone_on_the_way_can_drive_
 async def test_a_flood_of_refused_requests_is_counted_each_and_said_once():
     # Red team: each refusal was a log line, so anyone on a ws:// path could
     # push what the door said out of the log kept on flash.
+    log.set_level("info")
     ch = _channel("k" * 16)
     before, counted = log.ring.newest(), log.counters.get("control_refused", 0)
     for _ in range(50):
