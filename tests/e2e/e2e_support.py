@@ -6,6 +6,8 @@
 import asyncio
 import contextlib
 import json
+import os
+import sys
 
 import aiohttp
 
@@ -53,11 +55,11 @@ async def admin_of(bench):
             await ws.close()
 
 
-async def run_command(*argv, timeout=60):
+async def run_command(*argv, timeout=60, env=None):
     """A command as a technician runs it, in its own process: (exit code,
     stdout, stderr); killed after `timeout` s, which its stderr then says."""
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+                                                stderr=asyncio.subprocess.PIPE, env=env)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -65,6 +67,13 @@ async def run_command(*argv, timeout=60):
         out, err = await proc.communicate()
         err += b"\n[killed after %ds]" % timeout
     return proc.returncode, out.decode(), err.decode()
+
+
+async def doorlink_control(device, *args):
+    """`doorlink control DEVICE ...` against a loopback bench, as an
+    anonymous admin (no token from the caller's environment)."""
+    return await run_command(sys.executable, "-m", "host_tools.cli", "control", device, *args,
+                             env={**os.environ, "DOORLINK_ADMIN_TOKEN": ""})
 
 
 async def eventually(check, timeout=10, every=0.1):

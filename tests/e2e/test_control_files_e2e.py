@@ -4,22 +4,15 @@ management channel, and the file lands in the data root on the device's
 flash (journal.path/.files); a traversal through the same path is refused
 and touches nothing."""
 
-import asyncio
 import json
-import os
-import sys
 
 from host_tools.bench.app import CONTROL
 
-from e2e_support import DEVICE, eventually
+from e2e_support import DEVICE, doorlink_control, eventually
 
 
 async def doorlink(*args):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "host_tools.cli", "control", DEVICE, *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "DOORLINK_ADMIN_TOKEN": ""})
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
+    return await doorlink_control(DEVICE, *args)
 
 
 async def test_files_through_the_bench_with_doorlink_control(runtime, rig, bench, tmp_path):

@@ -5,10 +5,7 @@ the device, its link and the PIN being typed (as stars); keys typed over
 the channel open the door (the relay energises) and journal a PIN
 decision like a keypad's."""
 
-import asyncio
 import json
-import os
-import sys
 
 from PIL import Image
 
@@ -16,18 +13,14 @@ from agent.hal.framebuf_py import FrameBuffer
 from host_tools.bench.app import CONTROL
 from host_tools.paths import board_path
 
-from e2e_support import DEVICE, eventually
+from e2e_support import DEVICE, doorlink_control, eventually
 
 RELAY = 26
 PIN = "2580"
 
 
 async def doorlink(*args):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "host_tools.cli", "control", DEVICE, *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "DOORLINK_ADMIN_TOKEN": ""})
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
+    return await doorlink_control(DEVICE, *args)
 
 
 def shows(img, text, y, scale, inverted=False):
