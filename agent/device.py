@@ -39,7 +39,8 @@ def uplink_factory(kind):
 
 class Device:
     __slots__ = ("board", "site", "thing", "io", "uplink", "journal", "supervisor",
-                 "heap_peak", "restart", "_started", "boot", "safe", "doors", "access", "display", "readers")
+                 "heap_peak", "restart", "_started", "boot", "safe", "doors", "access", "display", "readers",
+                 "scripts")
 
     def __init__(self, board, site, io, boot=None):
         self.board = board
@@ -52,6 +53,7 @@ class Device:
         self.access = None  # access/controller.py Access, on a board with doors
         self.display = None  # peripherals/display.py Display, on a board with one
         self.readers = []    # peripherals/reader.py Readers: the keypads (control key/*)
+        self.scripts = None  # control/script_run.py Runner, where the site lets scripts run
         self.supervisor = Supervisor()
         self.heap_peak = 0
         self.restart = False   # a reboot (True) or respring ("soft") was asked for: main() restarts once stopped

@@ -23,10 +23,10 @@ def register(handlers, device):
         from agent.hal.netinfo import local_ip
         host = split_url(device.site["control"]["url"], ("ws", "wss"))[1]
         last = log.ring.last(1)
+        runner = device.scripts
         return {
             "app": {"version": __version__, "license": _stored_code(folder)},
-            # Scripts come with a later slice: none selected, none running.
-            "script": {"select": "", "running": False},
+            "script": {"select": runner.selected if runner else "", "running": bool(runner and runner.running())},
             "system": {"os": hal.RUNTIME if hal.MICROPYTHON else "linux", "name": device.board["name"],
                        "sn": device.site["device_id"], "ip": local_ip(host),
                        # A door controller runs on mains (or PoE): no battery to report.

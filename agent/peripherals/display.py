@@ -50,6 +50,11 @@ class Display:
         elif name == r.PUNCH:
             self._last = "punch %s" % ("" if who is None else who)
 
+    def show(self, text):
+        """Show `text` on the line of the last event (a script's, through
+        the management channel) until the next event replaces it."""
+        self._last = text
+
     def _state(self):
         get = self.thing.get
         door = self.door

@@ -27,8 +27,8 @@ REFUSED_SAID_S = 10
 
 class ControlChannel:
     def __init__(self, site, handlers, net):
-        """`handlers`: request type -> async fn(body) -> reply body, or None
-        for a type known but not supported yet (agent/control/requests.py).
+        """`handlers`: request type -> async fn(body) -> reply body
+        (agent/control/requests.py).
         `net`: connect(url, max_size, timeout, write_timeout, ca_file, headers)."""
         self.cfg = site["control"]
         self.site = site
@@ -151,8 +151,6 @@ class ControlChannel:
             log.count("control_unknown")
             return codec.reply(t, None, "unknown request type %s" % t)
         handler = self.handlers[t]
-        if handler is None:
-            return codec.reply(t, None, "not supported yet")
         if t not in QUIET:
             log.info(NAME, "request %s" % t)
         log.count("control_requests")

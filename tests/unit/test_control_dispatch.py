@@ -58,7 +58,7 @@ def _channel(key=None):
     async def crash(body):
         raise Crash("handler bug")
 
-    handlers = {"test/echo": echo, "test/refuse": refuse, "test/crash": crash, "test/later": None}
+    handlers = {"test/echo": echo, "test/refuse": refuse, "test/crash": crash}
     control = {"url": "ws://127.0.0.1:1/control"}
     if key:
         control["key"] = key
@@ -70,7 +70,6 @@ async def test_each_request_is_answered_under_its_type():
     assert json.loads(await ch.answer('{"type": "test/echo", "body": [1, "é"]}')) == {
         "type": "test/echo", "body": {"got": [1, "é"]}, "error": ""}
     assert json.loads(await ch.answer('{"type": "test/refuse"}')) == {"type": "test/refuse", "error": "no door here"}
-    assert json.loads(await ch.answer('{"type": "test/later"}'))["error"] == "not supported yet"
     assert json.loads(await ch.answer('{"type": "x/y"}'))["error"] == "unknown request type x/y"
     assert json.loads(await ch.answer("[]"))["type"] == ""
 

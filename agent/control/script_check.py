@@ -1,0 +1,318 @@
+# A script's text checked and made stoppable before it is stored or run
+# (agent/control/scripts.py loads this for one request and releases it).
+#
+# A script is a small automation program in a narrow subset of Python that
+# both runtimes compile: no import, no class, no lambda, no yield, no
+# global, no f-string, no `**`, no name starting "__" (no way to the
+# interpreter's insides) and none of the builtins that reach past the
+# script's own API (exec, eval, compile, open, getattr, iter, ...). The
+# check is a guard against mistakes and against a script wandering off its
+# API; it is not a sandbox against whoever holds the control key - they
+# can reboot the door anyway. Running scripts stays off unless the site
+# turns it on.
+#
+# Made stoppable: the agent runs on one event loop, so a script that
+# never awaits would hold every door. Each loop body and function body
+# gets a checkpoint call first, and each comprehension's iterable is
+# wrapped in a checking iterator; a checkpoint raises once the script was
+# told to stop or has run longer than its slice without `await sleep(...)`
+# (agent/control/script_run.py). A checkpoint that a script's
+# `try/except` swallows fires again at the next loop turn or call, outside
+# that `try`, so the script ends. The top level becomes the body of an
+# `async def`, so `await sleep(ms)` works there.
+#
+# The text is tokenized here (MicroPython has no tokenize or ast module),
+# one logical line at a time, and written out again: one output line per
+# logical line, plus the inserted checkpoint lines. `lines` maps each
+# output line back to the script's own, so an error names the script's
+# line, not ours.
+from agent.control.scripts import CHECK, ITER, MAIN, MAX_BYTES
+from agent.errors import CommandError
+
+MAX_DEPTH = 16      # brackets inside brackets (the compilers recurse on them)
+MAX_INDENT = 16     # nested blocks
+PREFIX = "_dl"      # names of ours; a script's names may not start so
+
+REFUSED_WORDS = {
+    "import": "scripts cannot import: their API is door, reader, display, log and sleep",
+    "from": "scripts cannot import: their API is door, reader, display, log and sleep",
+    "class": "scripts cannot define classes",
+    "lambda": "scripts cannot use lambda: write a def",
+    "yield": "scripts cannot use yield",
+    "global": "scripts cannot use global: keep shared state in a dict or a list",
+    "nonlocal": "scripts cannot use nonlocal: keep shared state in a dict or a list",
+}
+# Builtins that lead past the script's API, or run without end in C
+# (iter(int, 1)) where no checkpoint can reach.
+REFUSED_NAMES = ("exec", "eval", "compile", "open", "globals", "locals", "getattr", "setattr", "delattr",
+                 "vars", "dir", "iter", "input", "help", "breakpoint", "exit", "quit", "memoryview",
+                 "super", "type", "object", "property", "classmethod", "staticmethod", "bytearray")
+COMPOUND = ("if", "elif", "else", "while", "for", "try", "except", "finally", "with", "def", "async")
+LOOPS = ("while", "for", "def")   # whose bodies get a checkpoint
+OPS3 = ("**=", "//=", ">>=", "<<=", "...")
+OPS2 = ("**", "//", ">>", "<<", "->", ":=", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=",
+        "|=", "^=", "@=")
+OPS1 = "+-*/%@&|^~<>()[]{},:.;=!"
+OPEN, CLOSE = "([{", ")]}"
+NAME_START = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+NAME_CHARS = NAME_START + "0123456789"
+STRING_PREFIXES = ("", "r", "b", "rb", "br", "u")
+
+
+class _Line:
+    """One logical line: its first physical line's number, its indent and
+    its tokens."""
+    __slots__ = ("no", "indent", "tokens")
+
+    def __init__(self, no, indent):
+        self.no = no
+        self.indent = indent
+        self.tokens = []
+
+
+def _fail(no, why):
+    raise CommandError("script line %d: %s" % (no, why))
+
+
+def _string(src, i, no):
+    """The end (exclusive) of the string literal whose quote is at i."""
+    q = src[i]
+    triple = src[i:i + 3] == q * 3
+    close = q * 3 if triple else q
+    j = i + len(close)
+    n = len(src)
+    while j < n:
+        c = src[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "\n" and not triple:
+            _fail(no, "a string is not closed on its line")
+        if src.startswith(close, j):
+            return j + len(close)
+        j += 1
+    _fail(no, "a string is not closed")
+
+
+def _number(src, i):
+    n = len(src)
+    j = i + 1
+    hexa = src[i:i + 2] in ("0x", "0X")
+    while j < n:
+        c = src[j]
+        if c in NAME_CHARS or c == ".":
+            j += 1
+        elif c in "+-" and not hexa and src[j - 1] in "eE":
+            j += 1
+        else:
+            break
+    return j
+
+
+def logical_lines(src):
+    """The script's logical lines, in order (a generator: one line's tokens
+    held at a time). CommandError for what Python would not accept or the
+    subset refuses at the token level."""
+    i, n, no = 0, len(src), 1
+    line = None
+    depth = 0
+    while i < n:
+        c = src[i]
+        if line is None:
+            # The start of a logical line: its indent.
+            j = i
+            while j < n and src[j] == " ":
+                j += 1
+            if j < n and src[j] == "\t":
+                _fail(no, "indent with spaces, not tabs")
+            if j >= n:
+                break
+            if src[j] in "#\r\n":
+                # A blank or comment-only line.
+                while j < n and src[j] != "\n":
+                    j += 1
+                i, no = j + 1, no + 1
+                continue
+            line = _Line(no, j - i)
+            i = j
+            continue
+        if c == "\n" or c == "#":
+            if c == "#":
+                while i < n and src[i] != "\n":
+                    i += 1
+                continue
+            i, no = i + 1, no + 1
+            if depth == 0:
+                if line.tokens:
+                    yield line
+                line = None
+            continue
+        if c in " \r\f":
+            i += 1
+            continue
+        if c == "\\":
+            if src[i + 1:i + 2] == "\n":
+                i, no = i + 2, no + 1
+                continue
+            _fail(no, "a backslash outside a string")
+        start = i
+        if c in NAME_START:
+            while i < n and src[i] in NAME_CHARS:
+                i += 1
+            word = src[start:i]
+            if i < n and src[i] in "'\"":
+                if word.lower() not in STRING_PREFIXES:
+                    _fail(no, "f-strings and %s-strings are not taken: use %% or +" % word)
+                end = _string(src, i, no)
+                no += src.count("\n", i, end)
+                i = end
+                line.tokens.append(src[start:i])
+                continue
+            # After a dot it names an attribute (door.open): not a builtin.
+            _word(word, no, line.tokens and line.tokens[-1] == ".")
+            line.tokens.append(word)
+            continue
+        if c in "'\"":
+            i = _string(src, i, no)
+            no += src.count("\n", start, i)
+            line.tokens.append(src[start:i])
+            continue
+        if c in "0123456789" or (c == "." and src[i + 1:i + 2].isdigit()):
+            i = _number(src, i)
+            line.tokens.append(src[start:i])
+            continue
+        op = src[i:i + 3]
+        if op not in OPS3:
+            op = src[i:i + 2]
+            if op not in OPS2:
+                op = c
+                if op not in OPS1:
+                    _fail(no, "character %r is not Python" % c)
+        if op in ("**", "**="):
+            _fail(no, "** is refused (9**9**9 would hold the processor): multiply instead")
+        i += len(op)
+        if op in OPEN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                _fail(no, "brackets nested deeper than %d" % MAX_DEPTH)
+        elif op in CLOSE:
+            depth -= 1
+            if depth < 0:
+                _fail(no, "%r closes nothing" % op)
+        line.tokens.append(op)
+    if depth:
+        _fail(no, "a bracket is not closed")
+    if line is not None and line.tokens:
+        yield line
+
+
+def _word(word, no, attribute):
+    why = REFUSED_WORDS.get(word)
+    if why:
+        _fail(no, why)
+    if word.startswith("__") or word.startswith(PREFIX):
+        _fail(no, "names starting with __ or %s are not for scripts: %s" % (PREFIX, word))
+    if word in REFUSED_NAMES and not attribute:
+        _fail(no, "%s is not available to scripts" % word)
+
+
+def _header_colon(tokens):
+    """The index of a compound statement's colon (the first one outside
+    brackets), or None."""
+    depth = 0
+    for k, t in enumerate(tokens):
+        if t in OPEN:
+            depth += 1
+        elif t in CLOSE:
+            depth -= 1
+        elif t == ":" and depth == 0:
+            return k
+    return None
+
+
+def _wrap_comprehensions(tokens, no):
+    """Each comprehension's iterable inside _dl_it(...): `[x for x in l]`
+    -> `[x for x in _dl_it(l)]`. A `for` inside brackets is one."""
+    out = []
+    depth = 0
+    waiting = []   # depths whose `for` has not met its `in` yet
+    open_at = []   # depths at which an _dl_it( is open
+    for t in tokens:
+        if open_at and depth == open_at[-1] and (t in ("for", "if", "async") or t in CLOSE):
+            out.append(")")
+            open_at.pop()
+        if t in OPEN:
+            depth += 1
+        elif t in CLOSE:
+            depth -= 1
+        elif t == "for" and depth > 0:
+            waiting.append(depth)
+        elif t == "in" and waiting and waiting[-1] == depth:
+            waiting.pop()
+            out.append(t)
+            out.append(ITER)
+            out.append("(")
+            open_at.append(depth)
+            continue
+        out.append(t)
+    if waiting or open_at:
+        _fail(no, "a comprehension without its 'in'")
+    return out
+
+
+def transform(src):
+    """The script's text -> (the code to compile, lines): its top level as
+    `async def _dl_main():`, a checkpoint first in every loop and function
+    body, comprehensions' iterables checked. lines[k] is the script's line
+    for the code's line k + 1. CommandError for anything refused."""
+    if len(src) > MAX_BYTES:
+        raise CommandError("script over %d bytes" % MAX_BYTES)
+    out = ["async def %s():" % MAIN]
+    lines = [0]
+    indents = [0]
+    body = False     # the line before was a header whose body starts on the next line
+    check = None     # ... and that body gets a checkpoint first (the header's line)
+    for line in logical_lines(src):
+        tokens, no, indent = line.tokens, line.no, line.indent
+        if indent > indents[-1]:
+            if not body:
+                _fail(no, "unexpected indent")
+            indents.append(indent)
+            if len(indents) > MAX_INDENT:
+                _fail(no, "blocks nested deeper than %d" % MAX_INDENT)
+        elif body:
+            _fail(no, "expected an indented block")
+        else:
+            while indent < indents[-1]:
+                indents.pop()
+            if indent != indents[-1]:
+                _fail(no, "unindent does not match any outer block")
+        if check is not None:
+            out.append(" " * (indent + 1) + CHECK + "()")
+            lines.append(check)
+        body, check = False, None
+        first = tokens[0]
+        if first == "async" and (len(tokens) < 2 or tokens[1] != "def"):
+            _fail(no, "only 'async def' is taken: no async for or async with")
+        tokens = _wrap_comprehensions(tokens, no)
+        if first in COMPOUND:
+            colon = _header_colon(tokens)
+            if colon is None:
+                _fail(no, "a %s statement without its ':'" % first)
+            loop = first in LOOPS or first == "async"
+            if colon + 1 < len(tokens):
+                if loop:   # a one-line body: the checkpoint goes first in it
+                    tokens = tokens[:colon + 1] + [CHECK, "(", ")", ";"] + tokens[colon + 1:]
+            else:
+                body = True
+                check = no if loop else None
+        text = " " * (indent + 1) + " ".join(tokens)
+        out.append(text)
+        # A string over several lines keeps its line breaks: the map too.
+        for k in range(text.count("\n") + 1):
+            lines.append(no + k)
+    if body:
+        _fail(lines[-1], "expected an indented block at the end")
+    out.append(" pass")
+    lines.append(lines[-1])
+    return "\n".join(out) + "\n", lines
