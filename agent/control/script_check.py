@@ -26,9 +26,12 @@
 # logical line, plus the inserted checkpoint lines. `lines` maps each
 # output line back to the script's own, so an error names the script's
 # line, not ours.
+from array import array
+
 from agent.control.scripts import CHECK, ITER, MAIN, MAX_BYTES
 from agent.errors import CommandError
 
+MAX_LINES = 1000    # physical lines (the line map holds two per line)
 MAX_DEPTH = 16      # brackets inside brackets (the compilers recurse on them)
 MAX_INDENT = 16     # nested blocks
 PREFIX = "_dl"      # names of ours; a script's names may not start so
@@ -56,6 +59,19 @@ OPS1 = "+-*/%@&|^~<>()[]{},:.;=!"
 OPEN, CLOSE = "([{", ")]}"
 NAME_START = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 NAME_CHARS = NAME_START + "0123456789"
+NL, CR, TAB, SPACE, HASH, DOT, BACKSLASH, PLUS, MINUS = 10, 13, 9, 32, 35, 46, 92, 43, 45
+# What each byte can be, looked up: `byte in b"..."` allocates on
+# MicroPython, a table's entry does not.
+START, NAME, DIGIT, BLANK, QUOTE = 1, 2, 4, 8, 16
+KIND = bytearray(256)
+for _c in NAME_START:
+    KIND[ord(_c)] = START | NAME
+for _c in "0123456789":
+    KIND[ord(_c)] = NAME | DIGIT
+for _c in " \r\f":
+    KIND[ord(_c)] = BLANK
+for _c in "'\"":
+    KIND[ord(_c)] = QUOTE
 STRING_PREFIXES = ("", "r", "b", "rb", "br", "u")
 
 
@@ -77,16 +93,18 @@ def _fail(no, why):
 def _string(src, i, no):
     """The end (exclusive) of the string literal whose quote is at i."""
     q = src[i]
-    triple = src[i:i + 3] == q * 3
-    close = q * 3 if triple else q
+    close = bytes((q, q, q))
+    triple = src.startswith(close, i)
+    if not triple:
+        close = close[:1]
     j = i + len(close)
     n = len(src)
     while j < n:
         c = src[j]
-        if c == "\\":
+        if c == BACKSLASH:
             j += 2
             continue
-        if c == "\n" and not triple:
+        if c == NL and not triple:
             _fail(no, "a string is not closed on its line")
         if src.startswith(close, j):
             return j + len(close)
@@ -97,12 +115,12 @@ def _string(src, i, no):
 def _number(src, i):
     n = len(src)
     j = i + 1
-    hexa = src[i:i + 2] in ("0x", "0X")
+    hexa = src[i + 1:i + 2] in (b"x", b"X")
     while j < n:
         c = src[j]
-        if c in NAME_CHARS or c == ".":
+        if KIND[c] & NAME or c == DOT:
             j += 1
-        elif c in "+-" and not hexa and src[j - 1] in "eE":
+        elif (c == PLUS or c == MINUS) and not hexa and src[j - 1] | 0x20 == 0x65:   # e or E
             j += 1
         else:
             break
@@ -110,9 +128,14 @@ def _number(src, i):
 
 
 def logical_lines(src):
-    """The script's logical lines, in order (a generator: one line's tokens
-    held at a time). CommandError for what Python would not accept or the
-    subset refuses at the token level."""
+    """The script's logical lines (`src`: its UTF-8 bytes), in order (a
+    generator: one line's tokens held at a time). CommandError for what
+    Python would not accept or the subset refuses at the token level.
+
+    It reads bytes, not text: a character taken from a str is a new object
+    on MicroPython, one from bytes a small int. Over text, checking a 4 KB
+    script made 340 KB of garbage, and the heap it left behind was too
+    fragmented to compile the script in."""
     i, n, no = 0, len(src), 1
     line = None
     depth = 0
@@ -121,24 +144,24 @@ def logical_lines(src):
         if line is None:
             # The start of a logical line: its indent.
             j = i
-            while j < n and src[j] == " ":
+            while j < n and src[j] == SPACE:
                 j += 1
-            if j < n and src[j] == "\t":
+            if j < n and src[j] == TAB:
                 _fail(no, "indent with spaces, not tabs")
             if j >= n:
                 break
-            if src[j] in "#\r\n":
+            if src[j] == HASH or src[j] == CR or src[j] == NL:
                 # A blank or comment-only line.
-                while j < n and src[j] != "\n":
+                while j < n and src[j] != NL:
                     j += 1
                 i, no = j + 1, no + 1
                 continue
             line = _Line(no, j - i)
             i = j
             continue
-        if c == "\n" or c == "#":
-            if c == "#":
-                while i < n and src[i] != "\n":
+        if c == NL or c == HASH:
+            if c == HASH:
+                while i < n and src[i] != NL:
                     i += 1
                 continue
             i, no = i + 1, no + 1
@@ -147,47 +170,49 @@ def logical_lines(src):
                     yield line
                 line = None
             continue
-        if c in " \r\f":
+        if KIND[c] & BLANK:
             i += 1
             continue
-        if c == "\\":
-            if src[i + 1:i + 2] == "\n":
+        if c == BACKSLASH:
+            if src[i + 1:i + 2] == b"\n":
                 i, no = i + 2, no + 1
                 continue
             _fail(no, "a backslash outside a string")
         start = i
-        if c in NAME_START:
-            while i < n and src[i] in NAME_CHARS:
+        if KIND[c] & START:
+            while i < n and KIND[src[i]] & NAME:
                 i += 1
-            word = src[start:i]
-            if i < n and src[i] in "'\"":
+            word = src[start:i].decode()
+            if i < n and KIND[src[i]] & QUOTE:
                 if word.lower() not in STRING_PREFIXES:
                     _fail(no, "f-strings and %s-strings are not taken: use %% or +" % word)
                 end = _string(src, i, no)
-                no += src.count("\n", i, end)
+                no += src.count(b"\n", i, end)
                 i = end
-                line.tokens.append(src[start:i])
+                line.tokens.append(src[start:i].decode())
                 continue
             # After a dot it names an attribute (door.open): not a builtin.
             _word(word, no, line.tokens and line.tokens[-1] == ".")
             line.tokens.append(word)
             continue
-        if c in "'\"":
+        if KIND[c] & QUOTE:
             i = _string(src, i, no)
-            no += src.count("\n", start, i)
-            line.tokens.append(src[start:i])
+            no += src.count(b"\n", start, i)
+            line.tokens.append(src[start:i].decode())
             continue
-        if c in "0123456789" or (c == "." and src[i + 1:i + 2].isdigit()):
+        if KIND[c] & DIGIT or (c == DOT and i + 1 < n and KIND[src[i + 1]] & DIGIT):
             i = _number(src, i)
-            line.tokens.append(src[start:i])
+            line.tokens.append(src[start:i].decode())
             continue
-        op = src[i:i + 3]
+        if c >= 0x80:
+            _fail(no, "non-ASCII outside a string")
+        op = src[i:i + 3].decode()
         if op not in OPS3:
-            op = src[i:i + 2]
+            op = op[:2]
             if op not in OPS2:
-                op = c
+                op = op[:1]
                 if op not in OPS1:
-                    _fail(no, "character %r is not Python" % c)
+                    _fail(no, "character %r is not Python" % op)
         if op in ("**", "**="):
             _fail(no, "** is refused (9**9**9 would hold the processor): multiply instead")
         i += len(op)
@@ -265,10 +290,19 @@ def transform(src):
     `async def _dl_main():`, a checkpoint first in every loop and function
     body, comprehensions' iterables checked. lines[k] is the script's line
     for the code's line k + 1. CommandError for anything refused."""
+    if isinstance(src, str):
+        src = src.encode()
     if len(src) > MAX_BYTES:
         raise CommandError("script over %d bytes" % MAX_BYTES)
-    out = ["async def %s():" % MAIN]
-    lines = [0]
+    physical = src.count(b"\n") + 1
+    if physical > MAX_LINES:
+        raise CommandError("script over %d lines" % MAX_LINES)
+    # The output and its line map are allocated whole, first: written line
+    # by line as lists, they left one small live string behind every KB of
+    # the tokenizer's garbage, and the final join found no free block
+    # large enough in a 384 KB heap (MemoryError running an 8 KB script).
+    out = Out(2 * len(src) + 64, 2 * physical + 2)
+    out.add("async def %s():" % MAIN, 0)
     indents = [0]
     body = False     # the line before was a header whose body starts on the next line
     check = None     # ... and that body gets a checkpoint first (the header's line)
@@ -288,8 +322,7 @@ def transform(src):
             if indent != indents[-1]:
                 _fail(no, "unindent does not match any outer block")
         if check is not None:
-            out.append(" " * (indent + 1) + CHECK + "()")
-            lines.append(check)
+            out.add(" " * (indent + 1) + CHECK + "()", check)
         body, check = False, None
         first = tokens[0]
         if first == "async" and (len(tokens) < 2 or tokens[1] != "def"):
@@ -306,13 +339,43 @@ def transform(src):
             else:
                 body = True
                 check = no if loop else None
-        text = " " * (indent + 1) + " ".join(tokens)
-        out.append(text)
-        # A string over several lines keeps its line breaks: the map too.
-        for k in range(text.count("\n") + 1):
-            lines.append(no + k)
+        out.add(" " * (indent + 1) + " ".join(tokens), no)
     if body:
-        _fail(lines[-1], "expected an indented block at the end")
-    out.append(" pass")
-    lines.append(lines[-1])
-    return "\n".join(out) + "\n", lines
+        _fail(out.last(), "expected an indented block at the end")
+    out.add(" pass", out.last())
+    return out.done()
+
+
+class Out:
+    """The made-stoppable text (bytes, as both runtimes' compile() take)
+    and its line map (lines[k]: the script's line for the code's line
+    k + 1), in room allocated at the start."""
+
+    def __init__(self, size, count):
+        self.buf = bytearray(size)
+        self.pos = 0
+        self.lines = array("H", bytes(2 * count))
+        self.n = 0
+
+    def add(self, text, no):
+        data = text.encode()
+        end = self.pos + len(data) + 1
+        # A string over several lines keeps its line breaks: the map too.
+        breaks = text.count("\n") + 1
+        if end > len(self.buf) or self.n + breaks > len(self.lines):
+            _fail(no, "the script grows past its room once made stoppable: shorten it")
+        self.buf[self.pos:end - 1] = data
+        self.buf[end - 1] = 10
+        self.pos = end
+        for k in range(breaks):
+            self.lines[self.n] = no + k
+            self.n += 1
+
+    def last(self):
+        return self.lines[self.n - 1]
+
+    def done(self):
+        lines = self.lines
+        if self.n < len(lines):
+            lines = lines[:self.n]
+        return bytes(memoryview(self.buf)[:self.pos]), lines

@@ -123,12 +123,11 @@ class Runner:
         return run is not None and not run.done
 
     def start(self, name, code, lines):
-        """Compile the made-stoppable text and start it. The caller stopped
-        the one before. CommandError-free: a script that does not compile
-        raises SyntaxError here, for the caller to say."""
+        """Start the made-stoppable script, compiled (`code`). The caller
+        stopped the one before."""
         run = Run(name)
         g = self._world(run, lines)
-        exec(compile(code, "script", "exec"), g)
+        exec(code, g)
         coro = g[MAIN]()
         g = None
         self.run = run
