@@ -61,7 +61,8 @@ CONTROL_FIELDS = {
     "key": (str, False, None, "shared secret: only requests signed with it are taken (16+ characters)", None),
     "max_message": (int, False, 16384, "largest request accepted (bytes; fits the board's heap)", (1024, 262144)),
     "liveness_s": (_NUM, False, 30, "seconds without any frame from the server before reconnecting", (1, 300)),
-    "scripts": (bool, False, False, "allow script/* requests to run scripts (a later slice)", None),
+    "scripts": (bool, False, False, "let script/run run the scripts kept on flash (script/* store them either way)",
+                None),
 }
 KEY_MIN = 16   # a control.key shorter than this is guessable
 
