@@ -53,6 +53,17 @@ async def test_files_through_the_bench_with_doorlink_control(runtime, rig, bench
     code, out, err = await doorlink("file/delete", '{"path": "/conf/door.cfg"}', *server)
     assert code == 0, err
     assert not (root / "conf" / "door.cfg").exists()
+
+    # This site does not let scripts run: one is kept, and not run.
+    code, out, err = await doorlink("script/put", '{"name": "a.py"}', "--file", str(upload), *server)
+    assert code == 1 and "UTF-8" in err, err
+    script = tmp_path / "a.py"
+    script.write_text("log('ran')\n")
+    code, out, err = await doorlink("script/put", '{"name": "a.py"}', "--file", str(script), *server)
+    assert code == 0, err
+    code, out, err = await doorlink("script/run", '{"name": "a.py"}', *server)
+    assert code == 1 and "control.scripts is false" in err, err
+    assert "a.py: ran" not in rig.output()
     assert "Traceback" not in rig.output()
 
 

@@ -78,8 +78,14 @@ async def test_a_screenshot_and_a_pin_typed_over_the_channel(runtime, rig, bench
     unlocked = [r["payload"] for r in bench.store.event_rows(DEVICE, "unlocked")]
     assert [(u["user"], u["source"]) for u in unlocked] == [("cy", "pin")]
 
-    code, _, err = await doorlink("touch/down", '{"finger": 1, "x": 10, "y": 10}', *server)
-    assert code == 1 and "no touch panel" in err
+    for touch in ("touch/down", "touch/move", "touch/up"):
+        code, _, err = await doorlink(touch, '{"finger": 1, "x": 10, "y": 10}', *server)
+        assert code == 1 and "no touch panel" in err, (touch, err)
+    # A key's release says nothing to a keypad: taken, and the door stays shut.
+    reply = await control.request(DEVICE, "key/up", {"code": "5"}, timeout=10)
+    assert reply["error"] == "", reply
+    reply = await control.request(DEVICE, "key/up", {"code": "x"}, timeout=10)
+    assert "needs" in reply["error"], reply
     code, _, err = await doorlink("screen/snapshot", '{"format": "png", "scale": 1000}', *server)
     assert code == 1 and "scale is a percentage" in err
     assert "Traceback" not in rig.output()
