@@ -1,7 +1,9 @@
 # Signed management requests (the cloud-control channel, site
-# `control.key`): HMAC-SHA256 over the request's type, time stamp, nonce
-# and canonical body, checked against the device's clock and a bounded
-# cache of nonces. Pure: the caller passes the clock's value.
+# `control.key`): HMAC-SHA256 over the device's id, the request's type,
+# time stamp, nonce and canonical body, checked against the device's clock
+# and a bounded cache of nonces. Pure: the caller passes the clock's value.
+# The device id is signed so that a request for one door cannot be
+# replayed to another that shares its key (a fleet keyed alike).
 #
 # MicroPython has hashlib.sha256 but no `hmac` module, and its json.dumps
 # neither sorts keys nor escapes non-ASCII: both are written here, once,
@@ -140,14 +142,15 @@ def canon(v):
     return "".join(out)
 
 
-def signed_text(req_type, ts, nonce, body):
+def signed_text(device, req_type, ts, nonce, body):
     """What a request's signature covers (canon(absent body) is "null")."""
-    return "%s\n%d\n%s\n%s" % (req_type, ts, nonce, canon(body))
+    return "%s\n%s\n%d\n%s\n%s" % (device, req_type, ts, nonce, canon(body))
 
 
-def sign(key, req_type, ts, nonce, body=None):
-    """The signature a control server puts in `sig` (tests, bench tools)."""
-    return hmac_sha256(key.encode(), signed_text(req_type, ts, nonce, body).encode())
+def sign(key, device, req_type, ts, nonce, body=None):
+    """The signature a control server puts in `sig` for the device with
+    id `device` (tests, bench tools)."""
+    return hmac_sha256(key.encode(), signed_text(device, req_type, ts, nonce, body).encode())
 
 
 def _same(a, b):
@@ -172,10 +175,11 @@ def _hex(s, low, high):
 class Verifier:
     """The device's side of signed requests: the key, and the nonces seen
     whose ts is not below the floor (the module's comment)."""
-    __slots__ = ("key", "floor", "_nonces")
+    __slots__ = ("key", "device", "floor", "_nonces")
 
-    def __init__(self, key):
+    def __init__(self, key, device):
         self.key = key.encode()
+        self.device = device   # this device's id: what is signed for another is not taken
         self.floor = None    # no request signed before this is taken (None: not known yet)
         self._nonces = {}    # nonce -> its request's ts
 
@@ -197,11 +201,11 @@ class Verifier:
         if abs(ts - now) > SKEW_S:
             return "stale request: ts is %+d s off the device's clock (at most %d s allowed)" % (ts - now, SKEW_S)
         try:
-            text = signed_text(req_type, ts, nonce, msg.get("body"))
+            text = signed_text(self.device, req_type, ts, nonce, msg.get("body"))
         except ValueError as e:
             return str(e)
         if not _same(hmac_sha256(self.key, text.encode()), sig):
-            return "bad signature"
+            return "bad signature (signed with another key, or for another device)"
         # Only a correctly signed request moves the floor or reaches the
         # cache: nobody without the key can fill it or lock it.
         floor = self.floor

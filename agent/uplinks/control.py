@@ -37,7 +37,7 @@ class ControlChannel:
         self.verifier = None
         if self.cfg["key"]:
             from agent.codecs.signing import Verifier
-            self.verifier = Verifier(self.cfg["key"])
+            self.verifier = Verifier(self.cfg["key"], site["device_id"])
             self._floor()
         else:
             # Allowed (the protocol document's own server does not sign),

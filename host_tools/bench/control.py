@@ -83,9 +83,9 @@ def check_type(mtype: Any) -> str | None:
             f"{codec.MAX_TYPE} characters, e.g. app/state")
 
 
-def encode_request(mtype: str, body: Any = None, key: str | None = None) -> str:
-    """A request as the device receives it; signed when it has a key
-    (ValueError for a body that cannot be signed: one holding a float).
+def encode_request(mtype: str, body: Any = None, key: str | None = None, device: str = "") -> str:
+    """A request as the device `device` receives it; signed when it has a
+    key (ValueError for a body that cannot be signed: one holding a float).
     A body of None is left out (the API's body-less requests)."""
     msg: dict[str, Any] = {"type": mtype}
     if body is not None:
@@ -93,7 +93,7 @@ def encode_request(mtype: str, body: Any = None, key: str | None = None) -> str:
     if key is not None:
         ts, nonce = int(time.time()), secrets.token_hex(16)
         try:
-            sig = signing.sign(key, mtype, ts, nonce, body)
+            sig = signing.sign(key, device, mtype, ts, nonce, body)
         except ValueError as e:
             raise ValueError(f"cannot sign this request ({e}): a number with a fraction or exponent prints "
                              "differently on the device; send it as a string or an integer") from None
@@ -214,7 +214,7 @@ class Control:
     async def _ask(self, link: Link, mtype: str, body: Any, timeout: float) -> dict:
         channel: _Channel = link.session
         try:
-            wire = encode_request(mtype, body, channel.key)
+            wire = encode_request(mtype, body, channel.key, link.device_id)
         except ValueError as e:
             raise ControlError("invalid", str(e)) from None
         if len(wire.encode()) > MAX_MESSAGE:

@@ -178,7 +178,7 @@ async def test_signed_requests_only_when_a_key_is_set(rig, bench, control):
     assert "unsigned request refused" in (await peer.request("system/reboot"))["error"]
     ts, nonce = int(time.time()), "a1b2" * 8
     signed = {"type": "app/register", "body": {"code": "123456789012"}, "ts": ts, "nonce": nonce,
-              "sig": sign(KEY, "app/register", ts, nonce, {"code": "123456789012"})}
+              "sig": sign(KEY, DEVICE, "app/register", ts, nonce, {"code": "123456789012"})}
     assert (await peer.send(signed))["error"] == ""
     assert "replayed" in (await peer.send(signed))["error"]
     await eventually(lambda: rig.session is not None and rig.session.restarts == 0)
@@ -190,13 +190,13 @@ async def test_a_signed_reboot_replayed_after_the_restart_is_refused(rig, bench,
     # door again (and again). The agent's start is a floor for ts now.
     peer = await _agent(rig, control, "cpython", key=KEY)
     ts, nonce = int(time.time()), "c0ffee" * 4
-    reboot = {"type": "system/reboot", "ts": ts, "nonce": nonce, "sig": sign(KEY, "system/reboot", ts, nonce)}
+    reboot = {"type": "system/reboot", "ts": ts, "nonce": nonce, "sig": sign(KEY, DEVICE, "system/reboot", ts, nonce)}
     assert (await peer.send(reboot))["error"] == ""
     again = await control.next_peer()
     assert rig.session.restarts == 1
     assert "old request" in (await again.send(reboot))["error"]
     ts = int(time.time())
-    state = {"type": "app/state", "ts": ts, "nonce": nonce * 2, "sig": sign(KEY, "app/state", ts, nonce * 2)}
+    state = {"type": "app/state", "ts": ts, "nonce": nonce * 2, "sig": sign(KEY, DEVICE, "app/state", ts, nonce * 2)}
     assert (await again.send(state))["error"] == ""
     assert rig.session.restarts == 1
 

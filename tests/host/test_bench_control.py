@@ -266,9 +266,9 @@ async def test_an_oversize_reply_is_refused_and_the_admin_told(make_bench, sessi
     assert not (await status(session, bench))["online"]
 
 
-def _verify(request, key=KEY):
+def _verify(request, key=KEY, device=DEV):
     body = json.dumps(request.get("body"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    text = f"{request['type']}\n{request['ts']}\n{request['nonce']}\n{body}"
+    text = f"{device}\n{request['type']}\n{request['ts']}\n{request['nonce']}\n{body}"
     return hmac.compare_digest(request["sig"], hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest())
 
 
@@ -285,7 +285,8 @@ async def test_requests_are_signed_with_the_device_key(make_bench, session, tmp_
     req = await next_request(ws)
     assert req["body"] == body and _verify(req) and not _verify(req, key="another-key-0123456")
     assert req["nonce"] != first["nonce"]
-    device = Verifier(KEY)      # the agent's own check takes it, once
+    assert not _verify(req, device="another-door")   # signed for this door only
+    device = Verifier(KEY, DEV)      # the agent's own check takes it, once
     assert device.check(req["type"], req, int(time.time())) is None
     assert "replayed" in device.check(req["type"], req, int(time.time()))
     await ws.send_json({"type": "file/put", "error": ""})

@@ -10,6 +10,7 @@ from agent.codecs.signing import MAX_NONCES, NONCE_KEEP_S, Verifier, canon, hmac
 from support import raises
 
 KEY = "0123456789abcdef-site-secret"
+DEV = "door-1"
 NOW = 1780000000
 NONCE = "00112233445566778899aabbccddeeff"
 
@@ -69,8 +70,8 @@ def test_canonical_json_sorts_keys_escapes_non_ascii_and_refuses_floats():
     assert "float in signed body" in str(raises(ValueError, canon, {"a": [1.5]}))
 
 
-def _signed(t="system/reboot", body=None, ts=NOW, nonce=NONCE, key=KEY):
-    msg = {"type": t, "ts": ts, "nonce": nonce, "sig": sign(key, t, ts, nonce, body)}
+def _signed(t="system/reboot", body=None, ts=NOW, nonce=NONCE, key=KEY, device="door-1"):
+    msg = {"type": t, "ts": ts, "nonce": nonce, "sig": sign(key, device, t, ts, nonce, body)}
     if body is not None:
         msg["body"] = body
     return msg
@@ -82,12 +83,14 @@ def _check(v, msg, now=NOW, clock_ok=True):
 
 
 def test_a_signed_request_is_taken_once_and_only_with_the_right_key_fresh():
-    v = Verifier(KEY)
+    v = Verifier(KEY, DEV)
     body = {"code": "123456789012", "name": "Tür"}
     assert _check(v, _signed("app/register", body)) is None
     # The same again: a replay.
     assert "replayed" in _check(v, _signed("app/register", body))
     assert "bad signature" in _check(v, _signed(nonce="ab" * 8, key="another-key-of-16+chars"))
+    # Signed for another door that shares the key: not taken here.
+    assert "for another device" in _check(v, _signed(nonce="a1" * 8, device="door-2"))
     tampered = _signed("app/register", body, nonce="cd" * 8)
     tampered["body"]["code"] = "999999999999"
     assert "bad signature" in _check(v, tampered)
@@ -107,7 +110,7 @@ def test_a_signed_request_is_taken_once_and_only_with_the_right_key_fresh():
 
 
 def test_nonces_are_kept_for_their_window_and_a_full_cache_refuses_rather_than_forgets():
-    v = Verifier(KEY)
+    v = Verifier(KEY, DEV)
     for i in range(MAX_NONCES):
         assert _check(v, _signed(nonce="%032x" % i)) is None
     assert "too many signed requests" in _check(v, _signed(nonce="%032x" % 999))
@@ -122,7 +125,7 @@ def test_nonces_are_kept_for_their_window_and_a_full_cache_refuses_rather_than_f
 def test_a_request_taken_at_one_edge_of_its_window_is_not_taken_again_at_the_other():
     # ts is taken from NOW - 60 to NOW + 60: a nonce forgotten after 120 s
     # by the device's clock let the same request in twice (red team).
-    v = Verifier(KEY)
+    v = Verifier(KEY, DEV)
     assert _check(v, _signed(), now=NOW - 60) is None
     assert "replayed" in _check(v, _signed(), now=NOW + 60)
 
@@ -130,7 +133,7 @@ def test_a_request_taken_at_one_edge_of_its_window_is_not_taken_again_at_the_oth
 def test_a_clock_set_back_brings_no_request_taken_before_back_to_life():
     # An uplink's cloud (set_time) may move the device's clock; a request
     # recorded and forgotten by the nonce cache must stay refused.
-    v = Verifier(KEY)
+    v = Verifier(KEY, DEV)
     recorded = _signed()
     assert _check(v, recorded) is None
     assert _check(v, _signed(ts=NOW + 600, nonce="aa" * 16), now=NOW + 600) is None   # its nonce forgotten
@@ -140,7 +143,7 @@ def test_a_clock_set_back_brings_no_request_taken_before_back_to_life():
 
 
 def test_a_request_signed_before_the_floor_the_agent_started_at_is_refused():
-    v = Verifier(KEY)
+    v = Verifier(KEY, DEV)
     v.floor = NOW    # the channel's clock at the agent's start
     assert "old request" in _check(v, _signed(ts=NOW - 5))
     assert _check(v, _signed(ts=NOW)) is None
