@@ -178,12 +178,25 @@ PERIPHERAL_FIELDS = {
         "frame_gap_ms": (int, False, 100, "a frame ends after this long without a bit", (25, 500)),
     },
     # The terminal's screen (agent/peripherals/display.py): a frame buffer
-    # the size of an SSD1306, at most 1 KB; no panel is driven yet.
+    # the size of an SSD1306, at most 1 KB, and the panel it is written to
+    # (agent/hal/ssd1306.py), if any: without "panel", the buffer only
+    # (screen/snapshot reads it either way).
     "display": {
         "name": (str, False, "display", "the display's name", None),
         "width": (int, False, 128, "pixels across (an SSD1306: 128)", (16, 128)),
         "height": (int, False, 64, "pixels down (an SSD1306: 64 or 32)", (8, 64)),
         "door": (str, False, None, "the door it shows (default: the board's first door)", None),
+        "panel": (str, False, None, "the panel driven over I2C (default: none, the buffer only)", ["ssd1306"]),
+        "i2c_address": (int, False, 0x3C, "the panel's I2C address: 60 (0x3C) or 61 (0x3D)", (0x3C, 0x3D)),
+        # ESP32: any output-capable GPIOs (not 6-11, the flash's; not 34-39,
+        # inputs only); the DevKitC's usual I2C pair is the default.
+        "scl_pin": (int, False, 22, "GPIO of the panel's SCL (esp32 hal)", (0, 33)),
+        "sda_pin": (int, False, 21, "GPIO of the panel's SDA (esp32 hal)", (0, 33)),
+        # Raspberry Pi: bus 1 is the header's GPIO 3 (SCL) and 2 (SDA); its
+        # speed is the kernel's (dtparam=i2c_arm_baudrate), not set here.
+        "i2c_bus": (int, False, 1, "I2C bus of the panel on a Pi (/dev/i2c-N)", (0, 255)),
+        # The SSD1306 datasheet's fast mode; many modules take 1 MHz.
+        "freq_hz": (int, False, 400000, "I2C clock of the panel (esp32 hal)", (10000, 1000000)),
     },
     "climate": {
         "name": (str, False, "climate", "the sensor's name", None),
@@ -373,6 +386,9 @@ def peripheral(kind, fields, path="-", prefix=""):
         raise ConfigError(path, prefix + "type", "must be one of %s, got %r"
                           % (", ".join(sorted(PERIPHERAL_FIELDS)), kind))
     cfg = _check(path, fields, PERIPHERAL_FIELDS[kind], prefix)
+    if kind == "display" and cfg["panel"] and (cfg["width"] != 128 or cfg["height"] not in (32, 64)):
+        raise ConfigError(path, prefix + "height", "an SSD1306 panel is 128x64 or 128x32, not %dx%d: set width "
+                          "and height to the panel's" % (cfg["width"], cfg["height"]))
     if kind == "door" and cfg["normal_open"]:   # none: the schedule code is not loaded (RAM)
         from agent.schedule import problem
         why = problem(cfg["normal_open"])

@@ -208,7 +208,7 @@ class Device:
             door = cfg["door"] or (doors[0] if doors else None)
             if door is not None and door not in doors:
                 raise ValueError("it shows door %r, which the board does not have" % door)
-            self.display = Display(self.thing, cfg, door, self.readers)
+            self.display = Display(self.thing, cfg, door, self.readers, self.io)
             return self.display
         from agent.peripherals.climate import Climate
         return Climate(self.thing, self.io, cfg, self.site["telemetry_interval_s"])

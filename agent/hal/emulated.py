@@ -105,6 +105,11 @@ class EmulatedIO:
     def climate_sensor(self, cfg):
         return _Climate(self)
 
+    def i2c(self, cfg):
+        # No panel on the emulator: the display is its buffer, which
+        # screen/snapshot shows.
+        return None
+
     def wiegand(self, d0_pin, d1_pin, frame_gap_ms=100):
         from agent.codecs.wiegand import Port
         port = Port(frame_gap_ms, ticks_diff)

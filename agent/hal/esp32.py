@@ -145,3 +145,15 @@ class Esp32IO:
 
     def watchdog(self, timeout_ms):
         return watchdog(timeout_ms)
+
+    def i2c(self, cfg):
+        """The I2C bus to the display's panel: the chip's I2C controller 0
+        on cfg's SCL and SDA GPIOs (any output-capable pair: the GPIO
+        matrix routes it), at cfg's clock."""
+        scl, sda = cfg["scl_pin"], cfg["sda_pin"]
+        if scl == sda:
+            raise ValueError("SCL and SDA are both GPIO%d: the panel needs two pins" % scl)
+        for n in (scl, sda):
+            if n in NO_PULL:
+                raise ValueError("GPIO%d can only be an input: I2C drives SCL and SDA" % n)
+        return machine.I2C(0, scl=machine.Pin(scl), sda=machine.Pin(sda), freq=cfg["freq_hz"])

@@ -87,6 +87,39 @@ class _WiegandPort(Port):
             return super().take(now_ms)
 
 
+def _open_bus(number):
+    import smbus2
+    return smbus2.SMBus(number)
+
+
+class _I2c:
+    """The display panel's I2C bus, as machine.I2C's writeto: one I2C_RDWR
+    write message per call (smbus2's block writes stop at 32 bytes and add
+    a register byte). The bus is opened at the first write and closed after
+    a failed one, so a panel plugged in later is found at the next try."""
+    __slots__ = ("number", "_open", "_bus")
+
+    def __init__(self, number, open_bus=None):
+        self.number = number
+        self._open = open_bus or _open_bus
+        self._bus = None
+
+    def writeto(self, addr, buf):
+        from smbus2 import i2c_msg
+        if self._bus is None:
+            self._bus = self._open(self.number)   # no /dev/i2c-N (I2C not enabled): an OSError too
+        try:
+            self._bus.i2c_rdwr(i2c_msg.write(addr, buf))
+        except OSError:
+            bus, self._bus = self._bus, None
+            bus.close()
+            raise
+
+    def __str__(self):
+        pins = " (SCL GPIO3, SDA GPIO2)" if self.number == 1 else ""
+        return "I2C bus %d, /dev/i2c-%d%s" % (self.number, self.number, pins)
+
+
 class GpiozeroIO:
     __slots__ = ("_factory", "_devices", "__weakref__")
 
@@ -178,6 +211,9 @@ class GpiozeroIO:
         # that is missing at start is a counted sensor error, not a dead agent.
         from agent.hal.bme280_pi import Bme280
         return Bme280(cfg)
+
+    def i2c(self, cfg):
+        return _I2c(cfg["i2c_bus"])
 
     def close(self):
         for dev, claimed in self._devices:

@@ -5,13 +5,21 @@
 # screenshot can show a PIN. Redrawn when what it shows changes (checked
 # every POLL_MS), not on every event: an event's listener only notes it.
 #
-# The buffer only: no panel is driven yet (screen/snapshot reads it).
+# screen/snapshot reads the buffer; a board whose display config names a
+# panel ("panel": "ssd1306") also gets each redraw written to it, so the
+# panel shows exactly what a snapshot shows. A panel that does not answer
+# (missing, wrong address, a loose cable) is logged once per outage and
+# counted (display_errors), and tried again at most every RETRY_MS: the
+# door goes on, and the buffer (and screen/snapshot) with it.
 import asyncio
 
+from agent import log
 from agent import records as r
+from agent.hal import ticks_diff, ticks_ms
 from agent.hal.framebuffer import make
 
 POLL_MS = 100
+RETRY_MS = 5000
 COLS = 16       # 8x8 characters on a 128-pixel line
 # What the bottom line asks for while no PIN is being typed, by reader mode.
 HINTS = {"card": "show card", "card_pin": "card, then PIN", "pin": "enter PIN", "card_or_pin": "card or PIN"}
@@ -22,12 +30,14 @@ def _fit(text, cols=COLS):
 
 
 class Display:
-    __slots__ = ("thing", "width", "height", "buf", "fb", "readers", "door", "_last", "_shown")
+    __slots__ = ("thing", "width", "height", "buf", "fb", "readers", "door", "_last", "_shown", "panel",
+                 "_panel_ok", "_tried")
 
-    def __init__(self, thing, cfg, door, readers):
+    def __init__(self, thing, cfg, door, readers, io=None):
         """`door`: the name of the door it shows (None: none); `readers`:
         the board's Wiegand readers (a list filled as they are set up),
-        whose PIN entry it shows."""
+        whose PIN entry it shows; `io`: the board's hal, which opens the
+        I2C bus to a panel the config names (None: the buffer only)."""
         self.thing = thing
         self.width = cfg["width"]
         self.height = cfg["height"]
@@ -36,7 +46,48 @@ class Display:
         self.readers = readers
         self._last = ""      # the last decision or punch, as shown
         self._shown = None   # what the buffer shows now
+        self.panel = None
+        self._panel_ok = False   # the last write to the panel went through
+        self._tried = None       # ticks_ms of the last failed one (None: none failed)
         thing.listen(self._heard)
+        if io is not None and cfg["panel"]:
+            self._open_panel(cfg, io)
+
+    def _open_panel(self, cfg, io):
+        i2c = io.i2c(cfg)
+        if i2c is None:
+            log.info("display", "this board drives no panel (an emulated board): the display is its buffer only")
+            return
+        from agent.hal.ssd1306 import Ssd1306
+        self.panel = Ssd1306(i2c, self.width, self.height, cfg["i2c_address"])
+        # At start: a panel that is not there says so now, in one line.
+        self._push()
+
+    def _push(self):
+        """Write the buffer to the panel - after a failure, only once
+        RETRY_MS passed, and with the panel set up again (it may have been
+        unplugged: a re-seated one starts off, its RAM noise)."""
+        panel = self.panel
+        if panel is None:
+            return
+        if not self._panel_ok and self._tried is not None and ticks_diff(ticks_ms(), self._tried) < RETRY_MS:
+            return
+        try:
+            if not self._panel_ok:
+                panel.init()
+            panel.show(self.buf)
+        except OSError as e:
+            log.count("display_errors")
+            if self._panel_ok or self._tried is None:
+                log.error("display", "%s; the display goes on without it, trying again every %d s"
+                          % (e, RETRY_MS // 1000))
+            self._panel_ok = False
+            self._tried = ticks_ms()
+            return
+        if self._tried is not None:
+            log.info("display", "%s answers again" % panel.where())
+            self._tried = None
+        self._panel_ok = True
 
     def _heard(self, kind, name, value):
         # Called inside Thing.emit: it notes, never refuses (returns None).
@@ -84,9 +135,11 @@ class Display:
             fb.text(_fit("door %s" % (position or "?")), 0, 34, 1)
         fb.text(_fit(last), 0, 44, 1)
         fb.text(_fit(entry), 0, 55, 1)
+        self._push()
         return True
 
     async def run(self):
         while True:
-            self.refresh()
+            if not self.refresh() and self.panel is not None and not self._panel_ok:
+                self._push()   # a panel that failed, tried again (at most every RETRY_MS)
             await asyncio.sleep(POLL_MS / 1000)

@@ -13,6 +13,9 @@
 #   reset()  ends the process (SystemExit(RESET_EXIT)), as a reset would
 #   UART     over a pty (UART_PATHS[id] = path: an emulator's end) or, with
 #            no path, an in-memory loopback (TX wired to RX)
+#   I2C, SoftI2C  pins and clock checked as the firmware does; a write goes
+#            to the device model a test put at that address in
+#            i2c_devices, and with none there raises OSError(ENODEV)
 import io
 import os
 import time
@@ -298,3 +301,78 @@ class UART(io.IOBase):
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+# -- I2C -----------------------------------------------------------------------
+# The devices on the bus, by 7-bit address: each has write(buf), called with
+# every write transaction it ACKs (a test's model: tests/ssd1306_model.py).
+# Nothing at an address: no ACK, and writeto raises OSError(ENODEV) as the
+# firmware's hardware I2C does.
+i2c_devices = {}
+ENODEV = 19
+# ESP32 I2C: standard, fast and fast-mode-plus clocks (the controller's
+# ceiling is about 1 MHz; the ESP-IDF driver refuses more).
+I2C_FREQ = (1, 1000000)
+# The firmware's default pins per hardware controller (ports/esp32/machine_i2c.c).
+I2C_PINS = {0: (18, 19), 1: (25, 26)}
+
+
+def _pin_id(p):
+    return p if isinstance(p, int) else p.id
+
+
+class SoftI2C:
+    """Bit-banged I2C: any two output-capable GPIOs (SCL is driven, SDA
+    driven and read, both open-drain)."""
+
+    def __init__(self, scl, sda, freq=400000, timeout=50000):
+        self._setup(_pin_id(scl), _pin_id(sda), freq)
+
+    def _setup(self, scl, sda, freq):
+        for name, n in (("SCL", scl), ("SDA", sda)):
+            _check_gpio(n)
+            if n in INPUT_ONLY:
+                raise ValueError("GPIO%d can only be an input: not an I2C %s pin" % (n, name))
+        if scl == sda:
+            raise ValueError("SCL and SDA are both GPIO%d" % scl)
+        if not isinstance(freq, int) or not I2C_FREQ[0] <= freq <= I2C_FREQ[1]:
+            raise ValueError("I2C freq %r Hz is out of range (up to %d)" % (freq, I2C_FREQ[1]))
+        self.scl = scl
+        self.sda = sda
+        self.freq = freq
+
+    def writeto(self, addr, buf, stop=True):
+        if not 0 <= addr <= 0x7F:
+            raise ValueError("I2C address %r is not 7-bit" % (addr,))
+        dev = i2c_devices.get(addr)
+        if dev is None:
+            raise OSError(ENODEV)
+        dev.write(buf)
+        return len(buf)
+
+    def writevto(self, addr, vector, stop=True):
+        # One transaction: the buffers back to back on the wire.
+        joined = bytearray()
+        for b in vector:
+            joined += b
+        return self.writeto(addr, joined, stop)
+
+    def scan(self):
+        return sorted(i2c_devices)
+
+    def __repr__(self):
+        return "SoftI2C(scl=%d, sda=%d, freq=%d)" % (self.scl, self.sda, self.freq)
+
+
+class I2C(SoftI2C):
+    """The chip's I2C controllers 0 and 1, routed to any GPIO pair."""
+
+    def __init__(self, id, scl=None, sda=None, freq=400000, timeout=50000):
+        if id not in I2C_PINS:
+            raise ValueError("I2C(%r) doesn't exist: an ESP32 has I2C 0 and 1" % (id,))
+        self.id = id
+        dscl, dsda = I2C_PINS[id]
+        self._setup(dscl if scl is None else _pin_id(scl), dsda if sda is None else _pin_id(sda), freq)
+
+    def __repr__(self):
+        return "I2C(%d, scl=%d, sda=%d, freq=%d)" % (self.id, self.scl, self.sda, self.freq)
