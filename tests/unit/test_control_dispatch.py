@@ -102,7 +102,8 @@ async def test_a_signed_request_from_before_the_agent_started_is_refused_as_a_re
     ch = _channel(key)
 
     def signed(ts, nonce):
-        return json.dumps({"type": "test/echo", "ts": ts, "nonce": nonce, "sig": sign(key, "d1", "test/echo", ts, nonce)})
+        sig = sign(key, "d1", "test/echo", ts, nonce)
+        return json.dumps({"type": "test/echo", "ts": ts, "nonce": nonce, "sig": sig})
 
     assert "old request" in json.loads(await ch.answer(signed(started - 2, "01" * 16)))["error"]
     assert "old request" in json.loads(await ch.answer(signed(started, "02" * 16)))["error"]
