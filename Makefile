@@ -30,7 +30,7 @@ run: $(STAMP)
 	$(VENV)/bin/doorlink demo
 
 # Every test; the lint and the layer contracts are tests too (tests/host/test_layers.py).
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) chromium
 	$(PY) -m pytest
 
 # The same lint and contracts on their own, for a quick look while editing.
@@ -40,3 +40,17 @@ lint: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# -- the dashboard's browser test (tests/e2e/test_dashboard_browser.py) ----------
+# Debian's Chromium, driven by Playwright (the `test` extra; Playwright's own
+# browser download is never used). Installed here when make runs as root and it
+# is missing; elsewhere, and when apt-get fails, make goes on and that test says
+# why it is skipped.
+.PHONY: chromium
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the dashboard's browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+			|| echo "warning: apt-get could not install chromium: the dashboard's browser test will be skipped"; \
+	else echo "note: no chromium here (apt-get install chromium as root): the dashboard's browser test will be skipped"; fi

@@ -1,7 +1,7 @@
 # Assembles one device from its board and site files: the Thing, the
 # peripherals the board declares, the uplink, and the supervisor that runs
 # them. Also the device's own commands: status, set, set_time, get_time,
-# reboot, log_tail.
+# reboot, log_tail, raw.
 import asyncio
 
 from agent import __version__, clock, hal, log, log_ring
@@ -66,6 +66,8 @@ class Device:
         thing.command("get_time", self.get_time)
         thing.command("reboot", self.reboot)
         log_ring.register(thing, log.ring)
+        from agent.raw import Raw
+        Raw(thing)   # the app APIs' raw passthrough: a loopback for now (agent/raw.py)
 
         if hasattr(io, "run"):
             self.supervisor.add("io", io.run, base_s=0.2, cap_s=5)

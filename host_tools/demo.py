@@ -158,6 +158,7 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
     people = None
     try:
         _say(f"bench cloud  {rig.server_url()}   (SQLite: {db or workdir / 'bench.sqlite3'})")
+        _say(f"dashboard    {bench.http_url}/   (open it in a browser: admins on loopback need no token)")
         _say(f"agent        {runtime} on the emulated board (boards/{rig.board_path.name}), "
              f"device {device}, uplink {uplink}")
         session = await rig.start_agent()

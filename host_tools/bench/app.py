@@ -8,7 +8,9 @@ channel (control.py); admins drive it with `POST /api/control/{device_id}`
 (`{"type", "body"}` -> the device's reply; `?timeout=S`) and read its
 last app/state with `GET /api/control/{device_id}`. `GET /api/devices` and `GET /api/stats` report;
 `GET /api/records/{device_id}?kind=punch|event|telemetry|admin_log` returns
-what the bench stored from a device (tests read it from inside MicroPython). Each
+what the bench stored from a device (tests read it from inside MicroPython).
+`GET /` is the browser dashboard (dashboard.py: its page, its files, its
+login, all on the admin API and the admin side of /ws). Each
 protocol module returns its replies; this module sends them, then lets the
 hub announce what changed (hub.after_reply).
 
@@ -51,7 +53,7 @@ from agent import records
 from host_tools.cli_common import is_loopback
 from host_tools.signals import stop_event
 
-from . import cloudsolution, control, json_ws, strict_json, xml_ws
+from . import cloudsolution, control, dashboard, gizwits, json_ws, strict_json, xml_ws
 from .hub import ANONYMOUS, Hub, Link, Observer, Policy
 from .limits import AcceptErrors, ConnectionGuard, Limits, RateLimited
 from .store import BenchStore
@@ -181,17 +183,20 @@ def _internal(request: web.Request, e: Exception) -> web.Response:
 
 
 
-async def _admin_api(request: web.Request) -> None:
+async def _admin_api(request: web.Request) -> str:
     """The API's data is an admin's: a token unless the policy lets
-    anonymous admins in; a token given must be right."""
+    anonymous admins in; a token given must be right. Returns the admin's
+    name (ANONYMOUS for one let in without a token)."""
     hub = request.app[HUB]
     token = _bearer(request)
     if token is None:
         if hub.policy.require_auth:
             raise _refused(request, 401, "auth", "admin token required: Authorization: Bearer TOKEN")
-        return
-    if await hub.check_admin(token) is None:
+        return ANONYMOUS
+    admin = await hub.check_admin(token)
+    if admin is None:
         raise _refused(request, 401, "auth", "admin authentication failed")
+    return admin
 
 
 async def _ws_handler(request: web.Request) -> web.WebSocketResponse:
@@ -480,6 +485,7 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     app[HUB] = hub
     app[HTTP_DEVICES] = cloudsolution.CloudSolution(hub)
     app[CONTROL] = control.Control(hub)
+    gizwits.install(app, hub, app[GUARD].authenticated, limits.auth_deadline_s)     # /ws/app/v1
     app.router.add_get("/ws", _ws_handler)
     app.router.add_post(cloudsolution.PATH, _http_device)
     app.router.add_get("/api/devices", _api_devices)
@@ -488,6 +494,8 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     app.router.add_get(control.PATH, _control_ws)
     app.router.add_get("/api/control/{device_id}", _api_control)
     app.router.add_post("/api/control/{device_id}", _api_control)
+    # The browser dashboard (GET /, /static/, POST /api/login): its login is this API's admin check.
+    dashboard.add_routes(app, _admin_api)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)

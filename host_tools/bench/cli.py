@@ -5,6 +5,7 @@ on it.
                    [--require-auth] [--allow-origin ORIGIN]... [--trust-sn-only]
     doorlink bench add-device --id ID --token TOKEN [--control-key KEY] [--db FILE]
     doorlink bench add-admin --name NAME --token TOKEN [--db FILE]
+    doorlink bench add-user --token TOKEN [--appid A] [--uid U] --device ID [--device ID2 ...] [--db FILE]
 
 `--db` may come before or after the subcommand: the subcommand's own flag
 has no default, so `doorlink bench --db X add-device ...` writes to X.
@@ -23,7 +24,16 @@ from collections.abc import Callable
 from host_tools.cli_common import CliError, Parents, is_loopback, port_number
 
 from .app import serve, tls_context
-from .store import MIN_ADMIN_TOKEN, MIN_CONTROL_KEY, StoreError, add_admin, add_device
+from .store import (
+    DEFAULT_APPID,
+    MIN_ADMIN_TOKEN,
+    MIN_CONTROL_KEY,
+    MIN_USER_TOKEN,
+    StoreError,
+    add_admin,
+    add_device,
+    add_user,
+)
 
 DB_FIX = "give --db a path where a bench database can be created, or an existing bench database"
 
@@ -68,6 +78,15 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
                     help=f"its secret, at least {MIN_ADMIN_TOKEN} characters; stored hashed "
                          "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
     aa.set_defaults(handler=run_add_admin)
+    au = bsub.add_parser("add-user", parents=[_sub_db()],
+                         help="add an app user bound to devices (the Gizwits and developer-center app APIs)")
+    au.add_argument("--token", required=True,
+                    help=f"its secret, at least {MIN_USER_TOKEN} characters; stored hashed")
+    au.add_argument("--appid", default=None, help=f"the app it logs in from (default {DEFAULT_APPID})")
+    au.add_argument("--uid", default=None, help="its user id (default: made from the first --device, user-ID)")
+    au.add_argument("--device", action="append", required=True, metavar="ID",
+                    help="a device bound to it (repeatable): it sees and commands only these")
+    au.set_defaults(handler=run_add_user)
     return p
 
 
@@ -93,6 +112,15 @@ def run_add_device(args: argparse.Namespace) -> int:
 def run_add_admin(args: argparse.Namespace) -> int:
     return _provision(lambda: add_admin(args.db, args.name, args.token), f"admin {args.name} added to {args.db}",
                       f"give a non-empty --name and a --token of at least {MIN_ADMIN_TOKEN} random characters")
+
+
+def run_add_user(args: argparse.Namespace) -> int:
+    uid = args.uid if args.uid is not None else f"user-{args.device[0]}"
+    appid = args.appid if args.appid is not None else DEFAULT_APPID
+    return _provision(lambda: add_user(args.db, args.token, appid, uid, args.device),
+                      f"user {uid} (appid {appid}) bound to {', '.join(args.device)} added to {args.db}",
+                      f"give a --token of at least {MIN_USER_TOKEN} random characters and non-empty "
+                      "--uid, --appid and --device values")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,12 +33,15 @@ from typing import Any, NamedTuple
 
 from agent import records
 
-from . import tokens
-from .store import BenchStore, Conflict
+from . import thing_map, tokens
+from .store import BenchStore, Conflict, User
 
 log = logging.getLogger("doorlink.bench")
 
 Observer = Callable[[str, dict], Any]
+# An app session's view of the broadcasts (hub.watch): awaited with every
+# broadcast object; the session filters by its user's devices.
+Watcher = Callable[[dict], Awaitable[None]]
 # (device_id, command name, payload, command id) -> the wire message, or
 # None when the protocol has no way to say it
 CommandEncoder = Callable[[str, str, dict, "str | int"], "str | None"]
@@ -66,7 +69,8 @@ class Kept(NamedTuple):
     notices: list
 
 
-__all__ = ["ADMIN", "ANONYMOUS", "DEVICE", "CommandRefused", "Conflict", "Hub", "Kept", "Link", "Policy"]
+__all__ = ["ADMIN", "ANONYMOUS", "DEVICE", "CommandRefused", "Conflict", "Hub", "Kept", "Link", "Policy", "User",
+           "Watcher"]
 
 
 class CommandRefused(Exception):
@@ -170,6 +174,9 @@ class Hub:
         self._checks = concurrent.futures.ThreadPoolExecutor(TOKEN_CHECKS_AT_ONCE, "bench-token")
         self._verified: set[bytes] = set()
         self._waiting = 0       # token checks queued or running
+        # app sessions (hub.watch): watcher -> what to call when it is dropped for being slow
+        self._watchers: dict[Watcher, Callable[[], Any] | None] = {}
+        self._attrs: dict[str, dict[str, Any]] = {}   # device id -> its data points (thing_map)
 
     # -- plumbing ------------------------------------------------------------------
     def register_protocol(self, name: str, title: str, encode_command: CommandEncoder) -> None:
@@ -241,6 +248,93 @@ class Hub:
                 found = name
         return found
 
+    async def check_user(self, appid: str | None, uid: str, token: str) -> User | None:
+        """The app user `uid` if `token` is its token (and `appid`, when
+        given, its app); None otherwise. An unknown user costs the same
+        as a wrong token."""
+        found = self.store.user_token_hash(uid) if isinstance(uid, str) else None
+        ok = await self._verify(found[1] if found else None, str(token))
+        if not ok or found is None or (appid is not None and appid != found[0]):
+            return None
+        return self.store.user(uid)
+
+    async def user_for_token(self, token: str) -> User | None:
+        """The app user whose token this is (an API that logs in with a
+        token alone), or None. Every user's hash is tried, as check_admin
+        does, so the answer takes as long whoever asks."""
+        users = self.store.user_token_hashes() or [("", None)]
+        found = None
+        for uid, stored in users:
+            if await self._verify(stored, str(token)) and found is None:
+                found = uid
+        return self.store.user(found) if found else None
+
+    # -- app users: bindings, watchers, data points ------------------------------------
+    async def bind(self, uid: str, device_id: str) -> bool:
+        """Bind a device to a user (store.bind; ValueError for an unknown
+        user); watchers hear {"type": "binding_changed", ...}. False when
+        it was bound already (nothing is announced)."""
+        if not self.store.bind(uid, device_id):
+            return False
+        await self._tell_watchers({"type": "binding_changed", "uid": uid, "device_id": device_id, "bound": True})
+        return True
+
+    async def unbind(self, uid: str, device_id: str) -> bool:
+        """Unbind; watchers hear of it. False when it was not bound."""
+        if not self.store.unbind(uid, device_id):
+            return False
+        await self._tell_watchers({"type": "binding_changed", "uid": uid, "device_id": device_id, "bound": False})
+        return True
+
+    def watch(self, cb: Watcher, on_drop: Callable[[], Any] | None = None) -> None:
+        """`cb(obj)` is awaited with every broadcast (the objects admins
+        get, device_status included) and every binding change. One that
+        takes longer than ADMIN_SEND_S is dropped (counted `slow_watcher`)
+        and `on_drop()` called: its session should hang up."""
+        self._watchers[cb] = on_drop
+
+    def unwatch(self, cb: Watcher) -> None:
+        self._watchers.pop(cb, None)
+
+    def attrs(self, device_id: str) -> dict[str, Any]:
+        """The device's current data points (thing_map), as far as the
+        broadcasts since the bench started have told them, and `online`."""
+        return dict(self._attrs.get(device_id, {}), online=device_id in self.devices)
+
+    def _keep_attrs(self, obj: dict) -> None:
+        device_id = obj.get("device_id")
+        if isinstance(device_id, str):
+            changed = thing_map.attrs_from_broadcast(obj)
+            if changed:
+                self._attrs.setdefault(device_id, {}).update(changed)
+
+    async def _tell_watchers(self, obj: dict) -> None:
+        watchers = list(self._watchers)
+        if not watchers:
+            return
+        results = await asyncio.gather(*(self._watch_or_drop(w, obj) for w in watchers))
+        for watcher, ok in zip(watchers, results, strict=True):
+            if not ok and watcher in self._watchers:
+                on_drop = self._watchers.pop(watcher)
+                if on_drop is not None:
+                    try:
+                        result = on_drop()
+                        if asyncio.iscoroutine(result):
+                            self.spawn(result)
+                    except Exception:  # noqa: BLE001, S110 - a broken session never takes the hub down
+                        pass
+
+    async def _watch_or_drop(self, watcher: Watcher, obj: dict) -> bool:
+        try:
+            await asyncio.wait_for(watcher(obj), ADMIN_SEND_S)
+            return True
+        except TimeoutError:
+            self.error(None, "slow_watcher", "an app session stopped reading; disconnected")
+            return False
+        except Exception as e:  # noqa: BLE001 - one broken session must not stop the others
+            self.error(None, "watcher", f"an app session failed on a broadcast: {type(e).__name__}: {e}")
+            return True
+
     # -- devices ---------------------------------------------------------------------
     def claim(self, link: Link, device_id: str, protocol: str) -> bool:
         """`link` is now the authenticated link of `device_id` over
@@ -311,9 +405,20 @@ class Hub:
             self.notify("admin_online", {"peer": link.peer, "admin": link.admin})
 
     async def broadcast(self, obj: dict) -> None:
+        """Admins get `obj` as JSON, watchers (app sessions) as it is; the
+        data points it changes are kept for hub.attrs."""
+        self._keep_attrs(obj)
         admins = list(self.admins)
-        if not admins:
+        if self._watchers:
+            if admins:
+                await asyncio.gather(self._send_admins(admins, obj), self._tell_watchers(obj))
+            else:
+                await self._tell_watchers(obj)
             return
+        if admins:
+            await self._send_admins(admins, obj)
+
+    async def _send_admins(self, admins: list[Link], obj: dict) -> None:
         text = json.dumps(obj)
         results = await asyncio.gather(*(self._send_or_drop(a, text) for a in admins))
         for admin, ok in zip(admins, results, strict=True):

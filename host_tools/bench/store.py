@@ -28,6 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,19 @@ CREATE TABLE IF NOT EXISTS control_status (
     state      TEXT,
     state_at   REAL
 );
+CREATE TABLE IF NOT EXISTS users (
+    uid        TEXT PRIMARY KEY,
+    appid      TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    created_at REAL
+);
+CREATE TABLE IF NOT EXISTS bindings (
+    uid        TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    bound_at   REAL NOT NULL,
+    PRIMARY KEY (uid, device_id)
+);
+CREATE INDEX IF NOT EXISTS bindings_device ON bindings(device_id);
 CREATE TABLE IF NOT EXISTS conflicts (
     id          INTEGER PRIMARY KEY,
     device_id   TEXT NOT NULL,
@@ -130,8 +144,23 @@ CREATE TABLE IF NOT EXISTS conflicts (
 MAX_RECORD_ID = (1 << 63) - 1
 # Admin tokens open every door: no short ones.
 MIN_ADMIN_TOKEN = 16
+# App users' tokens (the app APIs, host_tools/bench/gizwits.py): no short ones either.
+MIN_USER_TOKEN = 16
+DEFAULT_APPID = "doorlink"
+# Devices one user may be bound to; the ids an app session holds are bounded by it.
+MAX_BINDINGS = 1000
 # A control key signs requests that can reboot a door or replace its files.
 MIN_CONTROL_KEY = 16
+
+
+@dataclass(frozen=True)
+class User:
+    """An app user (the Gizwits and developer-center APIs): who, in which
+    app, and the devices bound to it."""
+
+    uid: str
+    appid: str
+    devices: tuple[str, ...]
 
 
 class StoreError(Exception):
@@ -195,7 +224,7 @@ class BenchStore:
             self._exec(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_record "
                        f"ON {table}(device_id, record_id)")
         # Databases made before tokens were hashed held them as given.
-        for table, key in (("devices", "device_id"), ("admins", "name")):
+        for table, key in (("devices", "device_id"), ("admins", "name"), ("users", "uid")):
             for row in self._query(f"SELECT {key} AS k, token FROM {table}"):
                 if not tokens.is_hashed(row["token"]):
                     self._exec(f"UPDATE {table} SET token = ? WHERE {key} = ?",
@@ -294,6 +323,87 @@ class BenchStore:
 
     def admins(self) -> list[str]:
         return [name for name, _ in self.admin_token_hashes()]
+
+    # --- app users and their bindings ---------------------------------
+
+    def add_user(self, token: str, appid: str | None, uid: str, devices: list[str] | tuple[str, ...] = ()) -> User:
+        """Add an app user (or give it a new token and app id), bound to
+        `devices` (added to its bindings). The token is stored hashed, as
+        an admin's is."""
+        appid = DEFAULT_APPID if appid is None else appid
+        _check_text(uid, "uid")
+        _check_text(appid, "appid")
+        _check_text(token, "token")
+        if len(token) < MIN_USER_TOKEN:
+            raise ValueError(f"a user token must be at least {MIN_USER_TOKEN} characters "
+                             f"(it opens that user's doors), got {len(token)}")
+        for device_id in devices:
+            _check_text(device_id, "device id")
+        stored = tokens.hash_token(token)   # slow: not inside the transaction
+        with self.transaction():
+            self._exec("INSERT INTO users(uid, appid, token, created_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT(uid) DO UPDATE SET appid = excluded.appid, token = excluded.token",
+                       (uid, appid, stored, time.time()))
+            for device_id in devices:
+                self._bind(uid, device_id)
+        return User(uid, appid, tuple(self.devices_of(uid)))
+
+    def user(self, uid: str) -> User | None:
+        rows = self._query("SELECT uid, appid FROM users WHERE uid = ?", (uid,))
+        if not rows:
+            return None
+        return User(rows[0]["uid"], rows[0]["appid"], tuple(self.devices_of(uid)))
+
+    def users(self) -> list[User]:
+        return [u for u in (self.user(r["uid"]) for r in self._query("SELECT uid FROM users ORDER BY uid"))
+                if u is not None]
+
+    def user_token_hash(self, uid: str) -> tuple[str, str] | None:
+        """(appid, stored token hash) of a user; None for an unknown one."""
+        rows = self._query("SELECT appid, token FROM users WHERE uid = ?", (uid,))
+        return (rows[0]["appid"], rows[0]["token"]) if rows else None
+
+    def user_token_hashes(self) -> list[tuple[str, str]]:
+        """(uid, stored hash) of every user."""
+        return [(r["uid"], r["token"]) for r in self._query("SELECT uid, token FROM users ORDER BY uid")]
+
+    def user_for_token(self, token: str) -> User | None:
+        """The user whose token this is. Slow (a scrypt hash per user):
+        the bench calls hub.user_for_token instead, off its event loop."""
+        found = None
+        for uid, stored in self.user_token_hashes() or [("", None)]:
+            if tokens.verify(stored, token) and found is None:
+                found = uid
+        return self.user(found) if found else None
+
+    def _bind(self, uid: str, device_id: str) -> bool:
+        count = self._query("SELECT COUNT(*) AS n FROM bindings WHERE uid = ?", (uid,))[0]["n"]
+        if count >= MAX_BINDINGS:
+            raise ValueError(f"user {uid} is bound to {count} devices already (at most {MAX_BINDINGS})")
+        cur = self._exec("INSERT OR IGNORE INTO bindings(uid, device_id, bound_at) VALUES (?, ?, ?)",
+                         (uid, device_id, time.time()))
+        return bool(cur.rowcount)
+
+    def bind(self, uid: str, device_id: str) -> bool:
+        """Bind a device to a user: True if it was not bound before.
+        ValueError for an unknown user."""
+        _check_text(device_id, "device id")
+        if self.user_token_hash(uid) is None:
+            raise ValueError(f"no user {str(uid)[:64]!r}: add it first (doorlink bench add-user)")
+        with self.transaction():
+            return self._bind(uid, device_id)
+
+    def unbind(self, uid: str, device_id: str) -> bool:
+        """True if the device was bound to the user."""
+        return bool(self._exec("DELETE FROM bindings WHERE uid = ? AND device_id = ?", (uid, device_id)).rowcount)
+
+    def devices_of(self, uid: str) -> list[str]:
+        return [r["device_id"] for r in
+                self._query("SELECT device_id FROM bindings WHERE uid = ? ORDER BY device_id", (uid,))]
+
+    def users_of(self, device_id: str) -> list[str]:
+        return [r["uid"] for r in self._query("SELECT uid FROM bindings WHERE device_id = ? ORDER BY uid",
+                                               (device_id,))]
 
     def known_device(self, device_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM devices WHERE device_id = ?", (device_id,)))
@@ -543,6 +653,11 @@ def _with_store(db_path: str | Path, change: Callable[[BenchStore], None]) -> No
 def add_device(db_path: str | Path, device_id: str, token: str, control_key: str | None = None) -> None:
     """Register (or re-key) a device; creates the database if it does not exist."""
     _with_store(db_path, lambda store: store.add_device(device_id, token, control_key))
+
+
+def add_user(db_path: str | Path, token: str, appid: str | None, uid: str, devices: list[str]) -> None:
+    """Add (or re-key) an app user bound to `devices`; creates the database if it does not exist."""
+    _with_store(db_path, lambda store: store.add_user(token, appid, uid, devices))
 
 
 def add_admin(db_path: str | Path, name: str, token: str) -> None:
