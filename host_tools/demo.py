@@ -154,11 +154,20 @@ async def demo(port: int = 8780, db: str | None = None, duration: float | None =
     control_key = secrets.token_hex(16)
     bench.store.add_device(device, TOKEN, control_key=control_key)
     rig.site_overrides["control"] = {"url": bench.control_url, "key": control_key}
+    # A person and an app to look with: an admin for the dashboard and an
+    # app user bound to the device (fresh tokens each run, stored hashed).
+    admin_token, user_token = secrets.token_hex(12), secrets.token_hex(12)
+    bench.store.add_admin("demo-admin", admin_token)
+    bench.store.add_user(user_token, None, "demo-user", [device])
     stop = stop_event()
     people = None
     try:
         _say(f"bench cloud  {rig.server_url()}   (SQLite: {db or workdir / 'bench.sqlite3'})")
         _say(f"dashboard    {bench.http_url}/   (open it in a browser: admins on loopback need no token)")
+        _say(f"admin        demo-admin, token {admin_token}")
+        ws = bench.http_url.replace("http://", "ws://", 1)
+        _say(f"app user     uid demo-user (appid doorlink), token {user_token}, bound to {device}: Gizwits app API "
+             f"{ws}/ws/app/v1, developer-center API {ws}/ws/dc/v1")
         _say(f"agent        {runtime} on the emulated board (boards/{rig.board_path.name}), "
              f"device {device}, uplink {uplink}")
         session = await rig.start_agent()

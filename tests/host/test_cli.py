@@ -91,6 +91,8 @@ def test_demo_runs_for_a_duration_and_stops_cleanly():
     assert ", signed requests)" in out and "not signed" not in out   # as a site should run it
     assert "doorlink control demo-door-1 app/state" in out
     assert f"dashboard    http://127.0.0.1:{port}/" in out
+    assert "admin        demo-admin, token " in out
+    assert "app user     uid demo-user (appid doorlink), token " in out and f"ws://127.0.0.1:{port}/ws/app/v1" in out
     # The door decides live: Ann's card opens it, the visitor walks through,
     # it relocks; a stranger's card does not.
     assert "GRANTED    demo-door-1  front  user=1001 by card 10012345" in out
