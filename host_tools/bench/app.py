@@ -53,7 +53,7 @@ from agent import records
 from host_tools.cli_common import is_loopback
 from host_tools.signals import stop_event
 
-from . import cloudsolution, control, dashboard, gizwits, json_ws, strict_json, xml_ws
+from . import cloudsolution, control, dashboard, devcenter, gizwits, json_ws, strict_json, xml_ws
 from .hub import ANONYMOUS, Hub, Link, Observer, Policy
 from .limits import AcceptErrors, ConnectionGuard, Limits, RateLimited
 from .store import BenchStore
@@ -485,6 +485,7 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     app[HUB] = hub
     app[HTTP_DEVICES] = cloudsolution.CloudSolution(hub)
     app[CONTROL] = control.Control(hub)
+    devcenter.install(app, hub, app[GUARD].authenticated, limits.auth_deadline_s)   # /ws/dc/v1
     gizwits.install(app, hub, app[GUARD].authenticated, limits.auth_deadline_s)     # /ws/app/v1
     app.router.add_get("/ws", _ws_handler)
     app.router.add_post(cloudsolution.PATH, _http_device)

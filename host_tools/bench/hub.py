@@ -612,3 +612,9 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         self._checks.shutdown(wait=False, cancel_futures=True)
+
+    # -- added for the developer-center API (devcenter.py, helper D) ------------------------------
+    def token_checks_full(self) -> bool:
+        """No token check can queue now (each would be refused, counted
+        `auth_busy`): an API that can say "try again" says it up front."""
+        return self._waiting >= TOKEN_CHECKS_WAITING
