@@ -9,6 +9,8 @@ channel (control.py); admins drive it with `POST /api/control/{device_id}`
 last app/state with `GET /api/control/{device_id}`. `GET /api/devices` and `GET /api/stats` report;
 `GET /api/records/{device_id}?kind=punch|event|telemetry|admin_log` returns
 what the bench stored from a device (tests read it from inside MicroPython).
+`PUT` / `DELETE /api/bindings/{uid}/{device_id}` bind and unbind an app
+user's device on the running bench (its app sessions are told at once).
 `GET /` is the browser dashboard (dashboard.py: its page, its files, its
 login, all on the admin API and the admin side of /ws). Each
 protocol module returns its replies; this module sends them, then lets the
@@ -417,6 +419,25 @@ async def _api_devices(request: web.Request) -> web.Response:
     return web.json_response(rows)
 
 
+async def _api_binding(request: web.Request) -> web.Response:
+    """PUT binds a device to an app user, DELETE unbinds it; the user's app
+    sessions hear of it at once (s2c_binding_changed, ENDUSER USER-BIND)."""
+    await _admin_api(request)
+    hub = request.app[HUB]
+    uid, device_id = request.match_info["uid"], request.match_info["device_id"]
+    try:
+        if request.method == "PUT":
+            changed = await hub.bind(uid, device_id)
+        elif hub.store.user_token_hash(uid) is None:
+            raise ValueError(f"no user {uid[:64]!r}: add it first (doorlink bench add-user)")
+        else:
+            changed = await hub.unbind(uid, device_id)
+    except ValueError as e:
+        return web.json_response({"error": str(e)}, status=404 if "no user" in str(e) else 400)
+    return web.json_response({"uid": uid, "device_id": device_id, "bound": request.method == "PUT",
+                              "changed": changed})
+
+
 async def _api_stats(request: web.Request) -> web.Response:
     await _admin_api(request)
     return web.json_response(request.app[HUB].stats())
@@ -491,6 +512,8 @@ def create_app(db_path: str, observer: Observer | None = None, max_message: int 
     app.router.add_post(cloudsolution.PATH, _http_device)
     app.router.add_get("/api/devices", _api_devices)
     app.router.add_get("/api/stats", _api_stats)
+    app.router.add_put("/api/bindings/{uid}/{device_id}", _api_binding)
+    app.router.add_delete("/api/bindings/{uid}/{device_id}", _api_binding)
     app.router.add_get("/api/records/{device_id}", _api_records)
     app.router.add_get(control.PATH, _control_ws)
     app.router.add_get("/api/control/{device_id}", _api_control)

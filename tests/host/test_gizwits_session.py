@@ -159,3 +159,22 @@ async def test_no_login_in_time_is_closed(bench, session, monkeypatch):
     assert (await recv(ws))["data"]["error_code"] == gc.NOT_LOGGED_IN
     msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
     assert msg.type != aiohttp.WSMsgType.TEXT and ws.close_code == 1008
+
+
+async def test_an_admin_binds_and_unbinds_on_the_running_bench_and_the_app_hears_it(bench, app, session):
+    ws = await app()
+    url = f"{bench.http_url}/api/bindings/{USER['uid']}/door-2"
+    async with session.put(url) as r:
+        assert r.status == 200 and await r.json() == {"uid": "u1", "device_id": "door-2", "bound": True,
+                                                      "changed": True}
+    assert await until(ws, "s2c_binding_changed") == {"cmd": "s2c_binding_changed",
+                                                      "data": {"did": "door-2", "bind": True}}
+    assert "door-2" in bench.store.devices_of("u1")
+    async with session.delete(url) as r:
+        assert r.status == 200 and (await r.json())["changed"] is True
+    assert await until(ws, "s2c_binding_changed") == {"cmd": "s2c_binding_changed",
+                                                      "data": {"did": "door-2", "bind": False}}
+    async with session.put(f"{bench.http_url}/api/bindings/nobody/door-2") as r:
+        assert r.status == 404 and "add it first" in (await r.json())["error"]
+    async with session.delete(f"{bench.http_url}/api/bindings/nobody/door-2") as r:
+        assert r.status == 404
