@@ -24,6 +24,7 @@ import ast
 import asyncio
 import inspect
 import json
+import os
 import select
 import signal
 import subprocess
@@ -120,6 +121,53 @@ def results(out):
 @pytest.fixture
 def micropython():
     return MICROPYTHON
+
+
+# -- in parallel (pytest-xdist, `-n auto` in pyproject.toml) -------------------
+# Most of the suite waits: on agents' timers, on subprocesses, on sockets.
+# One test at a time kept 2 CPUs about 70% idle, so the run uses two
+# workers per CPU. A test file goes whole to one worker (--dist loadfile:
+# a unit file's MicroPython half is one process, and module fixtures are
+# made once), so a run of one file stays in this process, as do -s and
+# --pdb with `-n 0`. PYTEST_XDIST_AUTO_NUM_WORKERS=N sets the count.
+WORKERS_PER_CPU = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config):
+    env = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if env and env.isdigit():
+        return int(env)
+    files = {arg.split("::")[0] for arg in config.args}
+    if len(files) == 1 and files.pop().endswith(".py"):
+        return 0
+    return WORKERS_PER_CPU * len(os.sched_getaffinity(0))
+
+
+# Files whose tests take over 40 s together (measured one test at a time),
+# handed out first: workers take files in collection order (pyproject.toml:
+# --no-loadscope-reorder), and a long file taken last is the run's tail.
+# A stale list costs time only; the order of the rest is unchanged.
+LONGEST = ("mp/test_journal_powercut.py", "mp/test_users_powercut.py", "host/test_fleet.py",
+           "e2e/test_terminal.py", "e2e/test_faults.py")
+
+
+def pytest_collection_modifyitems(items):
+    first = {ROOT / "tests" / name: i for i, name in enumerate(LONGEST)}
+    items.sort(key=lambda item: first.get(item.path, len(first)))
+
+
+def pytest_configure(config):
+    # Files every worker would otherwise build the first time it needs them,
+    # each writing them in place while another may be loading them: built
+    # once here, before any worker starts (later builds find them fresh).
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from host_tools.virtual_board import firmware_module
+        try:
+            mpy.build_deploy()
+            firmware_module()
+        except RuntimeError:
+            pass   # a source mpy-cross rejects: the tests that load it fail, naming it
 
 
 # -- agent unit tests, a second time under MicroPython -------------------------
@@ -264,7 +312,7 @@ class MicroPythonModule(pytest.Module):
         if not res["ok"]:
             pytest.fail("under micropython:\n" + res["error"], pytrace=False)
         if res.get("figure"):
-            FIGURES.append(res["figure"])
+            _MEASURED.append(res["figure"])
 
 
 # -- the system under test ------------------------------------------------------
@@ -351,7 +399,11 @@ def reader():
 # -- shared fixtures and figures -------------------------------------------------
 # Figures a test measured (e.g. MicroPython's peak heap), shown at the end of
 # every run, not only with -s: they are what a reader of the CI log wants.
+# A test's figures travel on its report (user_properties, which pytest-xdist
+# carries from a worker to the process that prints the summary): _MEASURED
+# holds them until the report of the phase that measured them is made.
 FIGURES = []
+_MEASURED = []
 
 
 @pytest.fixture
@@ -371,7 +423,18 @@ def pki(tmp_path):
 
 @pytest.fixture
 def figure():
-    return FIGURES.append
+    return _MEASURED.append
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    report.user_properties.extend(("figure", line) for line in _MEASURED)
+    _MEASURED.clear()
+
+
+def pytest_runtest_logreport(report):
+    FIGURES.extend(value for key, value in report.user_properties if key == "figure")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -132,8 +132,13 @@ def _timed(fn, *args):
 
 def test_an_unknown_name_costs_what_a_wrong_token_costs():
     stored = tokens.hash_token("the-right-one")
-    wrong = min(_timed(tokens.verify, stored, "a-wrong-one") for _ in range(3))
-    unknown = min(_timed(tokens.verify, None, "a-wrong-one") for _ in range(3))
+    # Timed alternately, best of 7 each: a burst of load from other
+    # processes (the suite runs in parallel) then weighs on both alike.
+    wrong, unknown = [], []
+    for _ in range(7):
+        wrong.append(_timed(tokens.verify, stored, "a-wrong-one"))
+        unknown.append(_timed(tokens.verify, None, "a-wrong-one"))
+    wrong, unknown = min(wrong), min(unknown)
     assert wrong > 0.005  # a slow hash, not a string compare
     assert 0.33 < unknown / wrong < 3, (unknown, wrong)
     assert tokens.verify(stored, "the-right-one") and not tokens.verify(None, "the-right-one")

@@ -12,6 +12,8 @@ from agent.codecs import xml_bio, xml_flat
 from agent.codecs.session import NOTHING, Ack, Registered, Reregister
 from agent.codecs.values import normal_wall
 
+from reader_support import until
+
 SERIAL = "FK628001"
 CLOUD_ID = "cloud_001"
 JSON_DEV = "3f2b8c1e-0000-4000-8000-000000000001"
@@ -97,6 +99,9 @@ async def test_register_returns_a_session_and_marks_online(bench, session):
     assert sess.startswith("sess_") and len(sess.split("_")) == 3 and sess.split("_")[1].isdigit()
     assert {"device_id": SERIAL, "online": True} in [
         {k: d[k] for k in ("device_id", "online")} for d in bench.store.devices()]
+    # The observer hears of it once the reply is sent (Hub.after_reply), so
+    # possibly just after the terminal read it: waited for, bounded.
+    assert await until(lambda: bench.events), "no observer event within 3 s of the reply"
     assert ("device_online", {"device_id": SERIAL, "peer": bench.events[0][1]["peer"], "protocol": "xml",
                               "replaced": False}) in bench.events
     await still_alive(ws)
