@@ -4,8 +4,10 @@
 # A script is a small automation program in a narrow subset of Python that
 # both runtimes compile: no import, no class, no lambda, no yield, no
 # global, no f-string, no `**`, no name starting "__" (no way to the
-# interpreter's insides) and none of the builtins that reach past the
-# script's own API (exec, eval, compile, open, getattr, iter, ...). The
+# interpreter's insides), of the builtins and of the attributes only those
+# allowed below (the rest reach past the script's own API: exec, open,
+# getattr, reader._runner, a generator's gi_frame...), and a coroutine only
+# ever awaited where it is made. The
 # check is a guard against mistakes and against a script wandering off its
 # API; it is not a sandbox against whoever holds the control key - they
 # can reboot the door anyway. Running scripts stays off unless the site
@@ -26,6 +28,7 @@
 # logical line, plus the inserted checkpoint lines. `lines` maps each
 # output line back to the script's own, so an error names the script's
 # line, not ours.
+import builtins
 from array import array
 
 from agent.control.scripts import CHECK, ITER, MAIN, MAX_BYTES
@@ -45,11 +48,32 @@ REFUSED_WORDS = {
     "global": "scripts cannot use global: keep shared state in a dict or a list",
     "nonlocal": "scripts cannot use nonlocal: keep shared state in a dict or a list",
 }
-# Builtins that lead past the script's API, or run without end in C
-# (iter(int, 1)) where no checkpoint can reach.
-REFUSED_NAMES = ("exec", "eval", "compile", "open", "globals", "locals", "getattr", "setattr", "delattr",
-                 "vars", "dir", "iter", "input", "help", "breakpoint", "exit", "quit", "memoryview",
-                 "super", "type", "object", "property", "classmethod", "staticmethod", "bytearray")
+# Builtins: only these (a script's own names must not shadow another
+# builtin either). The rest lead past the script's API (exec, open,
+# execfile, getattr, license...), end the agent (SystemExit,
+# KeyboardInterrupt, BaseException's kin), or run without end in C where no
+# checkpoint can reach (map and filter over the list they grow, pow with a
+# large exponent, iter(int, 1)).
+BUILTINS = ("True", "False", "None", "Ellipsis", "abs", "all", "any", "bin", "bool", "chr", "dict", "divmod",
+            "enumerate", "float", "hex", "int", "isinstance", "len", "list", "max", "min", "next", "oct",
+            "ord", "print", "range", "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum",
+            "tuple", "zip", "ArithmeticError", "AssertionError", "AttributeError", "BaseException",
+            "Exception", "IndexError", "KeyError", "LookupError", "NameError", "NotImplementedError",
+            "OSError", "OverflowError", "RuntimeError", "StopIteration", "TypeError", "UnicodeError",
+            "ValueError", "ZeroDivisionError")
+# Attributes, after any dot: only the script's API and the methods of the
+# str, list, dict and set a script makes (found on them, not listed here),
+# but str.format. Anything else reaches past the API: reader._runner.device
+# (the doors: grant() opens one), a coroutine's cr_frame.f_builtins, a
+# generator's gi_frame, send/throw/pend_throw (drive a coroutine past the
+# event loop: sleep's slice restarts without sleeping), mro; and
+# "{0._x}".format follows dots itself (reads any attribute as text).
+# `open` is let through: door.open() is what a script's writer tries
+# first, and nothing a script can hold has one (the door says so at run).
+API = ("lock", "position", "name", "last", "show", "open", "args", "decode")
+MADE = ("", [], {}, set())
+NOT_MADE = ("format", "format_map")
+UNARY = ("-", "+", "~", "not")   # each one in a row is a level the compilers recurse into
 COMPOUND = ("if", "elif", "else", "while", "for", "try", "except", "finally", "with", "def", "async")
 LOOPS = ("while", "for", "def")   # whose bodies get a checkpoint
 OPS3 = ("**=", "//=", ">>=", "<<=", "...")
@@ -62,7 +86,8 @@ NAME_CHARS = NAME_START + "0123456789"
 NL, CR, TAB, SPACE, HASH, DOT, BACKSLASH, PLUS, MINUS = 10, 13, 9, 32, 35, 46, 92, 43, 45
 # What each byte can be, looked up: `byte in b"..."` allocates on
 # MicroPython, a table's entry does not.
-START, NAME, DIGIT, BLANK, QUOTE = 1, 2, 4, 8, 16
+START, NAME, DIGIT, BLANK, QUOTE, HEX = 1, 2, 4, 8, 16, 32
+UNDERSCORE = 95
 KIND = bytearray(256)
 for _c in NAME_START:
     KIND[ord(_c)] = START | NAME
@@ -72,7 +97,70 @@ for _c in " \r\f":
     KIND[ord(_c)] = BLANK
 for _c in "'\"":
     KIND[ord(_c)] = QUOTE
+for _c in "0123456789abcdefABCDEF":
+    KIND[ord(_c)] |= HEX
 STRING_PREFIXES = ("", "r", "b", "rb", "br", "u")
+
+
+# A coroutine is only ever awaited where it is made (`await f(...)`),
+# never kept, passed, iterated or driven by hand: on MicroPython a
+# coroutine is a generator, and `for _ in sleep(0): pass` restarts the
+# slice without sleeping; awaiting anything else (`await [1]`) leaves the
+# task asleep for good there. `seen` holds the async defs and the names
+# awaited (dicts: a few), and the names used otherwise as bits (a Bloom
+# filter allocated once: a set of hundreds of strings kept across the
+# check left a heap that could not hold the compiled text). A bit that
+# says "maybe" for an async name is made sure of by a second reading, with
+# the name in place of the bits, which names the line.
+BITS = 4096
+
+
+def _seen(word, no, tokens, seen):
+    asyncs, awaited, bits = seen
+    prev = tokens[-1] if tokens else ""
+    if prev == "await":
+        awaited.setdefault(word, no)
+    elif prev == "def" and tokens[-2:-1] == ["async"]:
+        asyncs.setdefault(word, no)
+    elif type(bits) is str:
+        if word == bits:
+            _fail(no, "%s is async: call it only as `await %s(...)`" % (word, word))
+    else:
+        bit = _bit(word)
+        bits[bit >> 3] |= 1 << (bit & 7)
+
+
+def _bit(word):
+    # A hash of our own (MicroPython's of a str may be 8 bits), kept under
+    # 2**26: a small int on MicroPython, never a long one per character.
+    h = 5381
+    for c in word:
+        h = (h * 33 + ord(c)) & 0xFFFFF
+    return h % BITS
+
+
+def _line_checks(tokens, no, awaited):
+    run = 0
+    for k, t in enumerate(tokens):
+        # Each sign or not in a row is a level the compilers recurse into:
+        # CPython raised RecursionError, not SyntaxError, at some 1000.
+        run = run + 1 if t in UNARY else 0
+        if run > MAX_DEPTH:
+            _fail(no, "more than %d signs or nots in a row" % MAX_DEPTH)
+        if t == "await" and (tokens[k + 2:k + 3] != ["("] or tokens[k + 1] not in awaited):
+            _fail(no, "await takes a call: await sleep(ms), await f(...) of an async def")
+
+
+def _check_seen(src, seen):
+    asyncs, awaited, bits = seen
+    for name, no in awaited.items():
+        if name not in asyncs:
+            _fail(no, "await takes sleep(ms) or the script's own async def functions, not %s" % name)
+    for name in asyncs:
+        bit = _bit(name)
+        if bits[bit >> 3] & 1 << (bit & 7):
+            for _ in logical_lines(src, ({}, {}, name)):
+                pass
 
 
 class _Line:
@@ -112,22 +200,39 @@ def _string(src, i, no):
     _fail(no, "a string is not closed")
 
 
-def _number(src, i):
+def _digits(src, j, kind):
     n = len(src)
-    j = i + 1
-    hexa = src[i + 1:i + 2] in (b"x", b"X")
-    while j < n:
-        c = src[j]
-        if KIND[c] & NAME or c == DOT:
-            j += 1
-        elif (c == PLUS or c == MINUS) and not hexa and src[j - 1] | 0x20 == 0x65:   # e or E
-            j += 1
-        else:
-            break
+    while j < n and (KIND[src[j]] & kind or src[j] == UNDERSCORE):
+        j += 1
     return j
 
 
-def logical_lines(src):
+def _number(src, i, no):
+    """The end (exclusive) of the number at i: 0x/0o/0b and their digits,
+    or digits, one point, digits, an exponent and a j. The token is copied
+    as it is, so a name running on from it is refused, never carried
+    along: `1..__class__` read as one number would take a dunder past
+    _word (Python reads the float 1. and its attribute)."""
+    n = len(src)
+    if src[i] == 0x30 and i + 1 < n and src[i + 1] | 0x20 in (0x78, 0x6f, 0x62):   # 0x 0o 0b
+        j = _digits(src, i + 2, HEX)
+    else:
+        j = _digits(src, i, DIGIT)
+        if j < n and src[j] == DOT:
+            j = _digits(src, j + 1, DIGIT)
+        if j < n and src[j] | 0x20 == 0x65:   # e or E
+            j += 1
+            if j < n and (src[j] == PLUS or src[j] == MINUS):
+                j += 1
+            j = _digits(src, j, DIGIT)
+        if j < n and src[j] | 0x20 == 0x6a:   # j or J
+            j += 1
+    if j < n and KIND[src[j]] & NAME:
+        _fail(no, "a number runs into a name: put a space between them")
+    return j
+
+
+def logical_lines(src, seen=None):
     """The script's logical lines (`src`: its UTF-8 bytes), in order (a
     generator: one line's tokens held at a time). CommandError for what
     Python would not accept or the subset refuses at the token level.
@@ -192,7 +297,10 @@ def logical_lines(src):
                 line.tokens.append(src[start:i].decode())
                 continue
             # After a dot it names an attribute (door.open): not a builtin.
-            _word(word, no, line.tokens and line.tokens[-1] == ".")
+            attribute = line.tokens and line.tokens[-1] == "."
+            _word(word, no, attribute)
+            if seen is not None and not attribute:
+                _seen(word, no, line.tokens, seen)
             line.tokens.append(word)
             continue
         if KIND[c] & QUOTE:
@@ -201,7 +309,7 @@ def logical_lines(src):
             line.tokens.append(src[start:i].decode())
             continue
         if KIND[c] & DIGIT or (c == DOT and i + 1 < n and KIND[src[i + 1]] & DIGIT):
-            i = _number(src, i)
+            i = _number(src, i, no)
             line.tokens.append(src[start:i].decode())
             continue
         if c >= 0x80:
@@ -237,7 +345,12 @@ def _word(word, no, attribute):
         _fail(no, why)
     if word.startswith("__") or word.startswith(PREFIX):
         _fail(no, "names starting with __ or %s are not for scripts: %s" % (PREFIX, word))
-    if word in REFUSED_NAMES and not attribute:
+    if attribute:
+        if word not in API and (word in NOT_MADE or not (hasattr(MADE[0], word) or hasattr(MADE[1], word)
+                                                         or hasattr(MADE[2], word) or hasattr(MADE[3], word))):
+            _fail(no, ".%s is not for scripts: their API is door.lock(), door.position(), door.name, "
+                      "reader.last(), display.show(text) and the methods of str, list, dict and set" % word)
+    elif word not in BUILTINS and hasattr(builtins, word):
         _fail(no, "%s is not available to scripts" % word)
 
 
@@ -306,7 +419,8 @@ def transform(src):
     indents = [0]
     body = False     # the line before was a header whose body starts on the next line
     check = None     # ... and that body gets a checkpoint first (the header's line)
-    for line in logical_lines(src):
+    seen = ({"sleep": 0}, {}, bytearray(BITS // 8))
+    for line in logical_lines(src, seen):
         tokens, no, indent = line.tokens, line.no, line.indent
         if indent > indents[-1]:
             if not body:
@@ -327,6 +441,7 @@ def transform(src):
         first = tokens[0]
         if first == "async" and (len(tokens) < 2 or tokens[1] != "def"):
             _fail(no, "only 'async def' is taken: no async for or async with")
+        _line_checks(tokens, no, seen[1])
         tokens = _wrap_comprehensions(tokens, no)
         if first in COMPOUND:
             colon = _header_colon(tokens)
@@ -342,6 +457,7 @@ def transform(src):
         out.add(" " * (indent + 1) + " ".join(tokens), no)
     if body:
         _fail(out.last(), "expected an indented block at the end")
+    _check_seen(src, seen)
     out.add(" pass", out.last())
     return out.done()
 

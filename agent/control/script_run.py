@@ -165,9 +165,17 @@ class Runner:
         except MemoryError:
             log.count("out_of_memory")
             run.stop = run.stop or "out of memory"
-        except Exception as e:  # noqa: BLE001 - a script's error ends the script, never the agent
+        except (KeyboardInterrupt, SystemExit):
+            raise   # the agent's own: no script can name them (script_check.py)
+        except BaseException as e:  # noqa: BLE001 - a script's error ends the script, never the agent
+            # BaseException: a script's `raise BaseException` would end
+            # MicroPython's event loop, which takes only Exception.
             log.count("script_errors")
-            log.warn("script", "%s raised %s at line %d" % (run.name, repr(e)[:TEXT], _line(e, lines)))
+            try:
+                said = "%s at line %d" % (repr(e)[:TEXT], _line(e, lines))
+            except Exception:  # noqa: BLE001 - a repr that raises (nested 10,000 deep) or fills the heap
+                said = "an exception that cannot be shown"
+            log.warn("script", "%s raised %s" % (run.name, said))
         finally:
             coro = None
             run.done = True
@@ -210,7 +218,9 @@ class Runner:
                 run.dropped += 1
                 log.count("script_log_dropped")
                 return
-            log.info("script", "%s: %s" % (run.name, " ".join(str(a) for a in args)[:TEXT]))
+            text = " ".join(str(a) for a in args)[:TEXT]
+            # Shown, not kept: a line break would forge a log line of its own.
+            log.info("script", "%s: %s" % (run.name, text.replace("\n", "\\n").replace("\r", "\\r")))
 
         def bounded(*args):
             steps = range(*args)

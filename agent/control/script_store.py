@@ -4,7 +4,7 @@ import binascii
 
 from agent import hal, log
 from agent.control.files import RESERVE
-from agent.control.scripts import FOLDER, MAX_BYTES, MAX_SCRIPTS
+from agent.control.scripts import FOLDER, MAX_BYTES, MAX_SCRIPTS, SEALED
 from agent.errors import CommandError
 
 SEAL_EXTRA = 68        # a sealed script's magic, IV, padding and MAC over its text
@@ -13,6 +13,8 @@ LIMIT = MAX_BYTES + SEAL_EXTRA
 # test_control_scripts_e2e.py: a 4 KB script needs 91 KB free on the unix
 # port; the compiler's parse tree, its qstrs and code in one go).
 HEAP_PER_BYTE = 24
+# The checker's code, loaded for the check (measured from .mpy: 16 KB).
+CHECKER = 16 * 1024
 
 
 def store_root(board):
@@ -44,15 +46,19 @@ def _check(raw, heap, name):
     byte of its text for a moment, asked for first - a door task could be
     the one whose allocation fails."""
     live = hal.heap_live() if heap else None
-    if live is not None and live + len(raw) * HEAP_PER_BYTE > heap:
-        raise CommandError("too large for the heap now: %s needs about %d KB free, %d KB free"
-                           % (name, len(raw) * HEAP_PER_BYTE // 1024, (heap - live) // 1024))
+    need = CHECKER + len(raw) * HEAP_PER_BYTE
+    if live is not None and live + need > heap:
+        raise CommandError("too large for the heap now: checking %s needs about %d KB free, %d KB free"
+                           % (name, need // 1024, (heap - live) // 1024))
     try:
         raw.decode()
     except UnicodeError:
         raise CommandError("a script is UTF-8 text")
     from agent.control.script_check import transform
     code, lines = transform(raw)
+    transform = None
+    if hal.MICROPYTHON:
+        hal.release("agent.control.script_check")   # its 16 KB before the compile's peak
     try:
         return compile(code, "script", "exec"), lines
     except SyntaxError as e:
@@ -60,12 +66,29 @@ def _check(raw, heap, name):
 
 
 class Store:
+    """The scripts' folder through the jail. The jail (12 KB of code on a
+    board) is loaded when a request first touches the folder and let go
+    before a script is checked (the checker and the compile take the most),
+    so the two are never loaded at once."""
+
     def __init__(self, board):
         self.board = board
         self.keys = board["journal"]["path"].rstrip("/")   # where the device key lives
         self.heap = (board.get("heap_kb") or 0) * 1024 if hal.MICROPYTHON else 0
-        from agent.control.jail import Jail
-        self.jail = Jail(store_root(board), LIMIT, board["journal"]["max_kb"] * 1024 + RESERVE, self.heap)
+        self._jail = None
+
+    @property
+    def jail(self):
+        if self._jail is None:
+            from agent.control.jail import Jail
+            board = self.board
+            self._jail = Jail(store_root(board), LIMIT, board["journal"]["max_kb"] * 1024 + RESERVE, self.heap)
+        return self._jail
+
+    def let_go(self):
+        self._jail = None
+        if hal.MICROPYTHON:
+            hal.release("agent.control.jail")
 
     def raw(self, segs):
         return _decode(self.jail.get(segs), "the stored script")
@@ -73,8 +96,9 @@ class Store:
     def text(self, segs):
         """The script's text: stored plain, or sealed and opened in RAM."""
         raw = self.raw(segs)
-        from agent.control import sealed
-        if sealed.is_sealed(raw):
+        self.let_go()
+        if raw[:4] == SEALED:
+            from agent.control import sealed
             raw = sealed.unseal(sealed.device_key(self.keys), raw, LIMIT)
         return raw
 
@@ -82,9 +106,9 @@ class Store:
         if not isinstance(data, str) or len(data) > (MAX_BYTES + 2) // 3 * 4:
             raise CommandError('script/put needs {"name", "data": "<base64 of at most %d bytes>"}' % MAX_BYTES)
         raw = _decode(data, "data")
-        from agent.control import sealed
-        if sealed.is_sealed(raw):
+        if raw[:4] == SEALED:
             raise CommandError("a sealed script is sealed by the device: put its text, then script/encrypt")
+        self.let_go()
         _check(raw, self.heap, segs[0])
         raw = None
         jail = self.jail
@@ -116,9 +140,8 @@ async def serve(req, body, device):
         segs = _name(body)
         name = segs[0]
         if req == "script/get":
-            from agent.control import sealed
             data = store.jail.get(segs)
-            if sealed.is_sealed(_decode(data[:8], "the stored script")):
+            if _decode(data[:8], "the stored script")[:4] == SEALED:
                 raise CommandError("%s is sealed (script/encrypt): its text does not leave the device" % name)
             return data
         if req == "script/put":

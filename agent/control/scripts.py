@@ -24,6 +24,7 @@ TYPES = ("script/list", "script/get", "script/put", "script/delete", "script/enc
          "script/stop")
 # What the checker writes and the runner provides (script_check.py,
 # script_run.py): kept here, so that neither loads the other.
+SEALED = b"DLS1"    # how a sealed script starts (agent/control/sealed.py): told apart without loading it
 MAX_BYTES = 4096    # a script's text (a run needs about 13 times that free on a board)
 CHECK = "_dl_w"     # the checkpoint
 ITER = "_dl_it"     # the checking iterator
