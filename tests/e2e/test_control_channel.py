@@ -134,8 +134,8 @@ async def test_app_state_and_the_core_requests(runtime, rig, bench, control):
     assert (await peer.request("app/state"))["error"] == "" and control.count == 1
 
 
-async def test_system_reboot_and_respring_answer_then_restart_the_agent(rig, bench, control):
-    peer = await _agent(rig, control, "micropython")
+async def test_system_reboot_and_respring_answer_then_restart_the_agent(runtime, rig, bench, control):
+    peer = await _agent(rig, control, runtime)
     assert (await peer.request("system/reboot")) == {"type": "system/reboot", "error": ""}
     again = await control.next_peer()
     assert rig.session.restarts == 1
