@@ -167,6 +167,12 @@ async def _doors(request: web.Request,
         return await handler(request)
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        # The peer went away while it was answered ("Cannot write to
+        # closing transport"): its doing, not the bench's. Counted, and left
+        # to aiohttp, which drops such a connection quietly.
+        request.app[HUB].count_error("peer_gone")
+        raise
     except Exception as e:  # noqa: BLE001 - the last net: nothing a peer sends may become a 500
         return _internal(request, e)
     finally:

@@ -264,3 +264,16 @@ async def test_a_reason_quoting_control_characters_is_still_xml(bench, session):
     assert bench.stats["errors"].get("internal", 0) == 0
     await ws.send_str(REGISTER)
     assert "<Result>success</Result>" in await recv(ws)    # the link lives on
+
+
+async def test_a_peer_gone_while_answered_is_not_a_bench_error(bench, monkeypatch, caplog):
+    # aiohttp raises ConnectionResetError ("Cannot write to closing
+    # transport") into a handler whose peer hung up: counted as the peer's,
+    # never logged as the bench failing.
+    def gone(self, *args, **kw):
+        raise ConnectionResetError("Cannot write to closing transport")
+    monkeypatch.setattr(BenchStore, "add_punch", gone)
+    with pytest.raises(OSError):
+        await asyncio.to_thread(post, bench, sendlog(1, [PUNCH]))
+    assert bench.stats["errors"] == {"peer_gone": 1}
+    assert "could not process" not in caplog.text
