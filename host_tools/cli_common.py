@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 from dataclasses import dataclass
 
 from agent.log import LEVELS
@@ -86,6 +87,35 @@ def positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+SECRET_MAX = 4096   # bytes read for one secret from a file or stdin
+SECRET_HELP = "'-' reads it from standard input, '@FILE' from a file (on the command line, ps shows it)"
+
+
+def secret(text: str) -> str:
+    """argparse type for a token or key: as given, or `-` to read it from
+    standard input, or `@FILE` to read it from a file (its first line) -
+    given on the command line it shows in `ps` to every user of the
+    machine."""
+    if text == "-":
+        value = sys.stdin.readline(SECRET_MAX + 1)
+        where = "standard input"
+    elif text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as f:
+                value = f.readline(SECRET_MAX + 1)
+        except (OSError, UnicodeError) as e:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]!r}: {getattr(e, 'strerror', None) or e}") \
+                from None
+        where = text[1:]
+    else:
+        return text
+    value = value.strip()
+    if not value or len(value) > SECRET_MAX:
+        raise argparse.ArgumentTypeError(f"no secret on the first line of {where} (one line, at most "
+                                         f"{SECRET_MAX} characters)")
     return value
 
 

@@ -21,7 +21,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
-from host_tools.cli_common import CliError, Parents, is_loopback, port_number
+from host_tools.cli_common import SECRET_HELP, CliError, Parents, is_loopback, port_number, secret
 
 from .app import serve, tls_context
 from .store import (
@@ -67,21 +67,23 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     bsub = p.add_subparsers(dest="bench_command", metavar="SUBCOMMAND")
     ad = bsub.add_parser("add-device", parents=[_sub_db()], help="add a device (or change its token)")
     ad.add_argument("--id", required=True, help="the device's id (site file device_id, XML serial, HTTP sn)")
-    ad.add_argument("--token", required=True, help="its secret (site file token, XML CloudId); stored hashed")
-    ad.add_argument("--control-key", metavar="KEY",
+    ad.add_argument("--token", required=True, type=secret,
+                    help="its secret (site file token, XML CloudId); stored hashed. " + SECRET_HELP)
+    ad.add_argument("--control-key", metavar="KEY", type=secret,
                     help=f"sign its management requests with KEY (the site file's control key, at least "
-                         f"{MIN_CONTROL_KEY} characters); stored as given, the database made owner-only")
+                         f"{MIN_CONTROL_KEY} characters); stored as given, the database made owner-only. "
+                         + SECRET_HELP)
     ad.set_defaults(handler=run_add_device)
     aa = bsub.add_parser("add-admin", parents=[_sub_db()], help="add an admin (or change its token)")
     aa.add_argument("--name", required=True, help="who it is (shown in the bench's log)")
-    aa.add_argument("--token", required=True,
+    aa.add_argument("--token", required=True, type=secret,
                     help=f"its secret, at least {MIN_ADMIN_TOKEN} characters; stored hashed "
-                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'). " + SECRET_HELP)
     aa.set_defaults(handler=run_add_admin)
     au = bsub.add_parser("add-user", parents=[_sub_db()],
                          help="add an app user bound to devices (the Gizwits and developer-center app APIs)")
-    au.add_argument("--token", required=True,
-                    help=f"its secret, at least {MIN_USER_TOKEN} characters; stored hashed")
+    au.add_argument("--token", required=True, type=secret,
+                    help=f"its secret, at least {MIN_USER_TOKEN} characters; stored hashed. " + SECRET_HELP)
     au.add_argument("--appid", default=None, help=f"the app it logs in from (default {DEFAULT_APPID})")
     au.add_argument("--uid", default=None, help="its user id (default: made from the first --device, user-ID)")
     au.add_argument("--device", action="append", required=True, metavar="ID",

@@ -98,3 +98,26 @@ def test_bench_help_names_the_security_options():
     for flag in ("--require-auth", "--allow-origin", "--trust-sn-only"):
         assert flag in res.stdout
     assert "add-admin" in res.stdout
+
+
+def test_secrets_come_from_stdin_or_a_file_so_ps_does_not_show_them(tmp_path):
+    db = tmp_path / "b.sqlite3"
+    res = subprocess.run(DOORLINK + ["bench", "add-device", "--id", "d1", "--token", "-", "--db", str(db)],
+                         input="tok_from_stdin\n", capture_output=True, text=True, timeout=30,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    key = tmp_path / "key.txt"
+    key.write_text("a-control-key-from-a-file\nignored second line\n")
+    assert doorlink("bench", "add-device", "--id", "d2", "--token", "t2", "--control-key", f"@{key}",
+                    "--db", str(db)).returncode == 0
+    store = BenchStore(db)
+    try:
+        assert store.check_token("d1", "tok_from_stdin") and not store.check_token("d1", "-")
+        assert store.control_key("d2") == "a-control-key-from-a-file"
+    finally:
+        store.close()
+    clear_error(doorlink("bench", "add-admin", "--name", "ops", "--token", f"@{tmp_path / 'none'}",
+                         "--db", str(db)), "cannot read")
+    (tmp_path / "empty").write_text("\n")
+    clear_error(doorlink("bench", "add-admin", "--name", "ops", "--token", f"@{tmp_path / 'empty'}",
+                         "--db", str(db)), "no secret on the first line")
