@@ -274,7 +274,6 @@ class DevCenter:
         self._mark_authenticated = mark_authenticated
         self.sessions: set[Session] = set()
         self.cached: dict[str, list[Pending]] = {}
-        self._results: dict[tuple[str, str], asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         hub.watch(self._on_broadcast)
 
@@ -504,19 +503,13 @@ class DevCenter:
     async def _command(self, device_id: str, name: str, payload: dict, qos: int) -> bool:
         """Send one command (CommandRefused if it cannot go); True when the
         device says it is done (QoS 1) or once it is sent (QoS 0)."""
-        command_id = self.hub.command_id()
-        key = (device_id, str(command_id))
-        answer = self._results[key] = asyncio.get_running_loop().create_future()
+        if qos == 0:
+            await self.hub.route_command(None, device_id, name, payload, self.hub.command_id())
+            return True
         try:
-            await self.hub.route_command(None, device_id, name, payload, command_id)
-            if qos == 0:
-                return True
-            try:
-                return bool(await asyncio.wait_for(answer, self.answer_s))
-            except TimeoutError:
-                return False
-        finally:
-            self._results.pop(key, None)
+            return (await self.hub.ask(None, device_id, name, payload, self.answer_s)).get("ok") is True
+        except TimeoutError:
+            return False
 
     async def _ack(self, pending: Pending, sent_at: int, ok: bool, ack_at: int | None = None) -> None:
         send = pending.send
@@ -525,16 +518,10 @@ class DevCenter:
             codec.now_ms() if ack_at is None else ack_at, ok))
 
     async def _on_broadcast(self, obj: dict) -> None:
-        """What is not a session's: command results, devices coming online."""
+        """What is not a session's: devices coming online (their cached sends go)."""
         device_id = obj.get("device_id")
         if obj.get("type") == "device_status" and obj.get("status") == "online" and device_id in self.cached:
             self._spawn(self._flush(device_id))
-        elif obj.get("type") == records.EVENT and obj.get("event_type") == records.COMMAND_RESULT:
-            payload = obj.get("payload")
-            if isinstance(payload, dict):
-                answer = self._results.get((str(device_id), str(payload.get("id"))))
-                if answer is not None and not answer.done():
-                    answer.set_result(payload.get("ok") is True)
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
         self.hub.unwatch(self._on_broadcast)

@@ -62,8 +62,7 @@ class Pending:
     kind: str                       # "write" or "raw"
     req_sn: int | None              # c2s_write's req_sn (answered as res_sn)
     raw_sn: int | None              # a 0x93 frame's sn (answered by a 0x94 frame)
-    deadline: float
-    ids: set[str] = field(default_factory=set)
+    left: int = 0                   # agent commands not answered yet
     done: dict[str, Any] = field(default_factory=dict)   # agent command -> its result
     error: str | None = None
 
@@ -81,14 +80,14 @@ class Session:
         self.auto_subscribe = True
         self.heartbeat_s: float | None = None
         self.subscribed: set[str] = set()
-        self.pending: dict[tuple[str, str], Pending] = {}
+        self.asks: set[asyncio.Task] = set()   # agent commands waiting for their device (hub.ask)
         self.unacked: dict[int, str] = {}   # req_sn of an s2c_noti -> its did
         self.failures = 0
         self.watching = False
         loop = asyncio.get_running_loop()
         self.login_at = self.last_heard = loop.time()
         self._sns = itertools.count(1)
-        self._poke = asyncio.Event()        # the watchdog's deadlines have changed
+        self._poke = asyncio.Event()        # the watchdog's deadline has changed
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, text: str) -> None:
@@ -109,7 +108,7 @@ class Session:
 
     async def watchdog(self) -> None:
         """Closes a session that stays silent past its heartbeat (or does
-        not log in in time) and gives up on commands nobody answers."""
+        not log in in time)."""
         loop = asyncio.get_running_loop()
         while not self.link.closed:
             now = loop.time()
@@ -123,12 +122,7 @@ class Session:
                                        f"(heartbeat_interval {self.heartbeat_s:g}s): closing")
                     await self.link.close(POLICY_VIOLATION, "heartbeat timeout")
                 return
-            expired = {id(p): p for p in self.pending.values() if now >= p.deadline}
-            if expired:
-                self.pending = {k: p for k, p in self.pending.items() if id(p) not in expired}
-                for p in expired.values():
-                    await self._failed(p, f"device {p.did} did not answer within {ANSWER_S:g}s")
-            wake = min([self.deadline()] + [p.deadline for p in self.pending.values()])
+            wake = self.deadline()
             self._poke.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), min(max(wake - now, 0.05), 5.0))
@@ -192,8 +186,14 @@ class Session:
         self.heartbeat_s = None
         self.codec.logged_in(None)
         self.subscribed.clear()
-        self.pending.clear()
+        self.forget_asks()
         self.unacked.clear()
+
+    def forget_asks(self) -> None:
+        """Commands still waiting: their answers go to nobody now."""
+        for task in self.asks:
+            task.cancel()
+        self.asks.clear()
 
     def _dropped(self) -> Any:
         self.watching = False
@@ -254,13 +254,13 @@ class Session:
             return
         if not await self._target(ev.did, online=True, **sn):
             return
-        await self._command(Pending(ev.did, "write", ev.req_sn, None, self._answer_by()), commands)
+        await self._command(Pending(ev.did, "write", ev.req_sn, None), commands)
 
     async def _raw(self, ev: codec.Raw) -> None:
         if not await self._target(ev.did, online=True):
             return
         data = base64.b64encode(ev.data).decode("ascii")
-        await self._command(Pending(ev.did, "raw", None, ev.sn, self._answer_by()),
+        await self._command(Pending(ev.did, "raw", None, ev.sn),
                             [(thing_map.RAW_COMMAND, {"data": data})])
 
     async def _ack(self, ev: codec.Ack) -> None:
@@ -270,42 +270,48 @@ class Session:
             return
         del self.unacked[ev.res_sn]
 
-    def _answer_by(self) -> float:
-        return asyncio.get_running_loop().time() + ANSWER_S
-
     async def _command(self, p: Pending, commands: list[tuple[str, dict]]) -> None:
-        """Send the agent commands of one app request, remembering them
-        until the device answers."""
+        """Send the agent commands of one app request, each waiting for its
+        device's answer (hub.ask) in a task of its own; the request is
+        answered once all of them are."""
         sn = {} if p.req_sn is None else {"res_sn": p.req_sn}
-        if len(self.pending) + len(commands) > MAX_PENDING:
+        if len(self.asks) + len(commands) > MAX_PENDING:
             await self.invalid(codec.BUSY, f"{MAX_PENDING} commands wait for their devices already: "
                                            "wait for their answers", did=p.did, **sn)
             return
+        p.left = len(commands)
         for name, payload in commands:
-            command_id = str(self.hub.command_id())
-            key = (p.did, command_id)
-            p.ids.add(command_id)
-            self.pending[key] = p
-            self._poke.set()
-            try:
-                await self.hub.route_command(self.link, p.did, name, payload, command_id)
-            except CommandRefused as e:
-                p.ids.discard(command_id)
-                self.pending.pop(key, None)
-                code = codec.DEVICE_OFFLINE if e.kind == "offline" else codec.COMMAND_FAILED
-                if not p.ids:
-                    await self.invalid(code, str(e), did=p.did, **sn)
-                else:
-                    p.error = str(e)   # the rest answer first
-                return
+            task = asyncio.create_task(self._ask(p, name, payload))
+            self.asks.add(task)
+            task.add_done_callback(self.asks.discard)
 
-    async def _result(self, p: Pending, command_id: str, payload: dict) -> None:
-        p.ids.discard(command_id)
+    async def _ask(self, p: Pending, name: str, payload: dict) -> None:
+        try:
+            answer = await self.hub.ask(self.link, p.did, name, payload, ANSWER_S)
+        except CommandRefused as e:
+            code = codec.DEVICE_OFFLINE if e.kind == "offline" else codec.COMMAND_FAILED
+            p.left -= 1
+            if p.error is None:
+                p.error = str(e)
+                if not p.left:
+                    sn = {} if p.req_sn is None else {"res_sn": p.req_sn}
+                    await self.invalid(code, str(e), did=p.did, **sn)
+                    return
+            if not p.left:
+                await self._failed(p, p.error)
+            return
+        except TimeoutError:
+            answer = {"command": name, "ok": False, "error": f"no answer within {ANSWER_S:g}s"}
+            p.error = p.error or f"device {p.did} did not answer within {ANSWER_S:g}s"
+        await self._result(p, answer)
+
+    async def _result(self, p: Pending, payload: dict) -> None:
+        p.left -= 1
         if payload.get("ok") is True:
             p.done[str(payload.get("command"))] = payload.get("result")
         elif p.error is None:
             p.error = f"device {p.did}: {payload.get('command')} failed: {str(payload.get('error'))[:200]}"
-        if p.ids:
+        if p.left:
             return
         if p.error is not None:
             await self._failed(p, p.error)
@@ -341,10 +347,7 @@ class Session:
         payload = obj.get("payload")
         if kind == records.EVENT and isinstance(payload, dict):
             if obj.get("event_type") == records.COMMAND_RESULT:
-                p = self.pending.pop((did, str(payload.get("id"))), None)
-                if p is not None:
-                    await self._result(p, str(payload.get("id")), payload)
-                return
+                return   # an answer to a command: hub.ask() hands it to the command's task
             if obj.get("event_type") == thing_map.RAW_COMMAND:
                 await self._device_raw(did, payload)
                 return
@@ -424,6 +427,7 @@ class Gizwits:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
             self.hub.unwatch(session.on_broadcast)
+            session.forget_asks()
             self.sessions.discard(session)
         return ws
 

@@ -170,6 +170,8 @@ class Hub:
         # (device id, str(command id)) -> (id as given, command): a result
         # names a command only when the device it was sent to answers it.
         self._sent: dict[tuple[str, str], tuple[str | int, str]] = {}
+        # (device, command id) -> the future ask() waits on for its result
+        self._asked: dict[tuple[str, str], asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         self._checks = concurrent.futures.ThreadPoolExecutor(TOKEN_CHECKS_AT_ONCE, "bench-token")
         self._verified: set[bytes] = set()
@@ -507,6 +509,7 @@ class Hub:
         None (a resend: already told)."""
         if kept is None:
             return False
+        self._answered(kept.broadcast)
         await self.broadcast(kept.broadcast)
         for kind, data in kept.notices:
             self.notify(kind, data)
@@ -573,6 +576,31 @@ class Hub:
         self._sent[(device_id, str(command_id))] = (command_id, name)
         self.notify("command", {"type": "command", "device_id": device_id, "command": name, "payload": kept,
                                 "id": command_id, "peer": origin.peer if origin else None})
+
+    def _answered(self, out: dict) -> None:
+        # A command_result event (a JSON device sends it as one; the XML and
+        # HTTP protocols make one in command_result()) answers an ask().
+        payload = out.get("payload")
+        if out.get("event_type") == records.COMMAND_RESULT and isinstance(payload, dict):
+            answer = self._asked.get((str(out.get("device_id")), str(payload.get("id"))))
+            if answer is not None and not answer.done():
+                answer.set_result(payload)
+
+    async def ask(self, origin: Link | None, device_id: str, name: str, payload: dict,
+                  timeout: float) -> dict:
+        """Send a command (as route_command: CommandRefused when it cannot
+        go) and wait for the device's answer: the command_result payload
+        admins get ({"id", "command", "ok", "result" or "error"}).
+        TimeoutError when none comes within `timeout` s. The one way a
+        bench protocol waits for a device (the app APIs use it)."""
+        command_id = self.command_id()
+        key = (device_id, str(command_id))
+        answer = self._asked[key] = asyncio.get_running_loop().create_future()
+        try:
+            await self.route_command(origin, device_id, name, payload, command_id)
+            return await asyncio.wait_for(answer, timeout)
+        finally:
+            self._asked.pop(key, None)
 
     async def command_result(self, link: Link, command_id: str | int | None, ok: bool, result: Any = None,
                              error: str | None = None, **extra: Any) -> None:
