@@ -31,7 +31,7 @@
 import builtins
 from array import array
 
-from agent.control.scripts import CHECK, ITER, MAIN, MAX_BYTES
+from agent.control.script_format import CHECK, ITER, MAIN, MAX_BYTES
 from agent.errors import CommandError
 
 MAX_LINES = 1000    # physical lines (the line map holds two per line)

@@ -15,7 +15,7 @@ import asyncio
 
 from agent import log
 from agent import records as r
-from agent.control.scripts import CHECK, ITER, MAIN
+from agent.control.script_format import CHECK, ITER, MAIN
 from agent.hal import format_exc, ticks_diff, ticks_ms
 
 SLICE_MS = 20          # the longest a script may run without sleeping

@@ -4,7 +4,7 @@ import binascii
 
 from agent import hal, log
 from agent.control.files import RESERVE
-from agent.control.scripts import FOLDER, MAX_BYTES, MAX_SCRIPTS, SEALED
+from agent.control.script_format import FOLDER, MAX_BYTES, MAX_SCRIPTS, SEALED
 from agent.errors import CommandError
 
 SEAL_EXTRA = 68        # a sealed script's magic, IV, padding and MAC over its text

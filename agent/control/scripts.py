@@ -18,19 +18,10 @@
 # runner stays while the site allows scripts.
 from agent import hal
 
-FOLDER = ".scripts"
-MAX_SCRIPTS = 16
 TYPES = ("script/list", "script/get", "script/put", "script/delete", "script/encrypt", "script/run",
          "script/stop")
-# What the checker writes and the runner provides (script_check.py,
-# script_run.py): kept here, so that neither loads the other.
-SEALED = b"DLS1"    # how a sealed script starts (agent/control/sealed.py): told apart without loading it
-MAX_BYTES = 4096    # a script's text (a run needs about 13 times that free on a board)
-CHECK = "_dl_w"     # the checkpoint
-ITER = "_dl_it"     # the checking iterator
-MAIN = "_dl_main"   # what the top level becomes
-LOADED = ("agent.control.script_store", "agent.control.jail", "agent.control.script_check",
-          "agent.control.sealed", "agent.hal.aes")
+LOADED = ("agent.control.script_store", "agent.control.script_format", "agent.control.jail",
+          "agent.control.script_check", "agent.control.sealed", "agent.hal.aes")
 
 
 def register(handlers, device):

@@ -18,11 +18,11 @@ import os
 
 from agent import small_file
 from agent.codecs.signing import hmac_sha256
-from agent.control.scripts import SEALED
+from agent.control.script_format import SEALED
 from agent.errors import CommandError
 from agent.hal import aes
 
-MAGIC = SEALED   # scripts.py holds it: the store tells a sealed script apart without loading this module
+MAGIC = SEALED   # script_format.py holds it: the store tells a sealed script apart without loading this module
 KEY_FILE = ".device_key"
 KEY_BYTES = 32
 IV = 16

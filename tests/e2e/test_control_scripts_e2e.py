@@ -97,7 +97,7 @@ import asyncio
 base = sys.argv[1]
 log.set_level("warn")
 gc.collect(); before = gc.mem_alloc()
-from agent.control import scripts
+from agent.control import script_format, scripts
 gc.collect(); code = gc.mem_alloc() - before
 
 class Thing:
@@ -115,7 +115,7 @@ gc.collect(); resident = gc.mem_alloc() - before
 parts = []
 n = 0
 i = 0
-while n < scripts.MAX_BYTES - 120:
+while n < script_format.MAX_BYTES - 120:
     p = "def f%d(n):\\n    for k in range(n):\\n        log('step', k, door.lock())\\n    return n + %d\\n" % (i, i)
     parts.append(p)
     n += len(p)

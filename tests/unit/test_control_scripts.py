@@ -13,7 +13,7 @@ from test_access_reader import door_with_reader, opened
 from test_reader import card26, show
 
 from agent import config, log
-from agent.control import app, script_check, scripts
+from agent.control import app, script_check, script_format, scripts
 from agent.errors import CommandError
 from agent.peripherals.display import Display
 
@@ -100,7 +100,7 @@ def test_what_leads_past_the_api_is_refused_naming_the_line():
                       ("x = (1,\n", "not closed"),
                       ("x = 'a\n", "not closed"),
                       ("while True:\nlog(1)\n", "expected an indented block"),
-                      ("x" * (scripts.MAX_BYTES + 1), "over 4096 bytes")):
+                      ("x" * (script_format.MAX_BYTES + 1), "over 4096 bytes")):
         e = raises(CommandError, script_check.transform, text)
         assert why in str(e), (text, str(e))
 
@@ -148,7 +148,7 @@ async def test_put_list_get_delete_round_trip_inside_the_store_only():
 
 async def test_the_store_holds_a_bounded_number_of_scripts():
     _, h, _, _ = _setup()
-    for i in range(scripts.MAX_SCRIPTS):
+    for i in range(script_format.MAX_SCRIPTS):
         await _put(h, "s%d.py" % i, "log(%d)\n" % i)
     e = await araises(CommandError, _put(h, "one-more.py", "log(1)\n"))
     assert "delete one first" in str(e)
