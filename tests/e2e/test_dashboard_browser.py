@@ -132,6 +132,8 @@ async def test_log_in_watch_a_terminal_unlock_its_door_and_see_its_screen(chromi
             await expect(page.locator("#device-title")).to_have_text(f"{DEVICE} — online")
             front = page.locator('#doors tr[data-door="front"]')
             await expect(front.locator(".lock")).to_have_text("locked", timeout=WAIT_MS)
+            # Found closed at start (no event for that): the page asks again until it knows.
+            await expect(front.locator(".position")).to_have_text("closed", timeout=WAIT_MS)
 
             session.reader.enroll(FINGER)
             await _press(session.reader, FINGER)

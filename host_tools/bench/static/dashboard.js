@@ -188,7 +188,14 @@ function command(d, name, payload, what) {
   return id;
 }
 
-function askStatus(d) {
+// A door sensor found closed at start raises no event (nothing happened),
+// and right after a device comes online its sensor may not be read yet:
+// a position still "unknown" is asked again, a few times, a little later.
+const STATUS_AGAIN_MS = 2000;
+const STATUS_TRIES = 3;
+
+function askStatus(d, tries = STATUS_TRIES) {
+  d.statusTries = tries;
   command(d, "status", {}, "status");
 }
 
@@ -205,6 +212,10 @@ function commandResult(d, p, at) {
     if (p.ok && p.result && typeof p.result.properties === "object" && p.result.properties) {
       fromProperties(d, p.result.properties);
       markAlarms(d);
+      const unsettled = [...d.doors.values()].some((dr) => dr.position === "unknown");
+      if (unsettled && d.statusTries > 1) {
+        setTimeout(() => { if (d.online) askStatus(d, d.statusTries - 1); }, STATUS_AGAIN_MS);
+      }
     }
   } else {
     const text = p.ok ? `${mine.what}: done` : `${mine.what}: refused (${shown(p.error)})`;
