@@ -7,8 +7,8 @@ is CloudSolution 3.0. `GET /control` is the cloud-control management
 channel (control.py); admins drive it with `POST /api/control/{device_id}`
 (`{"type", "body"}` -> the device's reply; `?timeout=S`) and read its
 last app/state with `GET /api/control/{device_id}`. `GET /api/devices` and `GET /api/stats` report;
-`GET /api/records/{device_id}?kind=punch|event|telemetry|admin_log` returns
-what the bench stored from a device (tests read it from inside MicroPython).
+`GET /api/records/{device_id}?kind=punch|event|telemetry|admin_log[&last=N]` returns
+what the bench stored from a device (the N newest, oldest first, with `last`) (tests read it from inside MicroPython).
 `PUT` / `DELETE /api/bindings/{uid}/{device_id}` bind and unbind an app
 user's device on the running bench (its app sessions are told at once).
 `GET /` is the browser dashboard (dashboard.py: its page, its files, its
@@ -449,6 +449,7 @@ async def _api_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[HUB].stats())
 
 
+MAX_ROWS = 100000   # rows one GET /api/records?last=N may ask for
 # kind -> the store's rows of that kind, for GET /api/records/{device_id}
 _RECORD_ROWS = {records.PUNCH: BenchStore.punch_rows, records.EVENT: BenchStore.event_rows,
                 records.TELEMETRY: BenchStore.telemetry_rows, records.ADMIN_LOG: BenchStore.admin_log_rows,
@@ -461,7 +462,13 @@ async def _api_records(request: web.Request) -> web.Response:
     if kind not in _RECORD_ROWS:
         return web.json_response({"error": f"kind must be one of {', '.join(_RECORD_ROWS)}, got {kind!r}"},
                                  status=400)
-    return web.json_response(_RECORD_ROWS[kind](request.app[HUB].store, request.match_info["device_id"]))
+    last = request.query.get("last")
+    if last is not None and not (last.isdigit() and 1 <= int(last) <= MAX_ROWS):
+        return web.json_response({"error": f"last must be a whole number from 1 to {MAX_ROWS}, got {last[:20]!r}"},
+                                 status=400)
+    rows = _RECORD_ROWS[kind](request.app[HUB].store, request.match_info["device_id"],
+                              last=int(last) if last is not None else None)
+    return web.json_response(rows)
 
 
 async def _sweeper(app: web.Application) -> None:

@@ -564,11 +564,11 @@ class BenchStore:
             "user_id": str(user_id), "action": action, "log_time": log_time, "fields": _dumps(fields),
             "received_at": time.time()})
 
-    def punch_rows(self, device_id: str | None = None) -> list[dict]:
-        return self._rows("punches", "*", json_col="fields", device_id=device_id)
+    def punch_rows(self, device_id: str | None = None, last: int | None = None) -> list[dict]:
+        return self._rows("punches", "*", json_col="fields", last=last, device_id=device_id)
 
-    def admin_log_rows(self, device_id: str | None = None) -> list[dict]:
-        return self._rows("admin_logs", "*", json_col="fields", device_id=device_id)
+    def admin_log_rows(self, device_id: str | None = None, last: int | None = None) -> list[dict]:
+        return self._rows("admin_logs", "*", json_col="fields", last=last, device_id=device_id)
 
     def add_command(
         self,
@@ -592,37 +592,45 @@ class BenchStore:
                            "ORDER BY id DESC LIMIT 1", (str(command_id), device_id))
         return rows[0]["command"] if rows else None
 
-    def _rows(self, table: str, columns: str, json_col: str = "payload", **where: Any) -> list[dict]:
+    def _rows(self, table: str, columns: str, json_col: str = "payload", last: int | None = None,
+              **where: Any) -> list[dict]:
         """Rows of `table` matching the non-None `where` filters, oldest first,
-        with the JSON column decoded."""
+        with the JSON column decoded; only the `last` newest when given."""
         filters = {k: v for k, v in where.items() if v is not None}
         sql = f"SELECT {columns} FROM {table}"
         if filters:
             sql += " WHERE " + " AND ".join(f"{k} = ?" for k in filters)
+        params = tuple(filters.values())
+        if last is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
+            params += (last,)
+        else:
+            sql += " ORDER BY id"
         rows = []
-        for r in self._query(sql + " ORDER BY id", tuple(filters.values())):
+        for r in self._query(sql, params):
             row = dict(r)
             row[json_col] = json.loads(row[json_col])
             rows.append(row)
         return rows
 
-    def telemetry_rows(self, device_id: str | None = None) -> list[dict]:
+    def telemetry_rows(self, device_id: str | None = None, last: int | None = None) -> list[dict]:
         return self._rows("telemetry", "id, device_id, received_at, payload, record_id, device_time",
-                          device_id=device_id)
+                          last=last, device_id=device_id)
 
-    def event_rows(self, device_id: str | None = None, event_type: str | None = None) -> list[dict]:
+    def event_rows(self, device_id: str | None = None, event_type: str | None = None,
+                   last: int | None = None) -> list[dict]:
         return self._rows("events", "id, device_id, received_at, event_type, payload, record_id, device_time",
-                          device_id=device_id, event_type=event_type)
+                          last=last, device_id=device_id, event_type=event_type)
 
     def command_rows(self, device_id: str | None = None) -> list[dict]:
         return self._rows("commands", "id, command_id, device_id, command, payload, sent_at",
                           device_id=device_id)
 
-    def conflict_rows(self, device_id: str | None = None) -> list[dict]:
+    def conflict_rows(self, device_id: str | None = None, last: int | None = None) -> list[dict]:
         """Records refused because their key was stored with other content:
         what is stored, what was offered, when and how often."""
         rows = self._rows("conflicts", "id, device_id, kind, record_key, stored, offered, first_seen, last_seen, "
-                          "times", json_col="stored", device_id=device_id)
+                          "times", json_col="stored", last=last, device_id=device_id)
         for row in rows:
             row["offered"] = json.loads(row["offered"])
         return rows

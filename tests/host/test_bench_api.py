@@ -52,3 +52,14 @@ async def test_unknown_or_missing_kind_is_400_with_a_reason(bench, session, kind
     assert "kind must be one of punch, event, telemetry, admin_log" in got["error"], got
     status, _ = await _get(session, bench, DEV, "punch")
     assert status == 200  # and the bench still answers
+
+
+async def test_last_n_gives_the_newest_rows_oldest_first(bench, session):
+    for i in range(1, 6):
+        bench.store.add_event(DEV, "door_opened", {"n": i}, record_id=i)
+    async with session.get(f"{bench.http_url}/api/records/{DEV}", params={"kind": "event", "last": "2"}) as r:
+        assert r.status == 200
+        assert [row["payload"]["n"] for row in await r.json()] == [4, 5]
+    for bad in ("0", "-1", "x", "100001", "9" * 30):
+        async with session.get(f"{bench.http_url}/api/records/{DEV}", params={"kind": "event", "last": bad}) as r:
+            assert r.status == 400 and "last must be a whole number" in (await r.json())["error"], bad

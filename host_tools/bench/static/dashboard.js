@@ -262,8 +262,11 @@ async function loadHistory(d) {
   d.loaded = true;
   const base = "/api/records/" + encodeURIComponent(d.id) + "?kind=";
   try {
+    // The newest rows only (a long-running bench keeps them all): events
+    // with room for the decisions among them.
+    const last = { event: 10 * KEEP.events, punch: KEEP.punches, telemetry: KEEP.temps };
     const [events, punches, samples] = await Promise.all(
-      ["event", "punch", "telemetry"].map((kind) => api(base + kind)));
+      ["event", "punch", "telemetry"].map((kind) => api(base + kind + "&last=" + last[kind])));
     // Oldest first, as the store gives them; only the tail is kept.
     const recent = (r, n) => (r.ok && Array.isArray(r.body) ? r.body.slice(-n) : []);
     const live = { events: d.events, punches: d.punches, decisions: d.decisions, temps: d.temps };
