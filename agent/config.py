@@ -107,7 +107,16 @@ JOURNAL_FIELDS = {
     # A segment is rewritten on every sync and read back one record at a
     # time: a few flash blocks, never more than a board can spare.
     "segment_bytes": (int, False, 4096, "segment file size (a few flash blocks)", (256, 65536)),
+    # raw: agent/journal_raw.py, records programmed straight into a flash
+    # partition of their own (ESP32), about 1.2 bytes on flash per byte kept
+    # where LittleFS costs tens.
+    "backend": (str, False, "file", "file (segment files on the file system) or raw (a flash partition)",
+                ["file", "raw"]),
+    "partition": (str, False, "journal", "raw backend: the data partition's label (elsewhere: an image file)",
+                  NAME),
 }
+
+RAW_MIN_KB = 8   # the raw journal's ring: two 4 KiB sectors (its ack log takes two more)
 
 # docs/door-controller.md section 5. A board's flash holds 10,000 users
 # in about 1 MB (records and indexes); more would not fit an ESP32's
@@ -419,6 +428,9 @@ def load_board(path):
     journal = _check(path, board["journal"], JOURNAL_FIELDS, "journal.")
     if journal["max_kb"] * 1024 < 2 * journal["segment_bytes"]:
         raise ConfigError(path, "journal.max_kb", "must hold at least two segments")
+    if journal["backend"] == "raw" and journal["max_kb"] < RAW_MIN_KB:
+        raise ConfigError(path, "journal.max_kb", "must be at least %d for the raw backend (two sectors of "
+                          "records beside the acknowledgement log)" % RAW_MIN_KB)
     if not journal["path"]:
         raise ConfigError(path, "journal.path", "must name a folder")
     journal["path"] = beside(path, journal["path"])

@@ -98,6 +98,8 @@ class Device:
         # Code first, then data: importing a module needs contiguous heap,
         # which journal recovery (many small reads) leaves fragmented.
         from agent.journal import Journal
+        if board["journal"]["backend"] == "raw":
+            from agent.journal_raw import open_partition
         make_uplink = uplink_factory(site["uplink"])
         # The TLS context is data that lives as long as the process, and
         # needs a contiguous block (~3 KB on MicroPython): made before
@@ -107,7 +109,10 @@ class Device:
         if site["control"] is not None:
             self._add_control(site)
         jcfg = board["journal"]
-        self.journal = Journal(jcfg["folder"], jcfg["max_kb"] * 1024, jcfg["segment_bytes"], clock=clock.now)
+        if jcfg["backend"] == "raw":
+            self.journal = open_partition(jcfg, clock.now)
+        else:
+            self.journal = Journal(jcfg["folder"], jcfg["max_kb"] * 1024, jcfg["segment_bytes"], clock=clock.now)
         hal.collect()
         if self.journal.pending():
             log.info("agent", "journal holds %d unsent records" % self.journal.pending())

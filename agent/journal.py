@@ -78,7 +78,9 @@ def _count(v):
     return isinstance(v, int) and v is not True and v is not False and v >= 0
 
 
-def _decode(payload):
+def decode(payload):
+    """A frame's payload -> its record [id, time, kind, name, value], or
+    None when it is not one (the raw-flash journal reads them too)."""
     try:
         rec = cbor.decode(payload)
     except ValueError:
@@ -111,7 +113,7 @@ def stream(f, pos=0):
             if len(payload) < n or crc32(payload, crc32(head[1:3])) & 0xFFFFFFFF != \
                     int.from_bytes(head[3:7], "big"):
                 payload = None
-        rec = _decode(payload) if payload is not None else None
+        rec = decode(payload) if payload is not None else None
         if rec is None:
             # Not a record here: step one byte and look again (resync).
             skipped += 1

@@ -3,7 +3,11 @@
 # through to an image file, the way an ESP32's flash partition holds
 # LittleFS. Counts what reaches the "chip", for wear figures. NorFlash
 # adds the rules of a real NOR chip, and power cuts inside its operations.
+# NorFile keeps those rules over an image file, used in place: the raw
+# journal's partition (agent/journal_raw.py) where the board has none;
+# partition() finds the real one on an ESP32.
 import os
+import sys
 
 
 class BlockDev:
@@ -70,10 +74,11 @@ class NorFlash(BlockDev):
     LittleFS reaches it through the extended block protocol: readblocks
     and writeblocks with an offset, ioctl(6, block) to erase."""
 
-    def __init__(self, data, block_size=4096, image=None, cut_at=None, rand=None):
+    def __init__(self, data, block_size=4096, image=None, cut_at=None, rand=None, erase_cut_at=None):
         super().__init__(data, block_size, image)
         self.ff = b"\xff" * block_size
         self.cut_at = cut_at
+        self.erase_cut_at = erase_cut_at   # or the cut lands in this erase (counted in `erases`)
         self.rand = rand
         self.ops = 0
         self.dead = False
@@ -110,7 +115,8 @@ class NorFlash(BlockDev):
             return
         a = block * self.block_size
         self.erases += 1
-        if not self._cut_now():
+        cut = self._cut_now() or (self.erase_cut_at is not None and self.erases >= self.erase_cut_at)
+        if not cut:
             self._store(a, self.ff)
             return
         # Cut inside the erase: the sector is left partly erased.
@@ -186,3 +192,89 @@ def mount(dev, point="/flash", fresh=False):
 
 def ram_flash(kb, block_size=4096):
     return BlockDev(bytearray(kb * 1024), block_size)
+
+
+class NorFile:
+    """A NOR flash partition kept in an image file and used in place: no
+    copy in RAM, as an ESP32's partition is outside its heap. The rules of
+    NorFlash (erase sets a block to 0xFF, a program only clears bits,
+    programs over cells not erased counted in `overwrites`), no power cuts:
+    the raw journal's partition on the unix port and CPython."""
+
+    def __init__(self, f, size, block_size=4096):
+        self.f = f
+        self.block_size = block_size
+        self.blocks = size // block_size
+        self.bytes_written = 0
+        self.writes = 0
+        self.erases = 0
+        self.overwrites = 0
+
+    def readblocks(self, block, buf, offset=0):
+        self.f.seek(block * self.block_size + offset)
+        self.f.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:
+            bs = self.block_size
+            for i in range(len(buf) // bs):
+                self.ioctl(6, block + i)
+                self.writeblocks(block + i, memoryview(buf)[i * bs:(i + 1) * bs], 0)
+            return
+        n = len(buf)
+        a = block * self.block_size + offset
+        old = bytearray(n)
+        self.readblocks(block, old, offset)
+        if old != b"\xff" * n:
+            for i in range(n):
+                old[i] &= buf[i]
+            if old != buf:
+                self.overwrites += 1
+            buf = old
+        self.f.seek(a)
+        self.f.write(buf)
+        self.writes += 1
+        self.bytes_written += n
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.blocks
+        if op == 5:
+            return self.block_size
+        if op == 6:
+            self.f.seek(arg * self.block_size)
+            self.f.write(b"\xff" * self.block_size)
+            self.erases += 1
+            return 0
+        return None
+
+
+def nor_image(path, kb, block_size=4096):
+    """A NorFile of `kb` KiB in the image file `path`, made erased when
+    missing or of another size."""
+    size = kb * 1024
+    try:
+        have = os.stat(path)[6]
+    except OSError:
+        have = -1
+    if have != size:
+        ff = b"\xff" * block_size
+        with open(path, "wb") as f:
+            for _ in range(size // block_size):
+                f.write(ff)
+    # Unbuffered, as MicroPython's files are: a program reaches the file at once.
+    image = open(path, "r+b") if sys.implementation.name == "micropython" else open(path, "r+b", buffering=0)
+    return NorFile(image, size, block_size)
+
+
+def partition(label, folder, kb):
+    """The raw flash partition `label`: on an ESP32 the data partition of
+    that label (its size is the partition table's); elsewhere a NOR flash
+    image `label`.nor of `kb` KiB in `folder`."""
+    if sys.platform == "esp32":
+        import esp32
+        found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=label)
+        if not found:
+            raise OSError(2, "no data partition labelled %r in the partition table" % label)
+        return found[0]
+    return nor_image(folder + "/" + label + ".nor", kb)

@@ -29,19 +29,26 @@ class Cut(Exception):
     """The power failed during a call: whatever it did is in doubt."""
 
 
-class Watched(Journal):
-    """The real journal; its evictions are noted for the oracle (before the
-    segment goes), nothing else differs."""
+def watched(base):
+    """A journal class (agent.journal.Journal or one built on it, such as
+    agent.journal_raw.RawJournal) whose evictions are noted for the oracle
+    (before the segment goes); nothing else differs."""
 
-    def __init__(self, oracle, *args, **kw):
-        self.oracle = oracle
-        super().__init__(*args, **kw)
+    class Watched(base):
+        def __init__(self, oracle, *args, **kw):
+            self.oracle = oracle
+            base.__init__(self, *args, **kw)
 
-    def _evict_oldest(self):
-        seg = self._segs[0]
-        if seg.last > self.acked:
-            self.oracle.evicted.append((max(seg.first, self.acked + 1), seg.last))
-        super()._evict_oldest()
+        def _evict_oldest(self):
+            seg = self._segs[0]
+            if seg.last > self.acked:
+                self.oracle.evicted.append((max(seg.first, self.acked + 1), seg.last))
+            base._evict_oldest(self)
+
+    return Watched
+
+
+Watched = watched(Journal)
 
 
 class Oracle:
