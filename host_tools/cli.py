@@ -31,7 +31,7 @@ COMMANDS = {
     "journal": "host_tools.journal_tool",
     "emulate": "host_tools.emulate",
     "chaos": "host_tools.chaos.cli",
-    "perf": "host_tools.perf",
+    "perf": "host_tools.perf_cli",
     "validate": "host_tools.validate",
     "flash": "host_tools.flash",
     "install-service": "host_tools.install_service",

@@ -1,13 +1,14 @@
-"""`doorlink perf journal|attendance|door`: what the journal costs, how fast a
-backlog drains, how long a punch takes to reach the cloud, how fast a door
-controller decides. Figures,
-printed; no pass/fail (a timed assertion in a test would be a flaky test,
-not a measurement).
+"""The journal and attendance benchmarks of `doorlink perf`
+(host_tools/perf_cli.py): what the journal costs, how fast a backlog
+drains, how long a punch takes to reach the cloud; `all`
+(host_tools/perf_all.py) runs these and the others at a small scale into
+one table. Figures, printed; no
+pass/fail (a timed assertion in a test would be a flaky test, not a
+measurement).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import subprocess
@@ -16,16 +17,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from agent import records
 from agent.codecs import zfm
 from agent.journal import Journal
+from agent.records import TELEMETRY
 from host_tools import mpy
-from host_tools.cli_common import CliError, Parents
-from host_tools.paths import BUILD, ROOT
+from host_tools.paths import BUILD, ROOT, board_path
 from host_tools.rig import REGISTERED, Rig
 
 VALUE = {"user": 1234, "state": "in", "action": "FP"}
 UPLINKS = ("xml_ws", "http", "json_ws")
 RUNTIMES = ("micropython", "cpython")
+FRAME_HEADER = 7       # a journal frame's magic, length and CRC (agent/journal.py HEADER): not a byte kept
+RECORD_ROOM = 160      # journal bytes per record that a benchmark's backlog is given (a punch takes ~130)
 
 
 def _io_write_bytes() -> int | None:
@@ -38,10 +42,11 @@ def _io_write_bytes() -> int | None:
     return None
 
 
-def littlefs(records: int, batch: int) -> dict:
-    """Appends under MicroPython on LittleFS (RAM block device)."""
+def littlefs(records: int, batch: int, backend: str = "lfs") -> dict:
+    """Appends under MicroPython on LittleFS (RAM block device), or with
+    backend "raw" on the raw-flash journal (a NOR flash partition)."""
     res = subprocess.run([mpy.tool("micropython"), "-X", "heapsize=2m",
-                          str(ROOT / "host_tools" / "mp" / "perf_journal.py"), str(records), str(batch)],
+                          str(ROOT / "host_tools" / "mp" / "perf_journal.py"), str(records), str(batch), backend],
                          cwd=ROOT, env=mpy.micropython_env(ROOT), capture_output=True, text=True,
                          timeout=300, check=False)
     if res.returncode != 0:
@@ -67,25 +72,47 @@ def host_fs(records: int, batch: int, folder: Path) -> dict:
             "record_bytes": j.stats["bytes_written"] / records, "disk_bytes_per_record": disk}
 
 
+def board_with_journal(workdir: Path, board: str, records: int) -> Path:
+    """The board file with a journal that holds `records` records without
+    evicting (a board's own 64 KB would evict most of 10,000)."""
+    spec = json.loads(board_path(board).read_text())
+    spec["journal"]["max_kb"] = max(spec["journal"]["max_kb"], records * RECORD_ROOM // 1024 + 64)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"{board}-journal.json"
+    path.write_text(json.dumps(spec, indent=1))
+    return path
+
+
 async def replay(runtime: str, records: int, workdir: Path) -> dict:
     """A prefilled journal drained to the bench over loopback, timed from
-    the agent's registration to the last row committed."""
-    rig = Rig(workdir / f"replay-{runtime}", runtime=runtime, device_id=f"perf-{runtime}",
+    the agent's registration to the last row committed (stamped by the
+    bench's observer as each row is committed: polling the table would
+    take the bench's CPU, in this process, from the drain it measures)."""
+    folder = workdir / f"replay-{runtime}"
+    device = f"perf-{runtime}"
+    board = board_with_journal(folder, "emulated", records)
+    committed: list[float] = []
+
+    def observe(kind: str, data: dict) -> None:
+        if kind == TELEMETRY and data.get("device_id") == device:
+            committed.append(time.perf_counter())
+
+    rig = Rig(folder, board=board, runtime=runtime, device_id=device, observer=observe,
               site={"telemetry_interval_s": 3600, "heartbeat_s": 30})
     j = Journal(str(rig.journal / rig.device_id), max_bytes=64 << 20, segment_bytes=4096)
     for _ in range(0, records, 50):
         j.append_many([("telemetry", None, {"temperature": 21.5, "humidity": 40}, None)] * 50)
     j.close()
     async with rig:
-        bench = await rig.start_bench()
+        await rig.start_bench()
         await rig.start_agent()
         online = rig.stamps[await rig.wait_for(REGISTERED, timeout=60)]
         deadline = time.perf_counter() + 300
-        while len(bench.store.telemetry_rows(rig.device_id)) < records:
+        while len(committed) < records:
             if time.perf_counter() > deadline:
                 raise RuntimeError("replay did not finish in 300 s:\n" + rig.output())
             await asyncio.sleep(0.05)
-        end = time.perf_counter()
+        end = committed[records - 1]
     return {"runtime": runtime, "records": records, "seconds": end - online,
             "records_per_s": records / (end - online)}
 
@@ -97,6 +124,12 @@ def run_journal(records: int = 500, replay_records: int = 1000) -> str:
         r = littlefs(records, batch)
         label = f"MicroPython, LittleFS (RAM flash), {batch:2d} per sync"
         lines.append(f"{label:<44} {r['appends_per_s']:>12.0f} {r['flash_bytes_per_record']:>22.0f}")
+    if (ROOT / "agent" / "journal_raw.py").exists():
+        r = littlefs(records, 1, backend="raw")
+        label = "MicroPython, raw NOR flash (RAM),  1 per sync"
+        lines.append(f"{label:<44} {r['appends_per_s']:>12.0f} {r['flash_bytes_per_record']:>22.0f}")
+    else:
+        lines.append("MicroPython, raw NOR flash: not built (no agent/journal_raw.py)")
     BUILD.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=BUILD) as d:
         for batch in (1, 10):
@@ -117,17 +150,23 @@ def run_journal(records: int = 500, replay_records: int = 1000) -> str:
 
 async def attendance_latency(runtime: str, uplink: str, punches: int, workdir: Path) -> dict:
     """Finger on the sensor -> row in the bench's SQLite, per punch; then a
-    backlog of `punches` made offline drained on reconnect."""
-    device = f"perf-{runtime}-{uplink}"
-    rig = Rig(workdir / device, board="emulated-attendance", runtime=runtime, device_id=device, uplink=uplink,
-              peripherals={"fingerprint": {"poll_ms": 20}},
-              site={"heartbeat_s": 5, "backoff_base_s": 0.2, "backoff_cap_s": 0.5})
+    backlog of `punches` made offline drained on reconnect.
 
-    def stored() -> int:
-        # Over JSON a punch is an event of type "punch"; XML and HTTP have punch rows.
-        if uplink == "json_ws":
-            return len(rig.bench.store.event_rows(device, "punch"))
-        return len(rig.bench.store.punch_rows(device))
+    Both ends are stamped where they happen, not where a loop notices them:
+    the start in the emulator's thread as the module's Search answer is
+    noted (an event-loop hop later would shorten every figure), the end in
+    the bench's observer, which hears of a punch only after its row is
+    committed (a poll of the table would add its interval)."""
+    device = f"perf-{runtime}-{uplink}"
+    committed: list[float] = []   # perf_counter() as each punch's row was committed
+
+    def observe(kind: str, data: dict) -> None:
+        if kind == records.PUNCH and data.get("device_id") == device:
+            committed.append(time.perf_counter())
+
+    rig = Rig(workdir / device, board="emulated-attendance", runtime=runtime, device_id=device, uplink=uplink,
+              peripherals={"fingerprint": {"poll_ms": 20}}, observer=observe,
+              site={"heartbeat_s": 5, "backoff_base_s": 0.2, "backoff_cap_s": 0.5})
 
     async def until(pred: Callable[[], bool], timeout: float = 30) -> None:
         end = time.perf_counter() + timeout
@@ -141,10 +180,13 @@ async def attendance_latency(runtime: str, uplink: str, punches: int, workdir: P
         reader = (await rig.start_agent()).reader
         reader.enroll(1)
 
+        def answered(i: int) -> float:
+            reader.wait_answered(zfm.SEARCH, i + 1, 10.0)
+            return time.perf_counter()
+
         async def press(i: int) -> float:
             reader.place(1)
-            await asyncio.to_thread(reader.wait_answered, zfm.SEARCH, i + 1, 10.0)
-            read_at = time.perf_counter()
+            read_at = await asyncio.to_thread(answered, i)
             reader.lift()
             nofinger = reader.answered(zfm.GEN_IMG, zfm.NO_FINGER)
             await asyncio.to_thread(reader.wait_answered, zfm.GEN_IMG, nofinger + 1, 10.0, zfm.NO_FINGER)
@@ -154,23 +196,70 @@ async def attendance_latency(runtime: str, uplink: str, punches: int, workdir: P
         latencies = []
         for i in range(punches):
             read_at = await press(i)
-            await until(lambda i=i: stored() > i)
-            latencies.append(time.perf_counter() - read_at)
+            await until(lambda i=i: len(committed) > i)
+            latencies.append(committed[i] - read_at)
         await rig.stop_bench()
         for i in range(punches, 2 * punches):
             await press(i)
         await rig.restart_bench()
         # Timed from the first backlog punch stored: the reconnect backoff
         # before it is not drain speed.
-        await until(lambda: stored() > punches, timeout=60)
-        t0, first = time.perf_counter(), stored()
-        await until(lambda: stored() >= 2 * punches, timeout=120)
-        drain = (2 * punches - first) / max(time.perf_counter() - t0, 1e-3)
+        await until(lambda: len(committed) >= 2 * punches, timeout=120)
+        first = committed[punches]
+        drain = (punches - 1) / max(committed[-1] - first, 1e-6) if punches > 1 else float("nan")
     latencies.sort()
 
     def pick(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
     return {"p50_ms": pick(0.5) * 1000, "p99_ms": pick(0.99) * 1000, "drain_per_s": drain}
+
+
+BACKLOG_JOURNAL_KB = 4096   # the emulated board's 64 KB would evict most of a 10,000-record backlog
+
+
+def _backlog_board(workdir: Path) -> Path:
+    """The attendance board with a journal large enough for the backlog
+    (an ESP32 gives it a flash partition of this size)."""
+    spec = json.loads(board_path("emulated-attendance").read_text())
+    spec["journal"]["max_kb"] = BACKLOG_JOURNAL_KB
+    path = workdir / "emulated-attendance-backlog.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+async def backlog_drain(runtime: str, uplink: str, count: int, workdir: Path) -> dict:
+    """`count` punches journaled while offline, drained to the bench: timed
+    from the agent's registration line to the last row committed (the
+    bench's observer hears of a punch only once it is)."""
+    device = f"drain-{runtime}-{uplink}"
+    folder = workdir / device
+    folder.mkdir(parents=True, exist_ok=True)
+    committed: list[float] = []
+
+    def observe(kind: str, data: dict) -> None:
+        if kind == records.PUNCH and data.get("device_id") == device:
+            committed.append(time.perf_counter())
+
+    rig = Rig(folder, board=_backlog_board(folder), runtime=runtime, device_id=device, uplink=uplink,
+              observer=observe, site={"heartbeat_s": 30})
+    j = Journal(str(rig.journal / device), max_bytes=BACKLOG_JOURNAL_KB << 10, segment_bytes=4096)
+    for start in range(0, count, 100):
+        j.append_many([("punch", None, {records.USER: str(1 + i % 50), records.WHEN: "2026-12-07T08:00:00",
+                                        records.GMT: 0, records.ATTEND: records.IN, records.AP: 1,
+                                        records.ACTION: "FP", records.JOB: 0}, None)
+                       for i in range(start, min(count, start + 100))])
+    j.close()
+    async with rig:
+        await rig.start_bench()
+        await rig.start_agent()
+        online = rig.stamps[await rig.wait_for(REGISTERED, timeout=120)]
+        deadline = time.perf_counter() + 300
+        while len(committed) < count:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{len(committed)} of {count} punches drained in 300 s:\n" + rig.output(20))
+            await asyncio.sleep(0.01)
+    secs = committed[count - 1] - online
+    return {"runtime": runtime, "uplink": uplink, "records": count, "seconds": secs, "records_per_s": count / secs}
 
 
 def run_attendance(punches: int = 50) -> str:
@@ -186,33 +275,3 @@ def run_attendance(punches: int = 50) -> str:
               "punch committed in the bench's SQLite, over loopback. Backlog: punches made while the",
               "bench was down, timed from the first one delivered after it came back."]
     return "\n".join(lines)
-
-
-def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.ArgumentParser:
-    p = sub.add_parser("perf", help="benchmarks that print figures (no pass/fail)")
-    p.add_argument("what", choices=("journal", "attendance", "door"),
-                   help="journal: appends and replay; attendance: punch-to-cloud latency and backlog drain; "
-                        "door: cloud command, exit button and card to relay on the virtual board, "
-                        "decisions among 10,000 users, full-sync time")
-    p.add_argument("--users", type=int, default=10000, help="door: users synced to the store (>= 100)")
-    p.add_argument("--records", type=int, default=500, help="journal appends per run (>= 1)")
-    p.add_argument("--punches", type=int, default=50, help="attendance punches per run (>= 1)")
-    p.add_argument("--replay-records", type=int, default=1000, help="journal records replayed (>= 50)")
-    p.set_defaults(handler=run)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.records < 1 or args.replay_records < 50 or args.punches < 1:
-        raise CliError("--records and --punches must be >= 1, --replay-records >= 50",
-                       "the figures mean little below that")
-    if args.what == "door":
-        if not 100 <= args.users <= 20000:
-            raise CliError("--users must be from 100 to 20000", "a board's store holds at most 20,000")
-        from host_tools.perf_door import run_door
-        print(run_door(args.users), flush=True)
-    elif args.what == "attendance":
-        print(run_attendance(args.punches), flush=True)
-    else:
-        print(run_journal(args.records, args.replay_records), flush=True)
-    return 0
