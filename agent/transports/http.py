@@ -14,7 +14,7 @@ import json
 from agent.codecs import http11
 from agent.codecs.url import split_url
 from agent.errors import LinkClosed
-from agent.hal import drop_stream
+from agent.hal import drop_stream, read_into
 from agent.transports.streams import describe, open_stream
 
 _READ = 2048
@@ -31,6 +31,10 @@ class HttpClient:
         self._reader = None
         self._writer = None
         self._one = asyncio.Lock()
+        # One receive buffer for the client's life, as the WebSocket has:
+        # a fresh 2 KB block per read failed on a heap that a large journal
+        # backlog had left in smaller holes (MicroPython, 6,000+ records).
+        self._rx = memoryview(bytearray(_READ))
 
     def _where(self):
         return "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.port)
@@ -125,7 +129,8 @@ class HttpClient:
         await self._writer.drain()
         parser = http11.ResponseParser(max_body=self.max_body)
         while True:
-            chunk = await self._reader.read(_READ)
+            n = await read_into(self._reader, self._rx)
+            chunk = bytes(self._rx[:n])   # what came, not the whole buffer
             if not chunk:
                 if not got[0]:
                     raise EOFError("closed by the server before replying")
