@@ -242,10 +242,9 @@ class Fleet:
         for device_id, token in in_process:
             self.agents.append(InProcessAgent(device_id, board, self._site(device_id, token, server),
                                               self.latencies))
-            # A Device collects garbage once it is made (hal.collect: a
-            # board's heap); with a thousand on one heap each collection
-            # walked all the others (13 s to set up 1,000). They live as
-            # long as the run: out of the collector's way.
+            # A thousand agents on one heap: each collection of the
+            # generational GC walked all the others (13 s to set up 1,000).
+            # They live as long as the run: out of the collector's way.
             gc.freeze()
         for device_id, token in self.opts.devices[len(in_process):]:
             self.mp_agents.append(MicroPythonAgent(device_id, mp_board, self._site(device_id, token, server),
