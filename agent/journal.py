@@ -374,6 +374,11 @@ class Journal:
                                   old[1] if old else lost_first, seg.last]
             # Cursor and pending notice reach flash before the records go.
             self._write_cursor(seg.last)
+        self._drop(seg)
+
+    def _drop(self, seg):
+        """The evicted segment's storage goes (the raw-flash journal erases
+        its sector when the ring comes round instead)."""
         os.remove(self._p(seg.name))
 
     # -- reading and acknowledging ------------------------------------------

@@ -268,18 +268,8 @@ class RawJournal(Journal):
     def _close_file(self):
         pass
 
-    def _evict_oldest(self):
-        seg = self._segs.pop(0)
-        lost_first = max(seg.first, self.acked + 1)
-        lost = seg.last - lost_first + 1 if seg.last > self.acked else 0
-        if lost > 0:
-            self.stats["evicted"] += lost
-            log.count("journal_evicted", lost)
-            log.warn("journal", "full: evicted %d unsent records (%d..%d)" % (lost, lost_first, seg.last))
-            old = self._evict_notice
-            self._evict_notice = [lost + (old[0] if old else 0), old[1] if old else lost_first, seg.last]
-            # Cursor and pending notice reach flash before the sector is erased.
-            self._write_cursor(seg.last)
+    def _drop(self, seg):
+        pass    # the sector is erased when the ring comes round to it: _next_sector
 
     # -- reading and acknowledging ------------------------------------------
     def read(self, after_id=None, limit=32):
