@@ -91,15 +91,6 @@ class Connection:
     async def send(self, text):
         await self._send(ws.TEXT, text.encode())
 
-    async def send_many(self, texts):
-        """Several text messages with one drain: a backlog's records go out
-        together instead of paying a drain, a lock and a task each. Frame
-        by frame into the stream, not joined: no buffer of them all on a
-        small heap."""
-        if self._gone is not None:
-            raise LinkClosed(self._gone)
-        await self._put(texts)
-
     async def recv(self):
         """The next text message; pings are answered on the way."""
         while True:
@@ -151,9 +142,7 @@ class Connection:
     async def _send(self, opcode, payload):
         if self._gone is not None:
             raise LinkClosed(self._gone)
-        await self._put(ws.frame(opcode, payload, os.urandom(4)))
-
-    async def _put(self, data):
+        data = ws.frame(opcode, payload, os.urandom(4))
         try:
             await asyncio.wait_for(self._write(data), self.write_timeout)
         except asyncio.TimeoutError:
@@ -164,14 +153,9 @@ class Connection:
             raise LinkClosed(self._gone)
 
     async def _write(self, data):
-        """`data`: one frame (bytes), or text messages to frame and write."""
         async with self._lock:
             try:
-                if isinstance(data, list):
-                    for text in data:
-                        self._writer.write(ws.frame(ws.TEXT, text.encode(), os.urandom(4)))
-                else:
-                    self._writer.write(data)
+                self._writer.write(data)
                 await self._writer.drain()
             except BaseException:
                 # Part of a frame may be out: the stream is out of step and

@@ -12,13 +12,8 @@ from agent.hal import ticks_diff, ticks_ms
 from agent.tasks import first_done
 from agent.uplinks.base import NAME, Uplink
 
-# A backlog drains at the pace of acks: 16 in flight and 8 per read held
-# a MicroPython agent to ~3,000 records/s on loopback; 64 and 32 let it
-# pass 4,500 (each record is one small frame; the window is only what a
-# reconnect resends).
-WINDOW = 64       # records sent but not yet acknowledged
-BATCH = 32        # records read from flash at a time
-SEND_BYTES = 2048  # records' text gathered into one write (bounds the buffer on a small heap)
+WINDOW = 16   # records sent but not yet acknowledged
+BATCH = 8     # records read from flash at a time
 
 
 class WsUplink(Uplink):
@@ -102,52 +97,25 @@ class WsUplink(Uplink):
     async def _sender(self, conn):
         delivery = self.delivery
         while True:
-            out = []      # texts for one write
-            kinds = []
-            size = last = 0
             for rec in await delivery.next_batch(WINDOW, BATCH):
                 rid = rec[records.ID]
                 try:
                     text = self.session.record(rec)
-                    why = None
                 except ValueError as e:
-                    text, why = None, str(e)
+                    await delivery.skip(rid, str(e))
+                    continue
                 if text is None:
-                    # Refused by the codec (why), or the protocol has no form
-                    # for it (an unlock by the exit button over XML): skip()
-                    # waits for the acks of the records before it, so those
-                    # go out first.
-                    await self._write(conn, out, kinds, last)
-                    size = 0
-                    await delivery.skip(rid, why)
+                    # The protocol has no form for this one (an unlock by
+                    # the exit button over XML): not an error.
+                    await delivery.skip(rid, None)
                     continue
                 delivery.on_wire(rid)
-                last = rid
-                out.append(text)
-                kinds.append(records.kind(rec))
-                size += len(text)
-                if size >= SEND_BYTES:
-                    await self._write(conn, out, kinds, last)
-                    size = 0
-            await self._write(conn, out, kinds, last)
-            # Between batches: commands and acks get their turn even while
-            # a long backlog replays.
-            await asyncio.sleep(0)
-
-    async def _write(self, conn, out, kinds, last):
-        """Send the records gathered (on_wire already, `last` the id of the
-        newest) and empty the lists."""
-        if not out:
-            return
-        if len(out) == 1:
-            await conn.send(out[0])
-        else:
-            await conn.send_many(out)
-        for kind in kinds:
-            log.count("sent_" + kind)
-        del out[:]
-        del kinds[:]
-        self.delivery.written(last)
+                await conn.send(text)
+                delivery.written(rid)
+                log.count("sent_" + records.kind(rec))
+                # Between records: commands and acks get their turn even
+                # while a long backlog replays.
+                await asyncio.sleep(0)
 
     async def _heartbeat(self, conn):
         # Any message from the server proves the link; two silent intervals

@@ -41,12 +41,6 @@ class ScriptedServer:
                 self._reply({"type": "ack", "id": msg["id"]})
         await asyncio.sleep(0.002)  # the ack is read while we are still "sending"
 
-    async def send_many(self, texts):
-        # A backlog's records in one write (Connection.send_many): acks
-        # arrive while the rest are still going out.
-        for text in texts:
-            await self.send(text)
-
     async def recv(self):
         while not self.inbox:
             self.ready.clear()

@@ -85,20 +85,6 @@ async def test_text_goes_out_masked_and_comes_in_whole():
     assert await conn.recv() == '{"type": "registered"}'
 
 
-async def test_several_messages_go_out_as_frames_of_their_own_in_order():
-    conn, _, writer = _conn(b"")
-    await conn.send_many(['{"id": 1}', '{"id": 2, "name": "é"}', '{"id": 3}'])
-    assert _frames(writer.out) == [(ws.TEXT, b'{"id": 1}'), (ws.TEXT, '{"id": 2, "name": "é"}'.encode()),
-                                   (ws.TEXT, b'{"id": 3}')]
-
-
-async def test_several_messages_on_a_stuck_link_hit_the_write_deadline():
-    conn, _, writer = _conn(b"", stuck=True, write_timeout=0.1)
-    e = await asyncio.wait_for(araises(LinkClosed, conn.send_many(["a", "b"])), 2)
-    assert "write timed out after 0.1s" in str(e) and writer.closed
-    assert "write timed out" in str(await araises(LinkClosed, conn.send_many(["c"])))
-
-
 async def test_a_ping_is_answered_with_its_payload():
     conn, _, writer = _conn(_server_frame(ws.PING, b"are you there") + _server_frame(ws.TEXT, b"next"))
     assert await conn.recv() == "next"
