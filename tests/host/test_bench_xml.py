@@ -13,6 +13,7 @@ from agent.codecs.session import NOTHING, Ack, Registered, Reregister
 from agent.codecs.values import normal_wall
 
 from reader_support import until
+from secret_leaks import leaks
 
 SERIAL = "FK628001"
 CLOUD_ID = "cloud_001"
@@ -348,10 +349,10 @@ async def test_admin_user_and_door_commands_reach_a_terminal_in_its_operations(b
     await term.send_str(dev.command_result(cmd.id, "user_get", True, {"user": dict(user, pin=True)}))
     got = await _admin_result(adm, "again")
     assert got["result"]["user"] == {"id": "1001", "name": "Ann", "enabled": True, "cards": [12345678]}
-    assert got["result"]["Card"] == "12345678" and "PWD" not in got["result"] and "0042" not in json.dumps(got)
+    assert got["result"]["Card"] == "12345678" and "PWD" not in got["result"] and not leaks("0042", got)
     # the bench keeps the admin's commands, but never a PIN's digits
     kept = [r for r in bench.store.command_rows(SERIAL) if r["command"] == "user_set"]
-    assert kept and "0042" not in json.dumps(kept) and '"pin": "set"' in json.dumps(kept)
+    assert kept and not leaks("0042", kept) and '"pin": "set"' in json.dumps(kept)
 
 
 @pytest.mark.parametrize("name, payload, words", [
