@@ -66,6 +66,25 @@ def build_deploy(dest: str | Path | None = None, cross: str | None = None) -> Pa
     return dest
 
 
+def build_romfs(dest: str | Path | None = None) -> Path:
+    """A ROMFS image of build_deploy()'s .mpy (mpremote romfs build), as
+    `mpremote romfs deploy` writes it to a board's partition; made again
+    only when a module is newer. Returns its path (default build/agent.romfs)."""
+    folder = build_deploy()
+    image = Path(dest) if dest is not None else BUILD / "agent.romfs"
+    newest = max(f.stat().st_mtime for f in folder.rglob("*.mpy"))
+    if image.exists() and image.stat().st_mtime >= newest:
+        return image
+    part = image.with_name(f"{image.name}.{os.getpid()}")   # parallel test workers each build, one wins
+    res = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(part), "build",
+                          str(folder)], capture_output=True, text=True, timeout=120, check=False)
+    if res.returncode != 0:
+        part.unlink(missing_ok=True)
+        raise RuntimeError("mpremote romfs build failed: " + res.stdout + res.stderr)
+    os.replace(part, image)
+    return image
+
+
 def build_folder(cross: str) -> Path:
     """Where build_deploy(cross=...) puts the .mpy of one compiler."""
     tag = hashlib.sha256(str(Path(cross).resolve()).encode()).hexdigest()[:8]

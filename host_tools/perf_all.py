@@ -167,6 +167,8 @@ def figures(raw: dict) -> dict[str, float | None]:
     fp = raw.get("footprint") or {}
     for key, h in (fp.get("heaps") or {}).items():
         f[f"heap.{key}.smallest_kb"] = h["heap_kb"]
+    for key, h in (fp.get("romfs") or {}).items():
+        f[f"romfs.{key}.smallest_kb"] = h["heap_kb"]
     if fp:
         f["mpy.total_kb"] = fp["mpy"]["bytes"] / 1024
         for label, b in fp["bytecode"].items():
@@ -218,12 +220,16 @@ def rows(f: dict[str, float | None], raw: dict) -> list[tuple[str, str, str, str
     heaps = [(k, v) for k, v in f.items() if k.startswith("heap.") and k.endswith(".smallest_kb")]
     events = raw.get("footprint", {}).get("events", 0)
 
-    def board_heaps(board: str) -> str:
-        got = [(k.split("/")[1].split(".")[0], v) for k, v in heaps if k.startswith(f"heap.{board}/")]
+    heaps += [(k, v) for k, v in f.items() if k.startswith("romfs.") and k.endswith(".smallest_kb")]
+
+    def board_heaps(board: str, code: str = "heap") -> str:
+        got = [(k.split("/")[1].split(".")[0], v) for k, v in heaps if k.startswith(f"{code}.{board}/")]
         return ", ".join(f"{u} {_n(v)}" for u, v in got) or "-"
-    heap = (f"smallest heap, KB ({events:,} events + 6 KB message): door {board_heaps('door')}; attendance "
-            f"{board_heaps('attendance')}; .mpy {_n(g('mpy.total_kb'))} KB; bytecode {_n(g('heap.bytecode.all_kb'))} "
-            f"of {_n(g('heap.modules.all_mpy_kb'))} KB of module heap (whole agent)")
+    heap = (f"smallest heap, KB ({events:,} events + 6 KB message), code from .mpy files: door "
+            f"{board_heaps('door')}; attendance {board_heaps('attendance')}; run in place from ROMFS: door "
+            f"{board_heaps('door', 'romfs')}; attendance {board_heaps('attendance', 'romfs')}; .mpy "
+            f"{_n(g('mpy.total_kb'))} KB; bytecode {_n(g('heap.bytecode.all_kb'))} of "
+            f"{_n(g('heap.modules.all_mpy_kb'))} KB of module heap (whole agent)")
     boot = (f"{_n(g('boot.micropython.relay_ms'))} ms / {_n(g('boot.micropython.online_ms'))} ms MicroPython; "
             f"{_n(g('boot.cpython.relay_ms'))} ms / {_n(g('boot.cpython.online_ms'))} ms CPython")
     door = (f"cloud {_n(g('door.micropython.cloud_p99_ms'), '.1f')}, exit button "

@@ -10,10 +10,12 @@ channel: 6 KB of JSON). It completes when the bench has acknowledged every
 record and answered the put. A binary search over N finds the smallest
 heap (in STEP_KB steps) under which it completes.
 
-Beside it: the total size of the agent's .mpy (what a board's flash holds)
-and how much of the heap is bytecode: the agent's modules imported from
-.mpy files versus from a ROMFS image (host_tools/mp/romfs_heap.py).
-Figures, printed; no pass/fail.
+Each is searched twice: the agent's .mpy loaded from the file system into
+the heap, and the agent run in place from a ROMFS image (mpremote romfs
+build), as a board with a ROMFS partition runs it. Beside it: the total
+size of the agent's .mpy (what a board's flash holds) and how much of the
+heap is bytecode: the agent's modules imported from .mpy files versus
+from a ROMFS image (host_tools/mp/romfs_heap.py). Figures, printed; no pass/fail.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import base64
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -61,19 +62,19 @@ def _acked(folder: Path) -> int:
 
 
 async def scenario(workdir: Path, board: str, uplink: str, heap_kb: int, events: int,
-                   timeout: float | None = None) -> tuple[bool, str]:
+                   timeout: float | None = None, romfs: bool = False) -> tuple[bool, str]:
     """One run of the standard scenario under a `heap_kb` heap: (completed,
     why not). Its files (a journal of `events` records) are removed after."""
     device = f"fp-{board}-{uplink}"
     work = workdir / f"{device}-{heap_kb}"
     try:
-        return await _scenario(work, device, board, uplink, heap_kb, events, timeout)
+        return await _scenario(work, device, board, uplink, heap_kb, events, timeout, romfs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 async def _scenario(work: Path, device: str, board: str, uplink: str, heap_kb: int, events: int,
-                    timeout: float | None) -> tuple[bool, str]:
+                    timeout: float | None, romfs: bool) -> tuple[bool, str]:
     bfile = perf.board_with_journal(work, BOARDS[board], events)
     spec = json.loads(bfile.read_text())
     # The board declares the heap it runs in: the agent's own checks
@@ -81,7 +82,7 @@ async def _scenario(work: Path, device: str, board: str, uplink: str, heap_kb: i
     spec["heap_kb"] = heap_kb
     bfile.write_text(json.dumps(spec, indent=1))
     site = {"heartbeat_s": 0.5 if uplink == "http" else 5, "backoff_base_s": 0.2, "backoff_cap_s": 0.5}
-    rig = Rig(work, board=bfile, runtime="micropython", device_id=device, uplink=uplink, site=site)
+    rig = Rig(work, board=bfile, runtime="micropython", device_id=device, uplink=uplink, site=site, romfs=romfs)
     folder = rig.journal / device
     j = Journal(str(folder), max_bytes=spec["journal"]["max_kb"] * 1024,
                 segment_bytes=spec["journal"]["segment_bytes"])
@@ -128,12 +129,15 @@ def _why(rig: Rig) -> str:
     return (lines[-1] if lines else (rig.lines[-1] if rig.lines else "no output"))[:200]
 
 
-async def smallest_heap(workdir: Path, board: str, uplink: str, events: int, hi_kb: int) -> dict:
+async def smallest_heap(workdir: Path, board: str, uplink: str, events: int, hi_kb: int,
+                        romfs: bool = False) -> dict:
     """Binary search, in STEP_KB steps, for the smallest heap under which
-    the scenario completes, from `hi_kb` (the board's budget) down."""
+    the scenario completes, from `hi_kb` (the board's budget) down; with
+    `romfs` the agent runs from a ROMFS image, as a board with that
+    partition runs it."""
     runs, lo, last_fail = 0, FLOOR_KB // STEP_KB, ""   # lo: fails (assumed at the floor)
     while True:   # the board's budget first; above it, doubled up to MAX_KB
-        ok, why = await scenario(workdir, board, uplink, hi_kb, events)
+        ok, why = await scenario(workdir, board, uplink, hi_kb, events, romfs=romfs)
         runs += 1
         if ok:
             break
@@ -144,7 +148,7 @@ async def smallest_heap(workdir: Path, board: str, uplink: str, events: int, hi_
     hi = hi_kb // STEP_KB   # passes
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        ok, why = await scenario(workdir, board, uplink, mid * STEP_KB, events)
+        ok, why = await scenario(workdir, board, uplink, mid * STEP_KB, events, romfs=romfs)
         runs += 1
         if ok:
             hi = mid
@@ -175,11 +179,7 @@ def bytecode_heap(workdir: Path) -> dict:
     files and from a ROMFS image (mpremote romfs build): the difference is
     what frozen modules or a ROMFS partition take out of the heap."""
     folder = mpy.build_deploy()
-    image = workdir / "agent.romfs"
-    res = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o", str(image), "build",
-                          str(folder)], capture_output=True, text=True, timeout=120, check=False)
-    if res.returncode != 0:
-        raise RuntimeError("mpremote romfs build failed: " + res.stdout + res.stderr)
+    image = mpy.build_romfs()
     out = {}
     for label, modules in (("startup", list(STARTUP)), ("all", ["all"])):
         fs = _romfs_heap("fs", folder, modules)
@@ -193,29 +193,35 @@ def bytecode_heap(workdir: Path) -> dict:
 def measure(workdir: Path, events: int, boards: tuple[str, ...] = tuple(BOARDS),
             uplinks: tuple[str, ...] = UPLINKS) -> dict:
     heaps: dict[str, dict] = {}
+    romfs: dict[str, dict] = {}   # the same, the agent run in place from a ROMFS image
     for board in boards:
         budget = json.loads(board_path(BOARDS[board]).read_text())["heap_kb"]
         for uplink in uplinks:
             heaps[f"{board}/{uplink}"] = asyncio.run(smallest_heap(workdir, board, uplink, events, budget))
-    return {"events": events, "put_bytes": PUT_BYTES, "step_kb": STEP_KB, "heaps": heaps, "mpy": mpy_bytes(),
-            "bytecode": bytecode_heap(workdir)}
+            romfs[f"{board}/{uplink}"] = asyncio.run(smallest_heap(workdir, board, uplink, events, budget,
+                                                                   romfs=True))
+    return {"events": events, "put_bytes": PUT_BYTES, "step_kb": STEP_KB, "heaps": heaps, "romfs": romfs,
+            "mpy": mpy_bytes(), "bytecode": bytecode_heap(workdir)}
 
 
 def render(r: dict) -> str:
     lines = [f"doorlink perf footprint ({r['events']} backlog events + a 6 KB management message, "
              f"MicroPython unix port, 64-bit; {r['step_kb']} KB steps)", "",
-             f"{'board/uplink':<24} {'smallest heap KB':>17} {'fails at KB':>12} {'runs':>5}"]
-    for key, h in r["heaps"].items():
-        shown = h["heap_kb"] if h["heap_kb"] is not None else "-"
-        lines.append(f"{key:<24} {shown!s:>17} {h.get('fails_at_kb', '-')!s:>12} {h['runs']:>5}")
-        if h["heap_kb"] is None:
-            lines.append(f"  {h['why']}")
+             f"{'board/uplink, code from':<30} {'smallest heap KB':>17} {'fails at KB':>12} {'runs':>5}"]
+    for code, found in (("mpy", r["heaps"]), ("romfs", r.get("romfs", {}))):
+        for key, h in found.items():
+            shown = h["heap_kb"] if h["heap_kb"] is not None else "-"
+            lines.append(f"{key + ', ' + code:<30} {shown!s:>17} {h.get('fails_at_kb', '-')!s:>12} {h['runs']:>5}")
+            if h["heap_kb"] is None:
+                lines.append(f"  {h['why']}")
     m = r["mpy"]
     lines += ["", f"agent .mpy: {m['files']} files, {m['bytes'] / 1024:.1f} KB", "",
               f"{'modules imported':<24} {'from .mpy KB':>13} {'from ROMFS KB':>14} {'bytecode KB':>12}"]
     for label, b in r["bytecode"].items():
         lines.append(f"{label + ' (' + str(b['modules']) + ' modules)':<24} {b['mpy_heap_kb']:>13.1f} "
                      f"{b['romfs_heap_kb']:>14.1f} {b['bytecode_kb']:>12.1f}")
-    lines += ["", "Bytecode: heap the modules take when imported from .mpy files minus from a ROMFS image",
+    lines += ["", "mpy: the agent's .mpy files loaded into the heap; romfs: run in place from a ROMFS image",
+              "(host_tools/mp/romboot.py), as on a board with a ROMFS partition.",
+              "Bytecode: heap the modules take when imported from .mpy files minus from a ROMFS image",
               "(what frozen modules or a ROMFS partition on a board take out of the heap)."]
     return "\n".join(lines)

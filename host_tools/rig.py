@@ -45,7 +45,7 @@ class Rig:
                  site: dict[str, Any] | None = None, peripherals: dict[str, dict] | None = None,
                  bench: Bench | None = None, observer: Observer | None = None,
                  on_line: Callable[[str], object] | None = None, visitor: bool = False,
-                 log_level: str = "info", emulator_port: int = 0) -> None:
+                 log_level: str = "info", emulator_port: int = 0, romfs: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.runtime = runtime
@@ -67,6 +67,7 @@ class Rig:
         self._visitor = visitor
         self._log_level = log_level
         self._emulator_port = emulator_port
+        self.romfs = romfs   # MicroPython: the agent's code run in place from a ROMFS image
         if bench is not None:
             self._provision(bench)
 
@@ -144,7 +145,7 @@ class Rig:
         self.session = await start_board(self.board_path, site, runtime=runtime or self.runtime,
                                          server=server, control=control, on_line=self._line,
                                          emulator_port=self._emulator_port, visitor=self._visitor,
-                                         log_level=self._log_level, journal=self.journal)
+                                         log_level=self._log_level, journal=self.journal, romfs=self.romfs)
         return self.session
 
     async def stop_agent(self) -> int | None:

@@ -28,13 +28,14 @@ from host_tools.paths import ROOT
 from host_tools.zfm_emulator import ReaderEmulator
 
 RUNTIMES = ("micropython", "cpython")
+ROMBOOT = ROOT / "host_tools" / "mp" / "romboot.py"   # a board's main.py, the agent in a ROMFS partition
 STOP_TIMEOUT_S = 5.0
 
 
 def agent_command(runtime: str, board_path: str | Path, site_path: str | Path, server: str | None = None,
                   emulator: tuple[str, int] | None = None, heap_kb: int | None = None, log_level: str = "info",
                   journal: str | Path | None = None, serial: str | None = None,
-                  control: str | None = None) -> tuple[list[str], dict, str]:
+                  control: str | None = None, romfs: bool = False) -> tuple[list[str], dict, str]:
     """(argv, env, cwd) that run the agent. For MicroPython the agent runs
     precompiled from build/mpy, with the heap capped at `heap_kb` (the
     board's budget): over budget it fails with MemoryError, as a board would.
@@ -54,6 +55,12 @@ def agent_command(runtime: str, board_path: str | Path, site_path: str | Path, s
     if runtime == "micropython":
         deploy = mpy.build_deploy()
         argv = [mpy.tool("micropython")]
+        if romfs:
+            image = mpy.build_romfs()
+            if heap_kb:   # the image is read into the heap first: the agent gets heap_kb beside it
+                argv += ["-X", f"heapsize={heap_kb + -(-image.stat().st_size // 1024) + 1}k"]
+            # Not MICROPYPATH=build/mpy: the agent comes from the image or not at all
+            return argv + [str(ROMBOOT), str(image)] + args, mpy.micropython_env(), str(ROOT)
         if heap_kb:
             argv += ["-X", f"heapsize={heap_kb}k"]
         return argv + ["-m", "agent.main"] + args, mpy.micropython_env(deploy), str(ROOT)
@@ -169,7 +176,8 @@ async def start_board(board_path: str | Path, site_path: str | Path, runtime: st
                       server: str | None = None, heap_kb: int | None = None,
                       on_line: Callable[[str], object] = print, emulator_port: int | None = None,
                       visitor: bool = False, log_level: str = "info",
-                      journal: str | Path | None = None, control: str | None = None) -> BoardSession:
+                      journal: str | Path | None = None, control: str | None = None,
+                      romfs: bool = False) -> BoardSession:
     """Start the agent for `board_path`; returns a BoardSession. Every line
     the agent prints goes to on_line(str). A board the host cannot serve
     (its emulator's address) raises ConfigError naming the field."""
@@ -191,7 +199,7 @@ async def start_board(board_path: str | Path, site_path: str | Path, runtime: st
         if heap_kb is None and runtime == "micropython":
             heap_kb = board["heap_kb"]
         argv, env, cwd = agent_command(runtime, board_path, site_path, server=server, emulator=emu_addr,
-                                       heap_kb=heap_kb, log_level=log_level, journal=journal,
+                                       heap_kb=heap_kb, log_level=log_level, journal=journal, romfs=romfs,
                                        serial=reader.path if reader else None, control=control)
         return await BoardSession(argv, env, cwd, on_line, emulator, reader).start()
     except BaseException:
