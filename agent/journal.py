@@ -58,8 +58,10 @@ def unframe(data, pos):
 
 
 def cursor_value(data):
-    """The cursor file's value: an id, [id, count, first, last] with a
-    pending eviction notice, or None when unreadable."""
+    """The cursor file's value: an id; or [id, count, first, last] with an
+    eviction notice still to be journaled (count 0: none), maybe followed by
+    [count, first, last, oldest id, newest id] of the notices journaled and
+    not yet acknowledged; None when unreadable."""
     payload, _ = unframe(data, 0)
     if payload is None:
         return None
@@ -69,7 +71,7 @@ def cursor_value(data):
         return None
     if _count(value):
         return value
-    if isinstance(value, list) and len(value) == 4 and all(_count(v) for v in value):
+    if isinstance(value, list) and len(value) in (4, 9) and all(_count(v) for v in value):
         return value
     return None
 
@@ -182,6 +184,15 @@ class Journal:
         self.stats = {"appended": 0, "torn_bytes": 0, "evicted": 0, "bytes_written": 0,
                       "syncs": 0, "cursor_writes": 0}
         self._evict_notice = None   # [count, first, last] not yet journaled
+        # The notices journaled but not yet acknowledged, as one: [count,
+        # first, last, the oldest notice's id, the newest's]. Once the
+        # oldest is evicted before the cloud has it, their range goes into
+        # the next notice (else it is reported nowhere; a range the newer
+        # ones still carry is then said twice, which is better than never);
+        # an acknowledgement past the newest forgets it. In the cursor, so
+        # a reboot keeps it, and one entry, so the cursor stays small (a
+        # LittleFS file of up to 64 bytes on 512-byte blocks is inline).
+        self._notices = None
         self._persisted = 0         # cursor value on flash
         self._resume = None         # (id, segment name, offset) where the last read stopped
         self._recover()
@@ -252,11 +263,30 @@ class Journal:
             log.count("journal_bad_cursor")
             log.warn("journal", "cursor unreadable; unacknowledged state assumed (duplicates possible)")
             return 0
+        return self._take_cursor(value)
+
+    def _take_cursor(self, value):
+        """The acknowledged id of a cursor value; its notices are re-armed."""
         if isinstance(value, list):
-            # An eviction whose notice a power cut kept off the journal.
-            self._evict_notice = value[1:]
+            if value[1]:
+                # An eviction whose notice a power cut kept off the journal.
+                self._evict_notice = value[1:4]
+            self._notices = value[4:] or None
             return value[0]
         return value
+
+    def _cursor_payload(self, value):
+        """The cursor value `value` with the notices it must carry, encoded."""
+        self._forget_notices(value)
+        notice, held = self._evict_notice, self._notices
+        if notice is None and held is None:
+            return cbor.encode(value)
+        return cbor.encode([value] + (notice or [0, 0, 0]) + (held or []))
+
+    def _forget_notices(self, upto):
+        # The cloud acknowledged every notice: their ranges are reported.
+        if self._notices is not None and self._notices[4] <= upto:
+            self._notices = None
 
     # -- appending ----------------------------------------------------------
     def append(self, kind, name, value, t=None):
@@ -283,6 +313,9 @@ class Journal:
                                            {"count": notice[0], "first_id": notice[1],
                                             "last_id": notice[2]}])), rid)
             self.next_id = rid + 1
+            held = self._notices
+            self._notices = notice + [rid, rid] if held is None else \
+                [held[0] + notice[0], min(held[1], notice[1]), max(held[2], notice[2]), held[3], rid]
         self._sync()
         if notice is not None:
             # The notice is on flash: the cursor no longer needs to carry it
@@ -369,9 +402,18 @@ class Journal:
             log.count("journal_evicted", lost)
             log.warn("journal", "full: evicted %d unsent records (%d..%d)"
                      % (lost, lost_first, seg.last))
+            notice = [lost, lost_first, seg.last]
+            # Notices in this segment the cloud has not had: what they
+            # reported is lost with them unless the next notice says it.
+            self._forget_notices(self.acked)
+            held = self._notices
+            if held is not None and held[3] <= seg.last:
+                notice = [notice[0] + held[0], min(notice[1], held[1]), max(notice[2], held[2])]
+                self._notices = None
             old = self._evict_notice
-            self._evict_notice = [lost + (old[0] if old else 0),
-                                  old[1] if old else lost_first, seg.last]
+            if old:
+                notice = [notice[0] + old[0], min(notice[1], old[1]), max(notice[2], old[2])]
+            self._evict_notice = notice
             # Cursor and pending notice reach flash before the records go.
             self._write_cursor(seg.last)
         self._drop(seg)
@@ -437,8 +479,7 @@ class Journal:
             self._drop_acked_segments()
 
     def _write_cursor(self, value):
-        notice = self._evict_notice
-        small_file.write(self.path, CURSOR, frame(cbor.encode(value if notice is None else [value] + notice)))
+        small_file.write(self.path, CURSOR, frame(self._cursor_payload(value)))
         self.acked = self._persisted = value
         self.stats["cursor_writes"] += 1
 

@@ -224,12 +224,7 @@ class RawJournal(Journal):
         if best is None:
             return 0
         self._ack_sec, self._ack_pos = best[1], best[3]
-        value = best[2]
-        if isinstance(value, list):
-            # An eviction whose notice a power cut kept off the ring.
-            self._evict_notice = value[1:]
-            return value[0]
-        return value
+        return self._take_cursor(best[2])
 
     # -- appending ----------------------------------------------------------
     def _write(self, rec, rid):
@@ -313,8 +308,7 @@ class RawJournal(Journal):
         self._drop_acked_segments()
 
     def _write_cursor(self, value):
-        notice = self._evict_notice
-        entry = frame(cbor.encode(value if notice is None else [value] + notice))
+        entry = frame(self._cursor_payload(value))
         pos = self._ack_pos
         if pos is not None and pos + len(entry) <= self.segment_bytes:
             self._program(self._ack_sec, pos, entry)
