@@ -250,7 +250,7 @@ def _type_name(types):
             list: "a list", dict: "an object"}[types]
 
 
-def _name_problem(val):
+def name_problem(val):
     """Why `val` cannot be a name in a file path, or None."""
     if not 1 <= len(val) <= NAME_MAX:
         return "must be 1 to %d characters long" % NAME_MAX
@@ -278,7 +278,7 @@ def _check(path, obj, fields, prefix=""):
         if not ok:
             raise ConfigError(path, name, "must be %s (%s), got %r" % (_type_name(types), what, val))
         if rule == NAME:
-            problem = _name_problem(val)
+            problem = name_problem(val)
             if problem:
                 raise ConfigError(path, name, "%s, got %r" % (problem, val))
         elif isinstance(rule, list):

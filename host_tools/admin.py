@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import uuid
 
 import aiohttp
 
-from host_tools.cli_common import CliError, Parents, positive
+from host_tools.cli_common import TOKEN_HINT, CliError, Parents, add_token, positive
 
 
 class CommandFailed(RuntimeError):
     pass
 
 
-TOKEN_ENV = "DOORLINK_ADMIN_TOKEN"
 
 
 class AdminSession:
@@ -128,8 +126,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     p.add_argument("command", help="e.g. unlock, lock, status, set_time, reboot, enrol")
     p.add_argument("--payload", default="{}", help='JSON object, e.g. \'{"duration_ms": 5000}\'')
     p.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait (default %(default)s)")
-    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
-                   help=f"admin token, where the bench wants one (default: ${TOKEN_ENV})")
+    add_token(p)
     p.set_defaults(handler=run)
     return p
 
@@ -146,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         res = asyncio.run(send_command(args.server, args.device, args.command, payload, args.timeout, args.token))
     except CommandFailed as e:
         if "authentication" in str(e):
-            hint = f"give the admin token: --token or ${TOKEN_ENV} (doorlink bench add-admin makes one)"
+            hint = TOKEN_HINT
         else:
             hint = f"check that {args.device} is online: doorlink demo / bench show it"
         raise CliError(str(e), hint, code=1) from None

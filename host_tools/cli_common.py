@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from agent.log import LEVELS
 RUNTIMES = ("micropython", "cpython")
 DEFAULT_DB = "bench.sqlite3"
 DEFAULT_SERVER = "ws://127.0.0.1:8780/ws"
+TOKEN_ENV = "DOORLINK_ADMIN_TOKEN"   # the admin token of `doorlink command`, `control` and `logs --device`
+TOKEN_HINT = f"give the admin token: --token or ${TOKEN_ENV} (doorlink bench add-admin makes one)"
 
 
 class CliError(Exception):
@@ -77,6 +80,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def add_token(p: argparse.ArgumentParser, when: str = "") -> None:
+    """The admin token option the bench's admin tools share."""
+    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                   help=f"admin token, {when}where the bench wants one (default: ${TOKEN_ENV})")
 
 
 def positive(text: str) -> float:

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import binascii
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +29,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from host_tools.admin import TOKEN_ENV
 from host_tools.bench.control import MAX_ANSWER_S, MAX_MESSAGE, check_type
-from host_tools.cli_common import CliError, Parents, positive
+from host_tools.cli_common import TOKEN_HINT, CliError, Parents, add_token, positive
 
 # base64 grows by 4/3; the rest of the request needs a little room too.
 MAX_FILE = MAX_MESSAGE // 4 * 3 - 4096
@@ -107,7 +105,7 @@ def _refused(status: int, answer: Any, device: str) -> CliError:
     message = answer.get("error") if isinstance(answer, dict) else None
     message = message or f"HTTP {status}"
     if status == 401:
-        return CliError(message, f"give the admin token: --token or ${TOKEN_ENV} (doorlink bench add-admin makes one)",
+        return CliError(message, TOKEN_HINT,
                         code=1)
     if status == 404:
         return CliError(message, f"check that {device} runs with a control URL pointing at this bench", code=1)
@@ -139,8 +137,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     p.add_argument("--out", metavar="PATH", help="write the reply's base64 body, decoded, to PATH")
     p.add_argument("--timeout", type=positive, default=30.0,
                    help=f"seconds to wait for the reply (default %(default)s, at most {MAX_ANSWER_S:g})")
-    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
-                   help=f"admin token, where the bench wants one (default: ${TOKEN_ENV})")
+    add_token(p)
     p.set_defaults(handler=run)
     return p
 

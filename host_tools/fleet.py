@@ -118,7 +118,7 @@ def read_devices(path: str, n: int) -> list[tuple[str, str]]:
             raise CliError(f"{path} line {number}: expected id,token", fix)
         device_id, token = fields
         # The agent's own rule for a device id (it names the journal's folder).
-        problem = config._name_problem(device_id)
+        problem = config.name_problem(device_id)
         if problem:
             raise CliError(f"{path} line {number}: the id {device_id[:70]!r} {problem}", fix)
         if len(token) > TOKEN_MAX or any(c.isspace() for c in token):

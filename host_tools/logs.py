@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 
 from host_tools.board_link import choose_port
-from host_tools.cli_common import CliError, Parents, positive
+from host_tools.cli_common import CliError, Parents, add_token, positive
 from host_tools.console_follow import ConsoleFollower
 
-TOKEN_ENV = "DOORLINK_ADMIN_TOKEN"   # as `doorlink command` (host_tools/admin.py, which needs aiohttp)
 MIN_INTERVAL_S = 0.1
 
 
@@ -33,8 +31,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: Parents) -> argparse.Ar
     where.add_argument("--port", help="the board's serial port, e.g. /dev/ttyUSB0, or auto")
     where.add_argument("--device", help="a device's id: its lines come through the bench (--server)")
     p.add_argument("--baud", type=_baud, default=115200, help="line speed, with --port (default %(default)s)")
-    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
-                   help=f"admin token, with --device, where the bench wants one (default: ${TOKEN_ENV})")
+    add_token(p, "with --device, ")
     p.add_argument("--interval", type=_interval, default=1.0,
                    help="seconds between asks, with --device (default %(default)s)")
     p.add_argument("--timestamps", action="store_true", help="prefix each line with the time it arrived")

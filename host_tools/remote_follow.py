@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import aiohttp
 
-from host_tools.admin import TOKEN_ENV, AdminSession, CommandFailed
-from host_tools.cli_common import CliError
+from host_tools.admin import AdminSession, CommandFailed
+from host_tools.cli_common import TOKEN_HINT, CliError
 from host_tools.console_follow import stamped, visible
 
 COMMAND = "log_tail"
@@ -92,8 +92,7 @@ class RemoteFollower:
         elif message == "bench closed the connection":
             raise _Reconnect(self._bench_gone)
         elif "authentication" in message:
-            raise CliError(message, f"give the admin token: --token or ${TOKEN_ENV} "
-                                    "(doorlink bench add-admin makes one)", code=1)
+            raise CliError(message, TOKEN_HINT, code=1)
         elif "has no" in message and "form" in message:
             raise CliError(f"{self.device}'s protocol cannot carry {COMMAND}: {message}",
                            "log_tail travels over JSON WebSocket and CloudSolution HTTP; an XML terminal's "
