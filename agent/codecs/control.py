@@ -15,6 +15,8 @@ from agent.codecs.session import shown
 MAX_CONTAINERS = 256
 MAX_DEPTH = 16
 MAX_TYPE = 48
+OPENS, B_OPENS = ("[", "{"), (b"[", b"{")
+SHOWN = 64   # bytes of a malformed request decoded for its error message
 TYPE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_/"
 
 
@@ -64,17 +66,22 @@ def _too_deep(v, depth):
 
 
 def parse(text, max_message, verifier=None, now=0, clock_ok=True):
-    """A request's text -> Request, or Refused saying why. `verifier`: an
-    agent.codecs.signing.Verifier when the site requires signed requests."""
+    """A request's text -> Request, or Refused saying why. `text`: a str,
+    or its UTF-8 bytes (checked by the WebSocket layer), parsed without
+    being decoded first. `verifier`: an agent.codecs.signing.Verifier when
+    the site requires signed requests."""
     if len(text) > max_message:
         # The WebSocket layer refuses longer frames at their header; text
         # can still be longer in characters than the limit in bytes.
         return Refused("", "control_too_big", "message over %d bytes refused" % max_message)
-    if text.count("[") + text.count("{") > MAX_CONTAINERS:
+    opens = OPENS if isinstance(text, str) else B_OPENS
+    if text.count(opens[0]) + text.count(opens[1]) > MAX_CONTAINERS:
         return Refused("", "control_bad_input", "message with over %d arrays and objects refused" % MAX_CONTAINERS)
     try:
         msg = json.loads(text)
     except ValueError:
+        if not isinstance(text, str):
+            text = _head(text)
         return Refused("", "control_bad_input", "malformed JSON refused: %s" % shown(text))
     if not isinstance(msg, dict):
         return Refused("", "control_bad_input", "a request must be a JSON object")
@@ -89,6 +96,14 @@ def parse(text, max_message, verifier=None, now=0, clock_ok=True):
         if why is not None:
             return Refused(t, "control_refused", why)
     return Request(t, msg.get("body"))
+
+
+def _head(data):
+    """The first SHOWN bytes of checked UTF-8, cut between characters, as text."""
+    k = min(len(data), SHOWN)
+    while 0 < k < len(data) and data[k] & 0xC0 == 0x80:
+        k -= 1
+    return str(data[:k], "utf-8")
 
 
 def reply(req_type, body=None, error=""):

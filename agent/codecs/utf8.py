@@ -54,6 +54,25 @@ def decode(buf):
     return text
 
 
+def check(buf):
+    """`buf` itself when it is strict UTF-8 (nothing decoded, nothing
+    copied: a large message need not fit in the heap twice); ValueError
+    otherwise."""
+    if not len(buf) or max(buf) < 0x80:
+        return buf   # ASCII: max() runs in C and allocates nothing
+    if LAX:
+        ok = valid(memoryview(buf), 0, len(buf))
+    else:
+        try:
+            str(buf, "utf-8")   # CPython: its strict decoder, a copy it has room for
+            ok = True
+        except UnicodeError:
+            ok = False
+    if not ok:
+        raise ValueError("invalid UTF-8")
+    return buf
+
+
 def encodes(text):
     """Whether `text` encodes to strict UTF-8 (on MicroPython a str can
     hold a lone surrogate, which encodes to bytes nobody decodes)."""

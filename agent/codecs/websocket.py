@@ -156,9 +156,13 @@ class FrameParser:
     or a WsError the parser is done (state _CLOSED) and takes nothing more.
     `wanted()` says how much it is worth reading next."""
 
-    def __init__(self, max_size, chunk=2048):
+    def __init__(self, max_size, chunk=2048, as_bytes=False):
         self.max_size = max_size
         self.chunk = chunk
+        # MESSAGE as the payload's bytearray, checked to be UTF-8 but not
+        # decoded, for a caller that parses JSON from bytes: a message of
+        # several KB then needs one block of its size, not two.
+        self._as = utf8.check if as_bytes else utf8.decode
         self._state = _HEAD
         self._buf = b""          # bytes of a frame header not yet complete (or not yet parsed)
         self._more = False       # feed() stopped at MAX_EVENTS with frames left in _buf
@@ -290,7 +294,7 @@ class FrameParser:
             events.append(self._close(payload))
             self._state = _CLOSED
         elif op == TEXT and self._fin:
-            events.append((MESSAGE, _text(payload)))
+            events.append((MESSAGE, self._text(payload)))
         else:
             # Fragments go into one buffer as they come: a list of pieces
             # joined at the end needs the message's size twice over.
@@ -305,7 +309,7 @@ class FrameParser:
                 data = self._parts
                 self._parts = None
                 self._size = 0
-                events.append((MESSAGE, _text(data)))
+                events.append((MESSAGE, self._text(data)))
 
     def _close(self, payload):
         if not payload:
@@ -321,9 +325,8 @@ class FrameParser:
             raise WsError(INVALID_DATA, "close reason is not valid UTF-8")
         return CLOSE_EV, (code, reason)
 
-
-def _text(payload):
-    try:
-        return utf8.decode(payload)
-    except ValueError:
-        raise WsError(INVALID_DATA, "text message is not valid UTF-8")
+    def _text(self, payload):
+        try:
+            return self._as(payload)
+        except ValueError:
+            raise WsError(INVALID_DATA, "text message is not valid UTF-8")

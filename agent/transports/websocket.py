@@ -22,11 +22,12 @@ CLOSE_WAIT_S = 2
 RECV_CHUNK = 1024
 
 
-async def connect(url, max_size, timeout, write_timeout=10, ca_file=None, headers=()):
+async def connect(url, max_size, timeout, write_timeout=10, ca_file=None, headers=(), as_bytes=False):
     """Open a WebSocket to `url` within `timeout` (DNS, TCP, TLS and the
     handshake together) -> Connection; LinkClosed saying why otherwise.
     Messages over `max_size` bytes are refused at their frame header.
-    `headers`: more (name, value) pairs for the handshake request."""
+    `headers`: more (name, value) pairs for the handshake request.
+    `as_bytes`: recv() gives a message's UTF-8 bytes, not decoded."""
     scheme, host, port, path = split_url(url, ("ws", "wss"))
     tls = scheme == "wss"
     where = "%s://%s:%d" % (scheme, host, port)
@@ -46,7 +47,7 @@ async def connect(url, max_size, timeout, write_timeout=10, ca_file=None, header
                 got += chunk
                 rest = ws.check_response(got, key)
                 if rest is not None:
-                    return Connection(reader, writer, max_size, write_timeout, rest)
+                    return Connection(reader, writer, max_size, write_timeout, rest, as_bytes)
         return await asyncio.wait_for(opening(), timeout)
     except asyncio.TimeoutError:
         _drop(writer)
@@ -73,10 +74,10 @@ class Connection:
     __slots__ = ("_reader", "_writer", "_parser", "_events", "_lock", "write_timeout", "_gone", "_rest", "_rx",
                  "rx_ms")
 
-    def __init__(self, reader, writer, max_size, write_timeout=10, rest=b""):
+    def __init__(self, reader, writer, max_size, write_timeout=10, rest=b"", as_bytes=False):
         self._reader = reader
         self._writer = writer
-        self._parser = ws.FrameParser(max_size)
+        self._parser = ws.FrameParser(max_size, as_bytes=as_bytes)
         self._events = []
         self._lock = asyncio.Lock()
         self.write_timeout = write_timeout

@@ -29,7 +29,8 @@ class ControlChannel:
     def __init__(self, site, handlers, net):
         """`handlers`: request type -> async fn(body) -> reply body
         (agent/control/requests.py).
-        `net`: connect(url, max_size, timeout, write_timeout, ca_file, headers)."""
+        `net`: connect(url, max_size, timeout, write_timeout, ca_file, headers,
+        as_bytes)."""
         self.cfg = site["control"]
         self.site = site
         self.handlers = handlers
@@ -91,8 +92,10 @@ class ControlChannel:
         cfg, site = self.cfg, self.site
         await self._past_floor()
         log.info(NAME, "connecting to %s" % cfg["url"])
+        # Requests come as UTF-8 bytes, parsed as they are: a 6 KB file/put
+        # needs one block of its size free, not two (its text as well).
         conn = await self.net.connect(cfg["url"], cfg["max_message"], site["connect_timeout_s"],
-                                      site["write_timeout_s"], site["ca_file"], self._headers())
+                                      site["write_timeout_s"], site["ca_file"], self._headers(), True)
         try:
             self.backoff.up()
             log.count("control_connections")
@@ -138,8 +141,8 @@ class ControlChannel:
         said[0], said[1] = ticks_ms(), 0
 
     async def answer(self, text):
-        """A request's text -> the reply's text. Never raises for anything a
-        server can send."""
+        """A request's text (str, or its UTF-8 bytes) -> the reply's text.
+        Never raises for anything a server can send."""
         now = clock.now()
         ev = codec.parse(text, self.cfg["max_message"], self.verifier, now, records.plausible_time(now))
         if type(ev) is codec.Refused:

@@ -48,6 +48,30 @@ def test_sizes_are_checked_before_parsing():
     assert "over 256 arrays and objects" in _refused(codec.parse(many, 16384))
 
 
+def _same(ev1, ev2):
+    if type(ev1) is codec.Request:
+        return type(ev2) is codec.Request and (ev1.type, ev1.body) == (ev2.type, ev2.body)
+    return type(ev2) is codec.Refused and (ev1.type, ev1.counter, ev1.error) == (ev2.type, ev2.counter, ev2.error)
+
+
+def test_the_utf8_bytes_of_a_request_parse_as_its_text_does():
+    # What the WebSocket layer hands over on the agent: bytes, not decoded.
+    deep = {"type": "app/register", "body": [[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]}
+    texts = [json.dumps({"type": "file/put", "body": {"path": "/é.txt", "data": "QUJD"}}),
+             '{"type": "app/state", "body": "caf\u00e9 €"}', '{"type": "app/state"',
+             "[1]", json.dumps(deep), '{"type": "app/state", "body": ' + "[" * 300 + "]" * 300 + "}",
+             json.dumps({"type": "file/put", "body": "x" * 2000}),
+             # malformed, a three-byte character across the cut of the error's quote
+             '{"type": "app/state", "body": "' + "€" * 40 + '"']
+    for text in texts:
+        for max_message in (16384, 1024):
+            want = codec.parse(text, max_message)
+            for data in (text.encode(), bytearray(text.encode())):
+                assert _same(want, codec.parse(data, max_message)), (text[:40], max_message)
+    ev = codec.parse(texts[-1].encode(), 16384)   # quoted from its first characters, none of them cut
+    assert "malformed JSON" in ev.error and "app/state" in ev.error
+
+
 def test_a_reply_has_type_body_and_an_empty_error_and_no_body_on_error():
     assert json.loads(codec.reply("app/state", {"a": 1})) == {"type": "app/state", "body": {"a": 1}, "error": ""}
     assert json.loads(codec.reply("app/register")) == {"type": "app/register", "error": ""}

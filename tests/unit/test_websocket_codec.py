@@ -154,6 +154,19 @@ def test_invalid_utf8_is_1007_on_both_runtimes():
     _refused(ws.INVALID_DATA, _server_frame(ws.CLOSE, b"\x03\xe8\xff"))
 
 
+def test_as_bytes_a_message_comes_checked_but_not_decoded():
+    # The control channel parses JSON from the bytes: same checks, no str.
+    p = ws.FrameParser(4096, as_bytes=True)
+    data = (_server_frame(ws.TEXT, b'{"a": 1}') + _server_frame(ws.TEXT, b"caf\xc3", fin=False)
+            + _server_frame(ws.CONT, b"\xa9 \xe2\x82\xac"))
+    got = _feed_all(p, data)
+    assert [(k, bytes(v)) for k, v in got] == [(ws.MESSAGE, b'{"a": 1}'), (ws.MESSAGE, "café €".encode())]
+    assert all(not isinstance(v, str) for _, v in got)
+    for bad in (b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"ok\xe2\x82", b"x" * 50 + b"\x80"):
+        e = raises(ws.WsError, ws.FrameParser(4096, as_bytes=True).feed, _server_frame(ws.TEXT, bad))
+        assert e.code == ws.INVALID_DATA, bad
+
+
 def test_protocol_breaks_are_1002_and_binary_1003():
     assert "masked" in _refused(ws.PROTOCOL_ERROR, bytes((0x81, 0x81, 1, 2, 3, 4, 5)))
     assert "reserved" in _refused(ws.PROTOCOL_ERROR, bytes((0xC1, 0x01)) + b"x")
