@@ -24,8 +24,11 @@ from host_tools.cli_common import CliError, Parents
 def cursor_entry(folder: str | Path) -> dict:
     """The cursor as the first JSON line: {"cursor": id} (0 when there is
     none yet), with "pending_notice": [count, first, last] while an
-    eviction's notice is not journaled, or {"cursor": None, "error": ...}
-    when the file is unreadable (the agent then resends everything)."""
+    eviction's notice is not journaled and "unacknowledged_notices" (the
+    range of the notices journaled that the cloud has not acknowledged,
+    and the first and last notice's ids: agent/journal.py), or {"cursor":
+    None, "error": ...} when the file is unreadable (the agent then resends
+    everything)."""
     path = Path(folder) / CURSOR
     try:
         data = path.read_bytes()
@@ -42,8 +45,15 @@ def cursor_entry(folder: str | Path) -> dict:
         return {"cursor": None, "error": f"{CURSOR}: CRC ok but not CBOR ({e})"}
     if _count(value):
         return {"cursor": value}
-    if isinstance(value, list) and len(value) == 4 and all(_count(v) for v in value):
-        return {"cursor": value[0], "pending_notice": value[1:]}
+    if isinstance(value, list) and len(value) in (4, 9) and all(_count(v) for v in value):
+        entry = {"cursor": value[0]}
+        if value[1]:
+            entry["pending_notice"] = value[1:4]
+        if len(value) == 9:
+            c, first, last, oldest, newest = value[4:]
+            entry["unacknowledged_notices"] = {"count": c, "first_id": first, "last_id": last,
+                                               "notice_ids": [oldest, newest]}
+        return entry
     return {"cursor": None, "error": f"{CURSOR}: CRC ok but holds {value!r:.80}, not an id"}
 
 

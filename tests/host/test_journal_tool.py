@@ -90,7 +90,13 @@ def test_a_pending_eviction_notice_in_the_cursor_is_shown(tmp_path):
     j.append("event", "y", {})
     notices = [r for r in j.read(0) if r[3] == "journal_evicted"]
     assert [r[4] for r in notices] == [{"count": 7, "first_id": 34, "last_id": 40}]
-    assert _lines(journal(folder))[0] == {"cursor": 40}   # ...and, once journaled, clears it
+    # ...and, once journaled, the notice is no longer pending but not yet acknowledged either
+    nid = notices[0][0]
+    assert _lines(journal(folder))[0] == {"cursor": 40, "unacknowledged_notices": {
+        "count": 7, "first_id": 34, "last_id": 40, "notice_ids": [nid, nid]}}
+    j.ack(nid)
+    j.close()
+    assert _lines(journal(folder))[0] == {"cursor": nid}
 
 
 def test_the_journal_root_is_not_taken_for_an_empty_journal(tmp_path):
