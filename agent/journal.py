@@ -153,14 +153,26 @@ def mkdirs(path):
         parent = cur
 
 
-class Segment:
-    __slots__ = ("name", "first", "last", "size")
+# What the journal knows of its segments, oldest first, is one flat list
+# of small ints, SEG per segment: its key (a file journal's file number, the
+# raw journal's sector), its first and last id, its size in bytes. No object
+# and no name string per segment: a backlog of hundreds of segments took
+# ~170 bytes of heap each as objects (64-bit unix port), 32 bytes this way.
+KEY, FIRST, LAST, SIZE, SEG = 0, 1, 2, 3, 4
 
-    def __init__(self, name, first, last, size):
-        self.name = name
-        self.first = first
-        self.last = last
-        self.size = size
+
+def seg_name(key):
+    """A file journal segment's file name: its first record's id."""
+    return "%010d%s" % (key, SEG_SUFFIX)
+
+
+def seg_key(name):
+    """The key of a segment file name, or None for a name the journal did
+    not write (left alone)."""
+    stem = name[:-len(SEG_SUFFIX)]
+    if not name.endswith(SEG_SUFFIX) or not stem.isdigit() or seg_name(int(stem)) != name:
+        return None
+    return int(stem)
 
 
 class Journal:
@@ -194,7 +206,7 @@ class Journal:
         # LittleFS file of up to 64 bytes on 512-byte blocks is inline).
         self._notices = None
         self._persisted = 0         # cursor value on flash
-        self._resume = None         # (id, segment name, offset) where the last read stopped
+        self._resume = None         # (id, segment key, offset) where the last read stopped
         self._recover()
 
     # -- opening ----------------------------------------------------------
@@ -210,18 +222,19 @@ class Journal:
         self.acked = self._persisted = self._read_cursor()
         top = self.acked
         torn_tail = False
-        names = sorted(n for n in names if n.endswith(SEG_SUFFIX))
-        # What each segment holds goes into one list allocated up front (of
-        # small ints: no object each), its Segment made only after the
-        # scan's garbage is collected: made during the scan, a backlog of
-        # hundreds of segments scattered them across the heap, and no hole
-        # was left for a 2 KB message (MicroPython, 10,000 records).
-        found = [0] * (3 * len(names))
-        for i, name in enumerate(names):
+        keys = [k for k in (seg_key(n) for n in names) if k is not None]
+        names = None
+        keys.sort()
+        # Every segment's ints go into one list allocated up front: grown
+        # one segment at a time, it left holes across the heap, and no
+        # block for a 2 KB message (MicroPython, 10,000 records).
+        segs = [0] * (SEG * len(keys))
+        n = 0
+        for key in keys:
             first = last = None
             torn_tail = False
             size = 0
-            with open(self._p(name), "rb") as f:
+            with open(self._p(seg_name(key)), "rb") as f:
                 for rec, size, skipped in stream(f):  # noqa: B007 - the last offset is the size
                     if skipped:
                         self.stats["torn_bytes"] += skipped
@@ -230,22 +243,22 @@ class Journal:
                         first = rec[0] if first is None else first
                         last = rec[0]
             if last is None:
-                os.remove(self._p(name))  # nothing valid in it: a cut during its first write
+                os.remove(self._p(seg_name(key)))  # nothing valid in it: a cut during its first write
                 continue
-            found[3 * i:3 * i + 3] = first, last, size
+            segs[n:n + SEG] = key, first, last, size
+            n += SEG
             top = max(top, last)
+        del segs[n:]
+        keys = None
         collect()
-        for i, name in enumerate(names):
-            if found[3 * i + 1]:
-                self._segs.append(Segment(name, found[3 * i], found[3 * i + 1], found[3 * i + 2]))
-        found = None
+        self._segs = segs
         self.next_id = top + 1
         if self.stats["torn_bytes"]:
             log.count("journal_torn_bytes", self.stats["torn_bytes"])
             log.warn("journal", "skipped %d bytes of torn or corrupt records" % self.stats["torn_bytes"])
-        if torn_tail and self._segs:
+        if torn_tail and segs:
             # Do not append behind garbage: start a fresh segment.
-            self._segs[-1].size = self.segment_bytes
+            segs[SIZE - SEG] = self.segment_bytes
         self._drop_acked_segments()
 
     def _read_file(self, name):
@@ -341,7 +354,7 @@ class Journal:
                 self._write_once(rec, rid)
                 return
             except OSError as e:
-                if e.args[0] != ENOSPC or len(self._segs) < 2:
+                if e.args[0] != ENOSPC or len(self._segs) < 2 * SEG:
                     raise
                 log.count("journal_disk_full")
                 self._drop_file()
@@ -357,19 +370,17 @@ class Journal:
 
     def _write_once(self, rec, rid):
         self._make_room(len(rec))
-        seg = self._segs[-1] if self._segs else None
-        if seg is None or seg.size + len(rec) > self.segment_bytes:
+        segs = self._segs
+        if not segs or segs[SIZE - SEG] + len(rec) > self.segment_bytes:
             self._close_file()
-            name = "%010d%s" % (rid, SEG_SUFFIX)
-            seg = Segment(name, rid, rid, 0)
-            self._segs.append(seg)
-            self._file = open(self._p(name), "ab")
+            segs.extend((rid, rid, rid, 0))
+            self._file = open(self._p(seg_name(rid)), "ab")
             sync_dir(self.path)
         elif self._file is None:
-            self._file = open(self._p(seg.name), "ab")
+            self._file = open(self._p(seg_name(segs[KEY - SEG])), "ab")
         self._file.write(rec)
-        seg.size += len(rec)
-        seg.last = rid
+        segs[SIZE - SEG] += len(rec)
+        segs[LAST - SEG] = rid
         self.stats["bytes_written"] += len(rec)
 
     def _sync(self):
@@ -390,24 +401,31 @@ class Journal:
     def _make_room(self, n):
         # The cap counts whole segments: the oldest goes first, acknowledged
         # or not; lost records are counted and reported, never silent.
-        while self._segs and self.size() + n > self.max_bytes and len(self._segs) > 1:
+        while self.size() + n > self.max_bytes and len(self._segs) > SEG:
             self._evict_oldest()
 
+    def _pop_oldest(self):
+        """(key, first, last, size) of the oldest segment, taken off."""
+        seg = tuple(self._segs[:SEG])
+        del self._segs[:SEG]
+        return seg
+
     def _evict_oldest(self):
-        seg = self._segs.pop(0)
-        lost_first = max(seg.first, self.acked + 1)
-        lost = seg.last - lost_first + 1 if seg.last > self.acked else 0
+        seg = self._pop_oldest()
+        seg_first, seg_last = seg[FIRST], seg[LAST]
+        lost_first = max(seg_first, self.acked + 1)
+        lost = seg_last - lost_first + 1 if seg_last > self.acked else 0
         if lost > 0:
             self.stats["evicted"] += lost
             log.count("journal_evicted", lost)
             log.warn("journal", "full: evicted %d unsent records (%d..%d)"
-                     % (lost, lost_first, seg.last))
-            notice = [lost, lost_first, seg.last]
+                     % (lost, lost_first, seg_last))
+            notice = [lost, lost_first, seg_last]
             # Notices in this segment the cloud has not had: what they
             # reported is lost with them unless the next notice says it.
             self._forget_notices(self.acked)
             held = self._notices
-            if held is not None and held[3] <= seg.last:
+            if held is not None and held[3] <= seg_last:
                 notice = [notice[0] + held[0], min(notice[1], held[1]), max(notice[2], held[2])]
                 self._notices = None
             old = self._evict_notice
@@ -415,17 +433,18 @@ class Journal:
                 notice = [notice[0] + old[0], min(notice[1], old[1]), max(notice[2], old[2])]
             self._evict_notice = notice
             # Cursor and pending notice reach flash before the records go.
-            self._write_cursor(seg.last)
-        self._drop(seg)
+            self._write_cursor(seg_last)
+        self._drop(seg[KEY])
 
-    def _drop(self, seg):
+    def _drop(self, key):
         """The evicted segment's storage goes (the raw-flash journal erases
         its sector when the ring comes round instead)."""
-        os.remove(self._p(seg.name))
+        os.remove(self._p(seg_name(key)))
 
     # -- reading and acknowledging ------------------------------------------
     def size(self):
-        return sum(s.size for s in self._segs)
+        segs = self._segs
+        return sum(segs[i] for i in range(SIZE, len(segs), SEG))
 
     def pending(self):
         """How many records wait for an acknowledgement."""
@@ -440,17 +459,19 @@ class Journal:
         # A replay reads on from where the last read stopped: start there
         # instead of rescanning the segment from its first byte.
         resume = self._resume
-        for seg in self._segs:
-            if seg.last <= after:
+        segs = self._segs
+        for i in range(0, len(segs), SEG):
+            if segs[i + LAST] <= after:
                 continue
-            start = resume[2] if resume and resume[0] == after and resume[1] == seg.name else 0
-            with open(self._p(seg.name), "rb") as f:
+            key = segs[i]
+            start = resume[2] if resume and resume[0] == after and resume[1] == key else 0
+            with open(self._p(seg_name(key)), "rb") as f:
                 for rec, pos, _ in stream(f, start):
                     if rec is not None and rec[0] > after:
                         out.append(rec)
-                        last_pos = (seg.name, pos)
+                        last_pos = (key, pos)
                         if len(out) >= limit:
-                            self._resume = (rec[0], seg.name, pos)
+                            self._resume = (rec[0], key, pos)
                             return out
         if out:
             self._resume = (out[-1][0], last_pos[0], last_pos[1])
@@ -468,7 +489,7 @@ class Journal:
         if upto_id <= self.acked:
             return
         self.acked = upto_id
-        if (self._segs and self._segs[0].last <= upto_id) or upto_id - self._persisted >= CURSOR_EVERY:
+        if (self._segs and self._segs[LAST] <= upto_id) or upto_id - self._persisted >= CURSOR_EVERY:
             self._write_cursor(upto_id)
             self._drop_acked_segments()
 
@@ -485,7 +506,8 @@ class Journal:
 
     def _drop_acked_segments(self):
         # The newest segment stays while it is being appended to.
-        while len(self._segs) > 1 and self._segs[0].last <= self.acked:
-            os.remove(self._p(self._segs.pop(0).name))
-        if len(self._segs) == 1 and self._segs[0].last <= self.acked and self._file is None:
-            os.remove(self._p(self._segs.pop(0).name))
+        segs = self._segs
+        while len(segs) > SEG and segs[LAST] <= self.acked:
+            os.remove(self._p(seg_name(self._pop_oldest()[KEY])))
+        if len(segs) == SEG and segs[LAST] <= self.acked and self._file is None:
+            os.remove(self._p(seg_name(self._pop_oldest()[KEY])))

@@ -30,7 +30,20 @@
 # sector counts as not erased and is erased again before use.
 from agent import log
 from agent.codecs import cbor
-from agent.journal import CURSOR_EVERY, HEADER, MAGIC, Journal, Segment, cursor_value, decode, frame, unframe
+from agent.journal import (
+    CURSOR_EVERY,
+    HEADER,
+    KEY,
+    LAST,
+    MAGIC,
+    SEG,
+    SIZE,
+    Journal,
+    cursor_value,
+    decode,
+    frame,
+    unframe,
+)
 
 ERASED = 0xFF
 ACK_SECTORS = 2
@@ -196,7 +209,7 @@ class RawJournal(Journal):
         for first, last, sec, size, erased in found:
             newest = last == newest_last
             if last > self.acked or newest:
-                self._segs.append(Segment(sec, first, last, size))
+                self._segs.extend((sec, first, last, size))
             if newest:
                 self._head = sec
                 # Behind a torn write nothing more goes into this sector.
@@ -232,17 +245,16 @@ class RawJournal(Journal):
             raise ValueError("record of %d bytes over the %d byte sector" % (len(rec), self.segment_bytes))
         if self._tail + len(rec) > self.segment_bytes:
             self._next_sector(rid)
-        seg = self._segs[-1]
         self._program(self._head, self._tail, rec)
         self._tail += len(rec)
-        seg.size = self._tail
-        seg.last = rid
+        self._segs[SIZE - SEG] = self._tail
+        self._segs[LAST - SEG] = rid
         self.stats["bytes_written"] += len(rec)
 
     def _next_sector(self, rid):
         ring = self.sectors - ACK_SECTORS
         sec = ACK_SECTORS + (self._head - ACK_SECTORS + 1) % ring
-        while self._segs and any(s.name == sec for s in self._segs):
+        while self._holds(sec):
             self._evict_oldest()
         if not self._clean[sec]:
             if self.acked > self._persisted:
@@ -252,7 +264,14 @@ class RawJournal(Journal):
             self._erase(sec)
         self._head = sec
         self._tail = 0
-        self._segs.append(Segment(sec, rid, rid, 0))
+        self._segs.extend((sec, rid, rid, 0))
+
+    def _holds(self, sec):
+        segs = self._segs
+        for i in range(KEY, len(segs), SEG):
+            if segs[i] == sec:
+                return True
+        return False
 
     def _sync(self):
         pass    # a program is on the chip when writeblocks returns
@@ -263,7 +282,7 @@ class RawJournal(Journal):
     def _close_file(self):
         pass
 
-    def _drop(self, seg):
+    def _drop(self, key):
         pass    # the sector is erased when the ring comes round to it: _next_sector
 
     # -- reading and acknowledging ------------------------------------------
@@ -272,21 +291,23 @@ class RawJournal(Journal):
         after = self.acked if after_id is None else max(after_id, self.acked)
         out = []
         resume = self._resume
-        for seg in self._segs:
-            if seg.last <= after:
+        segs = self._segs
+        for i in range(0, len(segs), SEG):
+            sec, first, last, size = segs[i:i + SEG]
+            if last <= after:
                 continue
             # Where the last read stopped, if in this sector's records (its
             # sector may have been erased and filled again since).
-            here = resume and resume[0] == after and resume[1] == seg.name and seg.first <= after
+            here = resume and resume[0] == after and resume[1] == sec and first <= after
             pos = resume[2] if here else 0
-            while pos < seg.size:
-                payload, pos = self._frame_at(seg.name, pos)
+            while pos < size:
+                payload, pos = self._frame_at(sec, pos)
                 rec = decode(payload) if payload is not None else None
                 if rec is None:
                     break
                 if rec[0] > after:
                     out.append(rec)
-                    self._resume = (rec[0], seg.name, pos)
+                    self._resume = (rec[0], sec, pos)
                     if len(out) >= limit:
                         return out
         return out
@@ -330,8 +351,8 @@ class RawJournal(Journal):
     def _drop_acked_segments(self):
         # Acknowledged sectors are only forgotten: the ring erases them when
         # it comes round. The newest stays, being appended to.
-        while len(self._segs) > 1 and self._segs[0].last <= self.acked:
-            self._segs.pop(0)
+        while len(self._segs) > SEG and self._segs[LAST] <= self.acked:
+            del self._segs[:SEG]
 
 
 def open_partition(jcfg, clock=None):

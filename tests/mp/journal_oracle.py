@@ -40,9 +40,9 @@ def watched(base):
             base.__init__(self, *args, **kw)
 
         def _evict_oldest(self):
-            seg = self._segs[0]
-            if seg.last > self.acked:
-                self.oracle.evicted.append((max(seg.first, self.acked + 1), seg.last))
+            first, last = self._segs[1], self._segs[2]   # the oldest segment (agent/journal.py FIRST, LAST)
+            if last > self.acked:
+                self.oracle.evicted.append((max(first, self.acked + 1), last))
             base._evict_oldest(self)
 
     return Watched
