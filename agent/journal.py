@@ -222,8 +222,17 @@ class Journal:
         self.acked = self._persisted = self._read_cursor()
         top = self.acked
         torn_tail = False
-        keys = [k for k in (seg_key(n) for n in names) if k is not None]
+        # Lists sized once, not grown: growing doubles a list's block, and
+        # hundreds of segments then ask for more than a fragmented heap has.
+        keys = [0] * len(names)
+        n = 0
+        for name in names:
+            key = seg_key(name)
+            if key is not None:
+                keys[n] = key
+                n += 1
         names = None
+        del keys[n:]
         keys.sort()
         # Every segment's ints go into one list allocated up front: grown
         # one segment at a time, it left holes across the heap, and no
