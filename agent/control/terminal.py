@@ -89,7 +89,7 @@ def _snapshot(body, display, heap):
     if live is not None and live + need > heap:
         raise CommandError("too large for the heap now: scale %d needs about %d KB free, %d KB free"
                            % (scale * 100, need // 1024, (heap - live) // 1024))
-    display.refresh()
+    display.draw()   # the buffer as of now; the panel gets it from the display's own task
     data = png.encode(display.buf, display.width, display.height, scale)
     import binascii
     return binascii.b2a_base64(data, newline=False).decode()

@@ -42,7 +42,7 @@ def _init_sequence(height, contrast):
 
 
 class Ssd1306:
-    __slots__ = ("i2c", "address", "width", "height", "pages", "contrast_", "_window", "_chunk")
+    __slots__ = ("i2c", "address", "width", "height", "pages", "contrast_", "_window", "_chunk", "_frame", "_at")
 
     def __init__(self, i2c, width=128, height=64, address=0x3C, contrast=0x7F):
         """`i2c`: anything with writeto(addr, buf) that raises OSError
@@ -62,6 +62,8 @@ class Ssd1306:
         self._window = bytes((0x00, 0x21, 0, width - 1, 0x22, 0, self.pages - 1))
         self._chunk = bytearray(CHUNK + 1)
         self._chunk[0] = 0x40
+        self._frame = None   # the frame begin() started
+        self._at = 0         # its next byte to write (-1: the window first)
 
     def where(self):
         return "SSD1306 at I2C address 0x%02X on %s" % (self.address, self.i2c)
@@ -81,20 +83,44 @@ class Ssd1306:
 
     def show(self, buf):
         """Write a whole MONO_VLSB frame (width * pages bytes) to the panel."""
+        self.begin(buf)
+        while self.step():
+            pass
+
+    def begin(self, buf):
+        """Start writing a frame that step() writes one I2C write at a time:
+        a frame is ~25 ms on the wire at 400 kHz and ~100 ms at the Pi's
+        default 100 kHz, each write blocking, so a caller that lets the
+        event loop run between steps holds it ~3 ms at a time at most. No
+        allocation (a generator would be one per frame)."""
         size = self.width * self.pages
         if len(buf) != size:
             raise ValueError("a %dx%d frame is %d bytes, got %d" % (self.width, self.height, size, len(buf)))
-        self._write(self._window)
+        self._frame = buf
+        self._at = -1
+
+    def step(self):
+        """One write of the frame begun -> whether more remain."""
+        buf = self._frame
+        if buf is None:
+            return False
+        i = self._at
+        if i < 0:
+            self._write(self._window)
+            self._at = 0
+            return True
         chunk = self._chunk
-        i = 0
-        while i < size:
-            # Byte by byte: a slice or memoryview would be a new object per
-            # chunk (32 a frame). The loop is 0.3 ms a frame on the unix
-            # port, a few ms on an ESP32, beside ~25 ms on the wire at 400 kHz.
-            for j in range(1, CHUNK + 1):
-                chunk[j] = buf[i]
-                i += 1
-            self._write(chunk)
+        # Byte by byte: a slice or memoryview would be a new object per
+        # chunk (32 a frame). The loop is 0.3 ms a frame on the unix port,
+        # a few ms on an ESP32.
+        for j in range(1, CHUNK + 1):
+            chunk[j] = buf[i]
+            i += 1
+        self._at = i
+        if i >= len(buf):
+            self._frame = None
+        self._write(chunk)
+        return self._frame is not None
 
     def _command(self, *cmd):
         self._write(bytes((0x00,) + cmd))

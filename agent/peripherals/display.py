@@ -31,7 +31,7 @@ def _fit(text, cols=COLS):
 
 class Display:
     __slots__ = ("thing", "width", "height", "buf", "fb", "readers", "door", "_last", "_shown", "panel",
-                 "_panel_ok", "_tried")
+                 "_panel_ok", "_tried", "_dirty")
 
     def __init__(self, thing, cfg, door, readers, io=None):
         """`door`: the name of the door it shows (None: none); `readers`:
@@ -49,6 +49,7 @@ class Display:
         self.panel = None
         self._panel_ok = False   # the last write to the panel went through
         self._tried = None       # ticks_ms of the last failed one (None: none failed)
+        self._dirty = False      # the buffer holds what the panel does not yet show
         thing.listen(self._heard)
         if io is not None and cfg["panel"]:
             self._open_panel(cfg, io)
@@ -64,19 +65,31 @@ class Display:
         self._push()
 
     def _push(self):
-        """Write the buffer to the panel - after a failure, only once
-        RETRY_MS passed, and with the panel set up again (it may have been
-        unplugged: a re-seated one starts off, its RAM noise)."""
+        for _ in self._pushing():
+            pass
+
+    def _pushing(self):
+        """Write the buffer to the panel, one I2C write per step (a
+        generator) - after a failure, only once RETRY_MS passed, and with
+        the panel set up again (it may have been unplugged: a re-seated one
+        starts off, its RAM noise)."""
         panel = self.panel
         if panel is None:
             return
         if not self._panel_ok and self._tried is not None and ticks_diff(ticks_ms(), self._tried) < RETRY_MS:
             return
+        # Cleared first: drawn again meanwhile (a snapshot's draw), the
+        # buffer goes out once more after this frame.
+        self._dirty = False
         try:
             if not self._panel_ok:
                 panel.init()
-            panel.show(self.buf)
+                yield
+            panel.begin(self.buf)
+            while panel.step():
+                yield
         except OSError as e:
+            self._dirty = True
             log.count("display_errors")
             if self._panel_ok or self._tried is None:
                 log.error("display", "%s; the display goes on without it, trying again every %d s"
@@ -119,7 +132,16 @@ class Display:
                 self._last, entry)
 
     def refresh(self):
-        """Redraw if what the display shows changed -> True when redrawn."""
+        """Redraw if what the display shows changed, and write the panel
+        -> True when redrawn."""
+        if not self.draw():
+            return False
+        self._push()
+        return True
+
+    def draw(self):
+        """Draw the buffer if what the display shows changed -> whether;
+        the panel gets it from run()."""
         state = self._state()
         if state == self._shown:
             return False
@@ -135,11 +157,16 @@ class Display:
             fb.text(_fit("door %s" % (position or "?")), 0, 34, 1)
         fb.text(_fit(last), 0, 44, 1)
         fb.text(_fit(entry), 0, 55, 1)
-        self._push()
+        self._dirty = True
         return True
 
     async def run(self):
         while True:
-            if not self.refresh() and self.panel is not None and not self._panel_ok:
-                self._push()   # a panel that failed, tried again (at most every RETRY_MS)
+            # Redrawn, or a panel that failed tried again (at most every
+            # RETRY_MS): written a write at a time, the loop running between
+            # (an exit button or a card is not kept waiting for a frame).
+            self.draw()
+            if self._dirty or (self.panel is not None and not self._panel_ok):
+                for _ in self._pushing():
+                    await asyncio.sleep(0)
             await asyncio.sleep(POLL_MS / 1000)

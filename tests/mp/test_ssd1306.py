@@ -130,6 +130,34 @@ async def test_the_panel_is_written_on_a_redraw_only():
     assert panel.shows() == bytes(display.buf)
 
 
+async def test_a_frame_goes_out_a_write_at_a_time_with_the_loop_running_between():
+    # ~25 ms on the wire at 400 kHz, ~100 ms at 100 kHz: an exit button or a
+    # card is not kept waiting while a frame crosses the bus.
+    _fresh()
+    panel = machine.i2c_devices[ADDR] = _model()
+    thing, display = _display()
+    task = asyncio.create_task(display.run())
+    await asyncio.sleep(0.15)                     # the first frame
+    start = len(panel.transactions)
+    seen = []
+
+    async def other_work():
+        while True:
+            seen.append(len(panel.transactions))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(other_work())
+    thing.update("front.door", "open")
+    await asyncio.sleep(0.15)
+    task.cancel()
+    watcher.cancel()
+    await asyncio.sleep(0)
+    assert len(panel.transactions) == start + 33, "one frame: the window, then 32 chunks"
+    between = {n for n in seen if start < n < start + 33}
+    assert len(between) >= 30, "the loop ran between only %d of the frame's 33 writes" % len(between)
+    assert panel.shows() == bytes(display.buf)
+
+
 def test_an_esp32_door_agent_starts_with_its_panel_missing(tmp_path):
     # The DevKitC door board with a panel that is not at its address: the
     # agent comes up, its door locked and its buffer drawn, one error said.
