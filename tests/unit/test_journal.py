@@ -92,7 +92,7 @@ def test_a_long_backlog_costs_a_few_bytes_of_heap_per_segment():
     from agent import hal
     path = tmpdir() + "/j"
     j = _open(path, segment_bytes=256, max_bytes=1 << 20)
-    for i in range(40):
+    for _ in range(40):
         j.append_many([("event", "door_opened", {"door": "front"}, None)] * 50)
     j.close()
     count = len(_segs(path))
