@@ -21,7 +21,7 @@ from binascii import crc32
 
 from agent import log, small_file
 from agent.codecs import cbor
-from agent.hal import collect, sync_dir, sync_file
+from agent.hal import collect, dir_names, sync_dir, sync_file
 
 MAGIC = 0xD1
 HEADER = 7
@@ -214,24 +214,27 @@ class Journal:
         return self.path + "/" + name
 
     def _recover(self):
+        # Lists sized once, not grown (growing doubles a list's block, and
+        # hundreds of segments then ask for more than a fragmented heap
+        # has), the folder read twice instead: once to count, once to fill.
         try:
-            names = os.listdir(self.path)
+            n = 0
+            for name in dir_names(self.path):
+                if seg_key(name) is not None:
+                    n += 1
         except OSError:
             mkdirs(self.path)
-            names = []
         self.acked = self._persisted = self._read_cursor()
         top = self.acked
         torn_tail = False
-        # Lists sized once, not grown: growing doubles a list's block, and
-        # hundreds of segments then ask for more than a fragmented heap has.
-        keys = [0] * len(names)
+        keys = [0] * n
         n = 0
-        for name in names:
-            key = seg_key(name)
-            if key is not None:
-                keys[n] = key
-                n += 1
-        names = None
+        if keys:
+            for name in dir_names(self.path):
+                key = seg_key(name)
+                if key is not None and n < len(keys):
+                    keys[n] = key
+                    n += 1
         del keys[n:]
         keys.sort()
         # Every segment's ints go into one list allocated up front: grown

@@ -34,6 +34,14 @@ if MICROPYTHON:
     def sync_dir(path):
         pass  # LittleFS directory updates are atomic and committed at once
 
+    def dir_names(path):
+        """The names in a folder, one at a time (os.listdir's list of a
+        folder of hundreds asks for one block of KB, which a fragmented
+        heap may not have). OSError when it is not there."""
+        import os
+        for entry in os.ilistdir(path):
+            yield entry[0]
+
 else:
     def ticks_ms():
         return time.monotonic_ns() // 1000000
@@ -64,6 +72,10 @@ else:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def dir_names(path):
+        import os
+        return os.listdir(path)
 
 
 async def open_connection(host, port, ctx=None):
