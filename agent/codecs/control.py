@@ -21,22 +21,24 @@ TYPE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_/"
 
 
 class Request:
-    __slots__ = ("type", "body")
+    __slots__ = ("type", "body", "nonce")
 
-    def __init__(self, req_type, body):
+    def __init__(self, req_type, body, nonce=None):
         self.type = req_type
         self.body = body
+        self.nonce = nonce   # a signed request's: its reply is bound to it
 
 
 class Refused:
     """Bad input: answered with `error` under `type` ("" when the request
     named none it could be answered under), counted as `counter`."""
-    __slots__ = ("type", "counter", "error")
+    __slots__ = ("type", "counter", "error", "nonce")
 
-    def __init__(self, req_type, counter, error):
+    def __init__(self, req_type, counter, error, nonce=None):
         self.type = req_type
         self.counter = counter
         self.error = error
+        self.nonce = nonce
 
 
 def type_ok(t):
@@ -89,13 +91,17 @@ def parse(text, max_message, verifier=None, now=0, clock_ok=True):
     if not type_ok(t):
         return Refused("", "control_bad_input", "request type must be a string like \"app/state\", got %s"
                        % shown(t))
+    nonce = None
+    if verifier is not None:
+        from agent.codecs.signing import nonce_of
+        nonce = nonce_of(msg)
     if _too_deep(msg, 1):
-        return Refused(t, "control_bad_input", "body nested over %d levels refused" % MAX_DEPTH)
+        return Refused(t, "control_bad_input", "body nested over %d levels refused" % MAX_DEPTH, nonce)
     if verifier is not None:
         why = verifier.check(t, msg, now, clock_ok)
         if why is not None:
-            return Refused(t, "control_refused", why)
-    return Request(t, msg.get("body"))
+            return Refused(t, "control_refused", why, nonce)
+    return Request(t, msg.get("body"), nonce)
 
 
 def _head(data):

@@ -28,6 +28,15 @@
 # clock set back by more than SKEW_S refuses signed requests until it has
 # caught up again, and a server whose clock is behind the device's is
 # refused for that long after the agent starts.
+#
+# Replies are signed too, so that a man in the middle of a ws:// link cannot
+# put words in the device's mouth (a file's content, a state, "done"): the
+# reply's text as sent, then REPLY_TAIL appended inside its object - the
+# request's nonce (`re`) and an HMAC over the device id, "reply", that nonce
+# and the text before the tail. The bytes are signed, not a canonical form,
+# so a reply may hold floats; "reply" where a request has its ts keeps a
+# request's signature from passing for a reply's. Bound to its request's
+# nonce, a reply cannot be replayed as the answer to another request.
 import binascii
 import hashlib
 
@@ -153,6 +162,32 @@ def sign(key, device, req_type, ts, nonce, body=None):
     return hmac_sha256(key.encode(), signed_text(device, req_type, ts, nonce, body).encode())
 
 
+REPLY_TAIL = ', "re": "%s", "sig": "%s"}'
+
+
+def reply_text(device, nonce, text):
+    """What a signed reply's signature covers: `text` is the reply as
+    sent, before its tail."""
+    return "%s\nreply\n%s\n%s" % (device, nonce, text)
+
+
+def seal_reply(key, device, nonce, text):
+    """The reply `text` (a JSON object's text, ending in "}") for the
+    request with `nonce`, its tail appended. `key`: bytes."""
+    sig = hmac_sha256(key, reply_text(device, nonce, text).encode())
+    return text[:-1] + REPLY_TAIL % (nonce, sig)
+
+
+def open_reply(key, device, nonce, wire):
+    """The reply's text before its tail when `wire` is the device's signed
+    answer to the request with `nonce`; None otherwise. `key`: str."""
+    n = len(REPLY_TAIL % (nonce, "0" * 64))
+    if len(wire) <= n or not isinstance(nonce, str):
+        return None
+    text = wire[:-n] + "}"
+    return text if _same(seal_reply(key.encode(), device, nonce, text), wire) else None
+
+
 def _same(a, b):
     # Constant time: a wrong signature must not say how much of it was right.
     if len(a) != len(b):
@@ -172,10 +207,22 @@ def _hex(s, low, high):
     return True
 
 
+def nonce_of(msg):
+    """A request's nonce when it has a well-formed one, else None."""
+    nonce = msg.get("nonce")
+    return nonce if _hex(nonce, NONCE_LEN[0], NONCE_LEN[1]) else None
+
+
 class Verifier:
     """The device's side of signed requests: the key, and the nonces seen
     whose ts is not below the floor (the module's comment)."""
     __slots__ = ("key", "device", "floor", "_nonces")
+
+    def seal(self, nonce, text):
+        """The reply `text` to the request whose nonce was `nonce`, signed;
+        as it is without one (an unsigned or malformed request's refusal:
+        no request to bind it to)."""
+        return text if nonce is None else seal_reply(self.key, self.device, nonce, text)
 
     def __init__(self, key, device):
         self.key = key.encode()

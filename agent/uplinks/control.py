@@ -141,10 +141,16 @@ class ControlChannel:
         said[0], said[1] = ticks_ms(), 0
 
     async def answer(self, text):
-        """A request's text (str, or its UTF-8 bytes) -> the reply's text.
-        Never raises for anything a server can send."""
+        """A request's text (str, or its UTF-8 bytes) -> the reply's text,
+        signed when the site has a key (agent/codecs/signing.py). Never
+        raises for anything a server can send."""
         now = clock.now()
         ev = codec.parse(text, self.cfg["max_message"], self.verifier, now, records.plausible_time(now))
+        text = None   # not held while the request is served
+        out = await self._answer(ev)
+        return out if self.verifier is None else self.verifier.seal(ev.nonce, out)
+
+    async def _answer(self, ev):
         if type(ev) is codec.Refused:
             log.count(ev.counter)
             self._say_refused(ev.error)

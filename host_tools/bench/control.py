@@ -83,11 +83,13 @@ def check_type(mtype: Any) -> str | None:
             f"{codec.MAX_TYPE} characters, e.g. app/state")
 
 
-def encode_request(mtype: str, body: Any = None, key: str | None = None, device: str = "") -> str:
-    """A request as the device `device` receives it; signed when it has a
-    key (ValueError for a body that cannot be signed: one holding a float).
-    A body of None is left out (the API's body-less requests)."""
+def encode_request(mtype: str, body: Any = None, key: str | None = None, device: str = "") -> tuple[str, str | None]:
+    """(a request as the device `device` receives it, its nonce); signed
+    when it has a key (ValueError for a body that cannot be signed: one
+    holding a float), else without a nonce. A body of None is left out (the
+    API's body-less requests)."""
     msg: dict[str, Any] = {"type": mtype}
+    nonce = None
     if body is not None:
         msg["body"] = body
     if key is not None:
@@ -98,7 +100,7 @@ def encode_request(mtype: str, body: Any = None, key: str | None = None, device:
             raise ValueError(f"cannot sign this request ({e}): a number with a fraction or exponent prints "
                              "differently on the device; send it as a string or an integer") from None
         msg.update(ts=ts, nonce=nonce, sig=sig)
-    return json.dumps(msg, separators=(",", ":"))
+    return json.dumps(msg, separators=(",", ":")), nonce
 
 
 def _error_text(value: Any) -> str:
@@ -111,11 +113,12 @@ def _error_text(value: Any) -> str:
 # -- one device's channel ---------------------------------------------------------------
 
 class _Waiting:
-    __slots__ = ("future", "type")
+    __slots__ = ("future", "type", "nonce")
 
-    def __init__(self, mtype: str, future: asyncio.Future) -> None:
+    def __init__(self, mtype: str, future: asyncio.Future, nonce: str | None = None) -> None:
         self.type = mtype
         self.future = future     # done without a reply: its admin gave up
+        self.nonce = nonce       # a signed request's: its reply must be signed and bound to it
 
 
 class _Channel:
@@ -214,7 +217,7 @@ class Control:
     async def _ask(self, link: Link, mtype: str, body: Any, timeout: float) -> dict:
         channel: _Channel = link.session
         try:
-            wire = encode_request(mtype, body, channel.key, link.device_id)
+            wire, nonce = encode_request(mtype, body, channel.key, link.device_id)
         except ValueError as e:
             raise ControlError("invalid", str(e)) from None
         if len(wire.encode()) > MAX_MESSAGE:
@@ -226,7 +229,7 @@ class Control:
             async with asyncio.timeout(timeout):
                 async with channel.lock:
                     self._make_room(link, channel)
-                    channel.queue.append(_Waiting(mtype, future))
+                    channel.queue.append(_Waiting(mtype, future, nonce))
                     writing = True
                     sent = await link.send(wire)
                 if not sent:
@@ -278,6 +281,18 @@ class Control:
                        f"dropped a {mtype[:codec.MAX_TYPE]!r} message: expected {expected}")
             return
         waiting = queue.popleft()
+        key = link.session.key
+        if key is not None and signing.open_reply(key, link.device_id, waiting.nonce, text) is None:
+            # Not the device's word: a forged or altered reply, or a device
+            # without the key. Its content goes nowhere, the state included.
+            self.hub.error(link, "control_unsigned_reply", f"a {mtype!r} reply not signed by the device with its "
+                                                           "key (altered on the way, or the device has no key)")
+            reply = {"type": mtype, "body": None, "error": "reply refused: not signed by the device's control "
+                                                            "key for this request (altered on the way, or a "
+                                                            "device without the key)"}
+            if not waiting.future.done():
+                waiting.future.set_result(reply)
+            return
         reply = {"type": mtype, "body": msg.get("body"), "error": _error_text(msg.get("error"))}
         if mtype == "app/state" and not reply["error"] and isinstance(reply["body"], dict):
             self.hub.store.set_control_state(link.device_id, reply["body"])

@@ -1,7 +1,8 @@
 """The agent's management channel against the bench's own control server
 (host_tools/bench/control.py, built beside it from the same wire format):
 the bench asks app/state as the device connects, and a request signed
-by the bench with the device's control key is taken by the device."""
+by the bench with the device's control key is taken by the device, whose
+replies, signed for each request, the bench takes as the device's."""
 
 from host_tools.bench.app import CONTROL
 
@@ -21,5 +22,7 @@ async def test_the_bench_drives_a_signed_device(runtime, rig, bench):
     reply = await control.request(DEVICE, "app/register", {"code": "123456789012"}, timeout=10)
     assert reply["error"] == ""
     assert (await control.request(DEVICE, "app/state"))["body"]["app"]["license"] == "123456789012"
-    # Nothing was refused: every request the bench sent was signed right.
+    # Nothing was refused: every request the bench sent was signed right,
+    # and every reply the device sent was signed for its request.
     assert "request refused" not in rig.output()
+    assert control.hub.errors["control_unsigned_reply"] == 0

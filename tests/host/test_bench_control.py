@@ -272,6 +272,14 @@ def _verify(request, key=KEY, device=DEV):
     return hmac.compare_digest(request["sig"], hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest())
 
 
+def _sealed(reply, request, key=KEY, device=DEV):
+    """A reply as a device with the key sends it (docs/protocols/cloud-control.md
+    section 4), written here with the standard library's hmac."""
+    text = json.dumps(reply)
+    mac = hmac.new(key.encode(), f"{device}\nreply\n{request['nonce']}\n{text}".encode(), hashlib.sha256)
+    return text[:-1] + f', "re": "{request["nonce"]}", "sig": "{mac.hexdigest()}"}}'
+
+
 async def test_requests_are_signed_with_the_device_key(make_bench, session, tmp_path):
     bench = await make_bench(control_key=KEY)
     assert stat.S_IMODE(os.stat(bench.store.path).st_mode) == 0o600   # the key is in it
@@ -279,7 +287,11 @@ async def test_requests_are_signed_with_the_device_key(make_bench, session, tmp_
     first = await next_request(ws)
     assert first["type"] == "app/state" and "body" not in first and _verify(first)
     assert isinstance(first["ts"], int) and len(first["nonce"]) == 32
-    await ws.send_json({"type": "app/state", "body": STATE, "error": ""})
+    await ws.send_str(_sealed({"type": "app/state", "body": STATE, "error": ""}, first))
+
+    async def kept():
+        return (await status(session, bench))["state"] == STATE
+    await eventually(kept, "the signed app/state kept")
     body = {"path": "/d\u00e9j\u00e0/\u2603.txt", "data": "AAEC", "n": [1, True, None]}
     pending = asyncio.create_task(ask(session, bench, {"type": "file/put", "body": body}))
     req = await next_request(ws)
@@ -289,15 +301,50 @@ async def test_requests_are_signed_with_the_device_key(make_bench, session, tmp_
     device = Verifier(KEY, DEV)      # the agent's own check takes it, once
     assert device.check(req["type"], req, int(time.time())) is None
     assert "replayed" in device.check(req["type"], req, int(time.time()))
-    await ws.send_json({"type": "file/put", "error": ""})
-    assert (await pending)[0] == 200
+    await ws.send_str(_sealed({"type": "file/put", "error": ""}, req))
+    assert (await pending) == (200, {"type": "file/put", "body": None, "error": ""})
     # A float cannot be signed alike on both runtimes: refused, never sent.
     code, answer = await ask(session, bench, {"type": "touch/down", "body": {"x": 1.5}})
     assert code == 400 and "float in signed body" in answer["error"]
     ping = asyncio.create_task(ask(session, bench, {"type": "touch/up", "body": {"finger": 1}}))
-    assert (await next_request(ws))["type"] == "touch/up"      # the float request never reached it
-    await ws.send_json({"type": "touch/up", "error": ""})
+    touch = await next_request(ws)
+    assert touch["type"] == "touch/up"      # the float request never reached it
+    await ws.send_str(_sealed({"type": "touch/up", "error": ""}, touch))
     assert (await ping)[0] == 200
+
+
+async def test_a_reply_not_signed_for_its_request_is_refused(make_bench, session):
+    # A man in the middle of ws:// answering for the device: unsigned, signed
+    # with another key or for another request, or altered on the way.
+    bench = await make_bench(control_key=KEY)
+    ws = await connect(session, bench)
+    first = await next_request(ws)
+    forged_state = dict(STATE, app={"version": "6.6.6", "license": ""})
+    await ws.send_json({"type": "app/state", "body": forged_state, "error": ""})
+    await asyncio.sleep(0.2)
+    assert (await status(session, bench))["state"] is None        # the forged state is not kept
+    good = _sealed({"type": "file/get", "body": {"data": "AAEC"}, "error": ""}, first)
+    cases = [
+        ("unsigned", lambda req: json.dumps({"type": "file/get", "body": {"data": "AAEC"}, "error": ""})),
+        ("another key", lambda req: _sealed({"type": "file/get", "body": {"data": "AAEC"}, "error": ""}, req,
+                                            key="another-key-0123456")),
+        ("another device", lambda req: _sealed({"type": "file/get", "body": {"data": "AAEC"}, "error": ""}, req,
+                                               device="another-door")),
+        ("another request", lambda req: good),    # signed, but for the first request's nonce
+        ("altered", lambda req: _sealed({"type": "file/get", "body": {"data": "AAEC"}, "error": ""}, req)
+            .replace("AAEC", "AAED")),
+    ]
+    for what, reply in cases:
+        pending = asyncio.create_task(ask(session, bench, {"type": "file/get", "body": {"path": "/a"}}))
+        req = await next_request(ws)
+        await ws.send_str(reply(req))
+        code, answer = await pending
+        assert code == 200 and answer["body"] is None and "not signed by the device" in answer["error"], what
+    pending = asyncio.create_task(ask(session, bench, {"type": "file/get", "body": {"path": "/a"}}))
+    req = await next_request(ws)
+    await ws.send_str(_sealed({"type": "file/get", "body": {"data": "AAEC"}, "error": ""}, req))
+    assert await pending == (200, {"type": "file/get", "body": {"data": "AAEC"}, "error": ""})
+    assert bench.hub.errors["control_unsigned_reply"] == 1 + len(cases)
 
 
 async def test_a_new_connection_replaces_the_old(make_bench, session):

@@ -111,6 +111,38 @@ async def test_a_signed_request_from_before_the_agent_started_is_refused_as_a_re
     assert json.loads(await ch.answer(signed(clock.now(), "03" * 16)))["error"] == ""
 
 
+async def test_with_a_key_every_reply_to_a_signed_request_is_signed_for_it():
+    from agent import clock
+    from agent.codecs.signing import open_reply, sign
+    key = "k" * 16
+    ch = _channel(key)
+    await ch._past_floor()
+
+    def signed(req_type, nonce, body=None):
+        ts = clock.now()
+        msg = {"type": req_type, "ts": ts, "nonce": nonce, "sig": sign(key, "d1", req_type, ts, nonce, body)}
+        if body is not None:
+            msg["body"] = body
+        return json.dumps(msg)
+
+    cases = (("0a" * 16, signed("test/echo", "0a" * 16, {"n": [1, "é"]}), ""),
+             ("0b" * 16, signed("test/refuse", "0b" * 16), "no door here"),
+             ("0c" * 16, signed("x/y", "0c" * 16), "unknown request type"),
+             ("0d" * 16, signed("test/echo", "0d" * 16, {"n": 1}).replace('"n": 1', '"n": 2'), "bad signature"))
+    for nonce, request, error in cases:
+        wire = await ch.answer(request)
+        text = open_reply(key, "d1", nonce, wire)
+        assert text is not None and json.loads(wire)["re"] == nonce, wire
+        assert error in json.loads(text)["error"] and (error or json.loads(text)["body"] == {"got": {"n": [1, "é"]}})
+        assert open_reply(key, "d1", "ff" * 16, wire) is None          # bound to its request
+        assert open_reply(key, "d2", nonce, wire) is None              # and to this device
+        assert open_reply("another-key-0123456", "d1", nonce, wire) is None
+        assert open_reply(key, "d1", nonce, wire.replace('"error"', '"errer"')) is None
+    # No well-formed nonce: nothing to bind the refusal to, so it goes unsigned.
+    plain = await ch.answer('{"type": "test/echo"}')
+    assert "sig" not in json.loads(plain) and "unsigned request refused" in json.loads(plain)["error"]
+
+
 def test_a_channel_without_a_key_says_at_start_that_anyone_on_the_way_can_drive_it():
     log.set_level("info")   # another test of this process may have turned the console down
     before = log.ring.newest()
