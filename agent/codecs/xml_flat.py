@@ -36,6 +36,8 @@ def is_name(s):
     # here: MicroPython's is limited, and this is cheaper anyway.)
     if not s:
         return False
+    if s.isalpha() and max(s) <= "z":
+        return True   # ASCII letters only, decided in C: most of the protocol's tags
     for i, c in enumerate(s):
         if not ("a" <= c <= "z" or "A" <= c <= "Z" or c == "_" or (i and "0" <= c <= "9")):
             return False
@@ -47,6 +49,11 @@ def _xml_char(n):
 
 
 def _check_chars(s, what):
+    if not s:
+        return
+    b = s.encode()
+    if min(b) >= 0x20 and max(b) < 0x80:
+        return   # printable ASCII, the common case: decided in C over bytes (a str's min() makes a str per character)
     for c in s:
         if not _xml_char(ord(c)):
             raise XmlError("%s holds character U+%04X, which XML 1.0 cannot carry" % (what, ord(c)))
