@@ -13,7 +13,8 @@
 #   TO_MICROPYTHON). Module constants configure the run: HEAP_KB (the heap
 #   cap, default DEFAULT_HEAP_KB), TIMEOUT_S, STUBS = True (the ESP32
 #   stand-ins in tests/mp/stubs - machine, network, dht - come
-#   first on MICROPYPATH), and what fixtures read (BENCH_DEVICES...); they
+#   first on MICROPYPATH), PRECOMPILED = True (the agent's .mpy before its
+#   sources, as a board loads it), and what fixtures read (BENCH_DEVICES...); they
 #   must be literals. A test that returns a string reports it as a measured
 #   figure.
 # Host tests that need something MicroPython made use the `micropython`
@@ -73,22 +74,27 @@ class MicroPython:
     def __init__(self):
         self._lib = None
 
-    def env(self, stubs=False):
+    def env(self, stubs=False, precompiled=False):
         if self._lib is None:
             self._lib = mpy.build_deploy()
-        return mpy.micropython_env(*([STUBS] if stubs else []), ROOT, self._lib)
+        # precompiled: the agent's .mpy before its sources, as a board loads
+        # it (compiling from source takes heap no board spends).
+        paths = [self._lib, ROOT] if precompiled else [ROOT, self._lib]
+        return mpy.micropython_env(*([STUBS] if stubs else []), *paths)
 
-    async def run(self, script, *args, heap_kb=None, timeout=TEST_TIMEOUT, stdin=b"", stubs=False, env=None):
+    async def run(self, script, *args, heap_kb=None, timeout=TEST_TIMEOUT, stdin=b"", stubs=False, env=None,
+                  precompiled=False):
         """Run `script` (a path from the repository root) with `args`;
         `stdin` is what it reads there; `stubs`: with the ESP32 stand-ins;
-        `env`: more environment variables. Returns Ran(exit code, output)."""
+        `precompiled`: the agent from its .mpy; `env`: more environment
+        variables. Returns Ran(exit code, output)."""
         args = [str(script)] + [str(a) for a in args]
         for a in args:
             # The unix port dies on a longer one ("FATAL: uncaught NLR").
             assert len(a) < MAX_ARG, "a micropython argument of %d characters: pass it on stdin" % len(a)
         heap = ["-X", "heapsize=%dk" % heap_kb] if heap_kb else []
         proc = await asyncio.create_subprocess_exec(
-            mpy.tool("micropython"), *heap, *args, cwd=ROOT, env={**self.env(stubs), **(env or {})},
+            mpy.tool("micropython"), *heap, *args, cwd=ROOT, env={**self.env(stubs, precompiled), **(env or {})},
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         proc.stdin.write(stdin)
         proc.stdin.close()
@@ -303,7 +309,8 @@ class MicroPythonModule(pytest.Module):
         ran = await MICROPYTHON.run(RUNNER, self.path.relative_to(ROOT), fn, "-", stdin=json.dumps(args).encode(),
                                     heap_kb=getattr(mod, "HEAP_KB", DEFAULT_HEAP_KB),
                                     timeout=getattr(mod, "TIMEOUT_S", TEST_TIMEOUT),
-                                    stubs=getattr(mod, "STUBS", False))
+                                    stubs=getattr(mod, "STUBS", False),
+                                    precompiled=getattr(mod, "PRECOMPILED", False))
         print("\n".join(line for line in ran.out.splitlines() if not line.startswith(MARK)))  # for a failure
         res = results(ran.out).get(fn)
         if res is None:

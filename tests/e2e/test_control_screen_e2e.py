@@ -56,6 +56,11 @@ async def test_a_screenshot_and_a_pin_typed_over_the_channel(runtime, rig, bench
     await rig.start_agent(site=rig.write_site(control={"url": url}), runtime=runtime)
     await rig.wait_registered(timeout=20)
     await eventually(lambda: DEVICE in control.online(), timeout=20)
+    # The device has answered the bench's app/state (what its channel does
+    # first) before a user command loads the user store's code: the two at
+    # once were, on a loaded machine, once more than the 384 KB heap had in
+    # one block ("out of memory on the device": refused, the agent went on).
+    await eventually(lambda: bench.store.control_status(DEVICE)["state"] is not None, timeout=20)
     got = (await admin.command("user_set", {"user": {"id": "cy", "pin": PIN}}, cmd_id="u"))["payload"]
     assert got["ok"] is True, got
     server = ("--server", bench.url)
