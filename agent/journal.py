@@ -170,9 +170,13 @@ def seg_key(name):
     """The key of a segment file name, or None for a name the journal did
     not write (left alone)."""
     stem = name[:-len(SEG_SUFFIX)]
-    if not name.endswith(SEG_SUFFIX) or not stem.isdigit() or seg_name(int(stem)) != name:
+    if not name.endswith(SEG_SUFFIX) or not stem:
         return None
-    return int(stem)
+    for c in stem:
+        if c not in "0123456789":   # not isdigit(): CPython's takes "²", which int() refuses
+            return None
+    key = int(stem)
+    return key if seg_name(key) == name else None
 
 
 class Journal:

@@ -32,13 +32,12 @@ class Request:
 class Refused:
     """Bad input: answered with `error` under `type` ("" when the request
     named none it could be answered under), counted as `counter`."""
-    __slots__ = ("type", "counter", "error", "nonce")
+    __slots__ = ("type", "counter", "error")
 
-    def __init__(self, req_type, counter, error, nonce=None):
+    def __init__(self, req_type, counter, error):
         self.type = req_type
         self.counter = counter
         self.error = error
-        self.nonce = nonce
 
 
 def type_ok(t):
@@ -77,6 +76,10 @@ def parse(text, max_message, verifier=None, now=0, clock_ok=True):
         # can still be longer in characters than the limit in bytes.
         return Refused("", "control_too_big", "message over %d bytes refused" % max_message)
     opens = OPENS if isinstance(text, str) else B_OPENS
+    if opens is B_OPENS and (b"\x00" in text or text[:3] == b"\xef\xbb\xbf"):
+        # CPython's json.loads takes bytes in UTF-16 or 32 (their NULs) or
+        # behind a BOM, MicroPython's does not: one text, one meaning.
+        return Refused("", "control_bad_input", "malformed JSON refused: a NUL byte or a byte order mark")
     if text.count(opens[0]) + text.count(opens[1]) > MAX_CONTAINERS:
         return Refused("", "control_bad_input", "message with over %d arrays and objects refused" % MAX_CONTAINERS)
     try:
@@ -91,17 +94,14 @@ def parse(text, max_message, verifier=None, now=0, clock_ok=True):
     if not type_ok(t):
         return Refused("", "control_bad_input", "request type must be a string like \"app/state\", got %s"
                        % shown(t))
-    nonce = None
-    if verifier is not None:
-        from agent.codecs.signing import nonce_of
-        nonce = nonce_of(msg)
     if _too_deep(msg, 1):
-        return Refused(t, "control_bad_input", "body nested over %d levels refused" % MAX_DEPTH, nonce)
+        return Refused(t, "control_bad_input", "body nested over %d levels refused" % MAX_DEPTH)
     if verifier is not None:
         why = verifier.check(t, msg, now, clock_ok)
         if why is not None:
-            return Refused(t, "control_refused", why, nonce)
-    return Request(t, msg.get("body"), nonce)
+            return Refused(t, "control_refused", why)
+        return Request(t, msg.get("body"), msg["nonce"])   # checked: its reply is signed for it
+    return Request(t, msg.get("body"))
 
 
 def _head(data):

@@ -36,7 +36,12 @@
 # and the text before the tail. The bytes are signed, not a canonical form,
 # so a reply may hold floats; "reply" where a request has its ts keeps a
 # request's signature from passing for a reply's. Bound to its request's
-# nonce, a reply cannot be replayed as the answer to another request.
+# nonce, a reply cannot be replayed as the answer to another request. Only
+# a request the device took gets a signed reply: a refusal (a bad
+# signature, a replay, a stale ts) goes unsigned, since signing it would
+# let a man in the middle collect, with a tampered copy of a request, a
+# signed "refused" under that request's nonce, then deliver the original
+# and drop the real answer.
 import binascii
 import hashlib
 
@@ -162,7 +167,8 @@ def sign(key, device, req_type, ts, nonce, body=None):
     return hmac_sha256(key.encode(), signed_text(device, req_type, ts, nonce, body).encode())
 
 
-REPLY_TAIL = ', "re": "%s", "sig": "%s"}'
+REPLY_RE, REPLY_SIG = ', "re": "', '", "sig": "'
+REPLY_TAIL = REPLY_RE + "%s" + REPLY_SIG + '%s"}'
 
 
 def reply_text(device, nonce, text):
@@ -181,11 +187,15 @@ def seal_reply(key, device, nonce, text):
 def open_reply(key, device, nonce, wire):
     """The reply's text before its tail when `wire` is the device's signed
     answer to the request with `nonce`; None otherwise. `key`: str."""
-    n = len(REPLY_TAIL % (nonce, "0" * 64))
-    if len(wire) <= n or not isinstance(nonce, str):
+    if not isinstance(nonce, str):
+        return None
+    head = REPLY_RE + nonce + REPLY_SIG
+    n = len(head) + 64 + 2   # the signature, then '"}'
+    if len(wire) <= n or not wire.endswith('"}') or wire[-n:-66] != head:
         return None
     text = wire[:-n] + "}"
-    return text if _same(seal_reply(key.encode(), device, nonce, text), wire) else None
+    want = hmac_sha256(key.encode(), reply_text(device, nonce, text).encode())
+    return text if _same(want, wire[-66:-2]) else None
 
 
 def _same(a, b):
@@ -207,22 +217,14 @@ def _hex(s, low, high):
     return True
 
 
-def nonce_of(msg):
-    """A request's nonce when it has a well-formed one, else None."""
-    nonce = msg.get("nonce")
-    return nonce if _hex(nonce, NONCE_LEN[0], NONCE_LEN[1]) else None
-
-
 class Verifier:
     """The device's side of signed requests: the key, and the nonces seen
     whose ts is not below the floor (the module's comment)."""
     __slots__ = ("key", "device", "floor", "_nonces")
 
     def seal(self, nonce, text):
-        """The reply `text` to the request whose nonce was `nonce`, signed;
-        as it is without one (an unsigned or malformed request's refusal:
-        no request to bind it to)."""
-        return text if nonce is None else seal_reply(self.key, self.device, nonce, text)
+        """The reply `text` to the request taken with `nonce`, signed."""
+        return seal_reply(self.key, self.device, nonce, text)
 
     def __init__(self, key, device):
         self.key = key.encode()

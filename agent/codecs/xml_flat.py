@@ -51,7 +51,10 @@ def _xml_char(n):
 def _check_chars(s, what):
     if not s:
         return
-    b = s.encode()
+    try:
+        b = s.encode()
+    except UnicodeError:
+        b = b"\x00"   # CPython: a lone surrogate (refused by the loop below)
     if min(b) >= 0x20 and max(b) < 0x80:
         return   # printable ASCII, the common case: decided in C over bytes (a str's min() makes a str per character)
     for c in s:

@@ -106,11 +106,11 @@ class ControlChannel:
 
     async def _reader(self, conn):
         while True:
-            text = await conn.recv()
+            ev = self._parse(await conn.recv())   # the request's text is not held while it is served
             self._busy = True
             try:
-                out = await self.answer(text)
-                text = None   # not held while the reply goes out (a request can be KB)
+                out = await self._reply(ev)
+                ev = None
                 await conn.send(out)
             finally:
                 self._busy = False
@@ -142,13 +142,27 @@ class ControlChannel:
 
     async def answer(self, text):
         """A request's text (str, or its UTF-8 bytes) -> the reply's text,
-        signed when the site has a key (agent/codecs/signing.py). Never
-        raises for anything a server can send."""
+        signed when the site has a key and the request was taken
+        (agent/codecs/signing.py). Never raises for anything a server can
+        send."""
+        return await self._reply(self._parse(text))
+
+    def _parse(self, text):
         now = clock.now()
-        ev = codec.parse(text, self.cfg["max_message"], self.verifier, now, records.plausible_time(now))
-        text = None   # not held while the request is served
+        return codec.parse(text, self.cfg["max_message"], self.verifier, now, records.plausible_time(now))
+
+    async def _reply(self, ev):
         out = await self._answer(ev)
-        return out if self.verifier is None else self.verifier.seal(ev.nonce, out)
+        if self.verifier is None or type(ev) is codec.Refused:
+            return out
+        try:
+            return self.verifier.seal(ev.nonce, out)
+        except MemoryError:
+            # The reply and its signed copy did not fit together: the request
+            # was served, its answer cannot be vouched for (unsigned, the
+            # bench shows it as unverified).
+            log.count("out_of_memory")
+            return codec.reply(ev.type, None, "out of memory on the device while signing the reply")
 
     async def _answer(self, ev):
         if type(ev) is codec.Refused:

@@ -283,13 +283,17 @@ class Control:
         waiting = queue.popleft()
         key = link.session.key
         if key is not None and signing.open_reply(key, link.device_id, waiting.nonce, text) is None:
-            # Not the device's word: a forged or altered reply, or a device
-            # without the key. Its content goes nowhere, the state included.
-            self.hub.error(link, "control_unsigned_reply", f"a {mtype!r} reply not signed by the device with its "
-                                                           "key (altered on the way, or the device has no key)")
-            reply = {"type": mtype, "body": None, "error": "reply refused: not signed by the device's control "
-                                                            "key for this request (altered on the way, or a "
-                                                            "device without the key)"}
+            # Not the device's word for this request: a refusal (the device
+            # signs only what it took: a bad signature, a replay, a stale
+            # ts), or a forged or altered reply. Its body goes nowhere, the
+            # state included; what it says is shown as unverified.
+            said = _error_text(msg.get("error"))[:200]
+            self.hub.error(link, "control_unsigned_reply", f"a {mtype!r} reply not signed by the device for its "
+                                                           "request (a refusal, or altered on the way)")
+            reply = {"type": mtype, "body": None,
+                     "error": "unverified reply, not signed by the device's control key for this request (the "
+                              "device refused the request, or the reply was altered on the way)"
+                              + (f"; it says: {said}" if said else "")}
             if not waiting.future.done():
                 waiting.future.set_result(reply)
             return

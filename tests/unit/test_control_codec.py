@@ -72,6 +72,16 @@ def test_the_utf8_bytes_of_a_request_parse_as_its_text_does():
     assert "malformed JSON" in ev.error and "app/state" in ev.error
 
 
+def test_utf8_bytes_only_one_text_one_meaning():
+    # CPython's json.loads reads bytes in UTF-16 or 32 (NULs) or behind a
+    # BOM; MicroPython's does not. Both refuse them here.
+    text = '{"type": "system/reboot"}'
+    utf16 = bytes(b for c in text.encode() for b in (c, 0))
+    for data in (utf16, b"\x00" + text.encode(), b"\xef\xbb\xbf" + text.encode()):
+        ev = codec.parse(data, 16384)
+        assert type(ev) is codec.Refused and "NUL byte or a byte order mark" in ev.error, data[:8]
+
+
 def test_a_reply_has_type_body_and_an_empty_error_and_no_body_on_error():
     assert json.loads(codec.reply("app/state", {"a": 1})) == {"type": "app/state", "body": {"a": 1}, "error": ""}
     assert json.loads(codec.reply("app/register")) == {"type": "app/register", "error": ""}

@@ -75,7 +75,7 @@ def test_files_the_journal_did_not_write_are_left_alone():
     for i in range(10):
         j.append("event", "e", {"i": i})
     j.close()
-    for name in ("1.seg", "notes.seg", "00000000x1.seg", "0000000001.seg.bak"):
+    for name in ("1.seg", "notes.seg", "00000000x1.seg", "0000000001.seg.bak", "\u00b2.seg", ".seg"):
         with open(path + "/" + name, "wb") as f:
             f.write(b"not a journal")
     j = _open(path, segment_bytes=256)
@@ -83,7 +83,7 @@ def test_files_the_journal_did_not_write_are_left_alone():
     j.ack(10)
     assert j.append("event", "e", {}) == 11
     left = os.listdir(path)
-    assert all(n in left for n in ("1.seg", "notes.seg", "00000000x1.seg", "0000000001.seg.bak"))
+    assert all(n in left for n in ("1.seg", "notes.seg", "00000000x1.seg", "0000000001.seg.bak", "\u00b2.seg"))
 
 
 def test_a_long_backlog_costs_a_few_bytes_of_heap_per_segment():

@@ -37,6 +37,11 @@ def test_encode_refuses_bad_names_and_values():
         raises(XmlError, xf.encode, "R", [("A", value)])
     e = raises(XmlError, xf.encode, "R", [("A", "bell\x07")])
     assert "U+0007" in str(e)
+    # What the checks done in C take, the per-character loop would have taken:
+    # a lone surrogate is refused as XML, not as a str that cannot encode.
+    assert "U+D800" in str(raises(XmlError, xf.encode, "R", [("A", "ok\ud800")]))
+    for name in ("Ab\u00e9", "\u00aa", "Z\u0661"):   # letters and digits outside ASCII
+        assert not xf.is_name(name)
 
 
 def test_names_accepted():
