@@ -114,13 +114,12 @@ async def test_agent_survives_hostile_cloud(runtime, rig):
         assert rig.session.emulator.relay_energised() is False  # the oversized unlock never ran
         await ws.send_str(json.dumps({"type": "command", "command": "unlock", "id": "c4"}))
         assert (await _result(inbox, "c4"))["ok"] is True
-        out = rig.output()
+        # The agent's lines come on its stdout, which can lag the socket.
         for reason in ("over the 4096 byte limit (close 1009)", "not valid UTF-8 (close 1007)",
-                       "binary messages are not accepted (text only) (close 1003)"):
-            assert reason in out, reason
-        assert "Traceback" not in out
+                       "binary messages are not accepted (text only) (close 1003)", "malformed JSON ignored"):
+            await eventually(lambda r=reason: r in rig.output(), timeout=10)
+        assert "Traceback" not in rig.output()
         assert rig.session.proc.returncode is None
-        assert "malformed JSON ignored" in rig.output()
     finally:
         await cloud.stop()
 
@@ -167,7 +166,7 @@ async def test_silent_server_is_detected_as_half_open(runtime, rig):
         ws, inbox = await asyncio.wait_for(cloud.conns.get(), 15)
         assert (await asyncio.wait_for(_next_of(inbox, "ping"), 5)) == {"type": "ping"}
         await asyncio.wait_for(cloud.conns.get(), 10)  # dropped and came back
-        assert "half-open link" in rig.output()
+        await eventually(lambda: "half-open link" in rig.output(), timeout=10)   # stdout can lag the socket
     finally:
         await cloud.stop()
 
