@@ -10,7 +10,22 @@ import os
 import sys
 
 
-class BlockDev:
+class Geometry:
+    """The block protocol's ioctl, once for every device here: its size in
+    blocks (4), a block's size (5), and an erase (6) done by erase()."""
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.blocks
+        if op == 5:
+            return self.block_size
+        if op == 6:
+            self.erase(arg)
+            return 0
+        return None
+
+
+class BlockDev(Geometry):
     def __init__(self, data, block_size=4096, image=None):
         self.data = data
         self.mv = memoryview(data)
@@ -38,15 +53,8 @@ class BlockDev:
             self.image.seek(a)
             self.image.write(buf)
 
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.blocks
-        if op == 5:
-            return self.block_size
-        if op == 6:
-            self.erases += 1
-            return 0
-        return None
+    def erase(self, block):
+        self.erases += 1   # counted only: LittleFS rewrites whole blocks here
 
 
 ERASED = 0xFF
@@ -169,13 +177,6 @@ class NorFlash(BlockDev):
             return
         self.program(block * self.block_size + offset, buf)
 
-    def ioctl(self, op, arg):
-        if op == 6:
-            self.erase(arg)
-            return 0
-        return super().ioctl(op, arg)
-
-
 def mount(dev, point="/flash", fresh=False):
     """Mount LittleFS from `dev` at `point`, formatting it if asked or if
     it holds no file system yet."""
@@ -194,7 +195,7 @@ def ram_flash(kb, block_size=4096):
     return BlockDev(bytearray(kb * 1024), block_size)
 
 
-class NorFile:
+class NorFile(Geometry):
     """A NOR flash partition kept in an image file and used in place: no
     copy in RAM, as an ESP32's partition is outside its heap. The rules of
     NorFlash (erase sets a block to 0xFF, a program only clears bits,
@@ -218,7 +219,7 @@ class NorFile:
         if offset is None:
             bs = self.block_size
             for i in range(len(buf) // bs):
-                self.ioctl(6, block + i)
+                self.erase(block + i)
                 self.writeblocks(block + i, memoryview(buf)[i * bs:(i + 1) * bs], 0)
             return
         n = len(buf)
@@ -236,17 +237,10 @@ class NorFile:
         self.writes += 1
         self.bytes_written += n
 
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.blocks
-        if op == 5:
-            return self.block_size
-        if op == 6:
-            self.f.seek(arg * self.block_size)
-            self.f.write(b"\xff" * self.block_size)
-            self.erases += 1
-            return 0
-        return None
+    def erase(self, block):
+        self.f.seek(block * self.block_size)
+        self.f.write(b"\xff" * self.block_size)
+        self.erases += 1
 
 
 def nor_image(path, kb, block_size=4096):
