@@ -256,3 +256,19 @@ def run(j, oracle, rand, steps, alive, reopen):
             o.counts["cuts"] += 1
             raise Cut() from None
     return j
+
+
+def count_session(totals, dev, early):
+    """What a NorFlash saw in one powered session (`early`: the boot after
+    a cut), added to a trial loop's `totals`."""
+    totals["overwrites"] += dev.overwrites
+    totals["erase_cuts"] += dev.cut_in == "erase"
+    totals["program_cuts"] += dev.cut_in == "program"
+    totals["second_cuts"] += early and dev.cut_in is not None
+    totals["erases"] += dev.erases
+
+
+def count_trial(totals, o):
+    """What the oracle `o` counted over a trial, added to `totals`."""
+    for k in ("appends", "boots", "evictions", "notices", "reopens"):
+        totals[k] += o.counts[k]

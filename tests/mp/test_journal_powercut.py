@@ -241,17 +241,12 @@ def nor_trial(seed, totals):
         dev.dead = True
         j = None
         gc.collect()
-        totals["overwrites"] += dev.overwrites
-        totals["erase_cuts"] += dev.cut_in == "erase"
-        totals["program_cuts"] += dev.cut_in == "program"
-        totals["second_cuts"] += early and dev.cut_in is not None
+        oracle.count_session(totals, dev, early)
         early = False
-        totals["erases"] += dev.erases
         totals["programs"] += dev.writes
         data = bytearray(dev.data)    # what the chip holds at the next power-on
     totals["recovery_cuts"] += recovery_cuts
-    for k in ("appends", "boots", "evictions", "notices", "reopens"):
-        totals[k] += o.counts[k]
+    oracle.count_trial(totals, o)
     return o.problems
 
 

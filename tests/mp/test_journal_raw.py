@@ -248,15 +248,10 @@ def raw_trial(seed, totals):
                 oracle.run(j, o, rand, STEPS, alive, open_journal)
         except oracle.Cut:
             pass
-        totals["overwrites"] += dev.overwrites
-        totals["erase_cuts"] += dev.cut_in == "erase"
-        totals["program_cuts"] += dev.cut_in == "program"
-        totals["second_cuts"] += early and dev.cut_in is not None
+        oracle.count_session(totals, dev, early)
         early = False
-        totals["erases"] += dev.erases
         data = bytearray(dev.data)    # what the chip holds at the next power-on
-    for k in ("appends", "boots", "evictions", "notices", "reopens"):
-        totals[k] += o.counts[k]
+    oracle.count_trial(totals, o)
     return o.problems
 
 
