@@ -272,3 +272,20 @@ def count_trial(totals, o):
     """What the oracle `o` counted over a trial, added to `totals`."""
     for k in ("appends", "boots", "evictions", "notices", "reopens"):
         totals[k] += o.counts[k]
+
+
+TALLIES = ("overwrites", "erase_cuts", "program_cuts", "second_cuts", "erases",
+           "appends", "boots", "evictions", "notices", "reopens")
+
+
+def run_trials(trial, count, more=()):
+    """`trial(seed, totals)` for seeds 0..count-1: (totals, {problem kind:
+    ["seed N: what", ...]})."""
+    totals = {}
+    for k in TALLIES + tuple(more):
+        totals[k] = 0
+    found = {}
+    for seed in range(count):
+        for kind, text in trial(seed, totals):
+            found.setdefault(kind, []).append("seed %d: %s" % (seed, text))
+    return totals, found

@@ -255,14 +255,7 @@ def test_littlefs_on_nor_flash_power_cuts():
     keeps NOR rules, power cut inside erases and programs, the boot after a
     cut cut again while it recovers; every boot checked by the oracle."""
     log.set_level("error")
-    totals = {}
-    for k in ("overwrites", "erase_cuts", "program_cuts", "erases", "programs", "recovery_cuts", "second_cuts",
-              "appends", "boots", "evictions", "notices", "reopens"):
-        totals[k] = 0
-    found = {}
-    for seed in range(NOR_TRIALS):
-        for kind, text in nor_trial(seed, totals):
-            found.setdefault(kind, []).append("seed %d: %s" % (seed, text))
+    totals, found = oracle.run_trials(nor_trial, NOR_TRIALS, ("programs", "recovery_cuts"))
     problems = {}
     for kind in found:
         problems[kind] = found[kind][:5]
@@ -287,15 +280,9 @@ def test_nor_trials_catch_a_missing_sync():
     log.set_level("error")
     real = agent.journal.sync_file
     agent.journal.sync_file = lambda f: None
-    totals = {}
-    for k in ("overwrites", "erase_cuts", "program_cuts", "erases", "programs", "recovery_cuts", "second_cuts",
-              "appends", "boots", "evictions", "notices", "reopens"):
-        totals[k] = 0
-    lost = 0
     try:
-        for seed in range(30):
-            for kind, _ in nor_trial(seed, totals):
-                lost += kind == "lost"
+        _, found = oracle.run_trials(nor_trial, 30, ("programs", "recovery_cuts"))
+        lost = len(found.get("lost", ()))
     finally:
         agent.journal.sync_file = real
     assert lost > 0, "the NOR trials missed a journal that never syncs"

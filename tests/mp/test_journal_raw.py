@@ -257,15 +257,7 @@ def raw_trial(seed, totals):
 
 def run_trials(count):
     log.set_level("error")
-    totals = {}
-    for k in ("overwrites", "erase_cuts", "program_cuts", "second_cuts", "erases",
-              "appends", "boots", "evictions", "notices", "reopens"):
-        totals[k] = 0
-    found = {}
-    for seed in range(count):
-        for kind, text in raw_trial(seed, totals):
-            found.setdefault(kind, []).append("seed %d: %s" % (seed, text))
-    return totals, found
+    return oracle.run_trials(raw_trial, count)
 
 
 def test_power_cuts():
