@@ -289,3 +289,14 @@ def run_trials(trial, count, more=()):
         for kind, text in trial(seed, totals):
             found.setdefault(kind, []).append("seed %d: %s" % (seed, text))
     return totals, found
+
+
+def clean_cuts(totals, found):
+    """Fails on any problem the trials found (five of each kind shown) and
+    on any program over cells not erased; returns the power cuts made."""
+    problems = {}
+    for kind in found:
+        problems[kind] = found[kind][:5]
+    assert not problems, problems
+    assert totals["overwrites"] == 0, "%d programs over cells not erased" % totals["overwrites"]
+    return totals["erase_cuts"] + totals["program_cuts"]
