@@ -231,7 +231,13 @@ class _Pair:
                 # closing a socket with unread input makes Linux send an RST, so
                 # send FIN (after anything already written), then read and
                 # discard until the peer closes too, or the grace period ends.
-                t.write_eof()
+                try:
+                    t.write_eof()
+                except OSError:
+                    # The peer is gone already (ENOTCONN: its RST came in
+                    # before the transport heard of it): nothing to finish.
+                    t.abort()
+                    continue
                 side.set_reading(True)
         if not rst:
             asyncio.get_running_loop().call_later(grace, self._force)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import io
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -107,6 +108,24 @@ async def test_drop_while_the_client_is_sending_is_still_a_fin(proxy: FaultProxy
     assert await asyncio.wait_for(r.read(100), T) == b""  # EOF, not ConnectionResetError
     w.close()
     await _until(lambda: proxy.connections == 0)
+
+
+async def test_drop_of_a_connection_whose_peer_already_reset_it(proxy: FaultProxy) -> None:
+    # The client's RST reaches the kernel before the event loop has heard of
+    # it: the FIN drop() sends then fails (ENOTCONN). Found by
+    # tests/e2e/test_faults.py, where it ended a whole chaos run.
+    client = socket.create_connection(("127.0.0.1", proxy.port), timeout=T)
+    await _until(lambda: proxy.connections == 1)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()            # closed with SO_LINGER 0: an RST, now
+    _hold_the_loop(0.1)       # the proxy's transport has not seen it yet
+    assert proxy.drop() == 1  # no OSError
+    await _until(lambda: proxy.connections == 0)
+
+
+def _hold_the_loop(seconds: float) -> None:
+    """Block the event loop, as a busy one would, while the kernel moves on."""
+    time.sleep(seconds)
 
 
 async def test_reset_gives_the_client_connection_reset(proxy: FaultProxy) -> None:
