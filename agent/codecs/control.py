@@ -7,16 +7,15 @@
 #           is left out and `error` says why.
 import json
 
+from agent.codecs import json_in
 from agent.codecs.session import shown
 
 # json.loads builds every array and object of a message before anything
-# sees it: their count is bounded first (as on the JSON WebSocket uplink),
-# then their depth, before anything walks the body.
+# sees it: their count is bounded first (agent/codecs/json_in.py), then
+# their depth, before anything walks the body.
 MAX_CONTAINERS = 256
 MAX_DEPTH = 16
 MAX_TYPE = 48
-OPENS, B_OPENS = ("[", "{"), (b"[", b"{")
-SHOWN = 64   # bytes of a malformed request decoded for its error message
 TYPE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_/"
 
 
@@ -75,19 +74,12 @@ def parse(text, max_message, verifier=None, now=0, clock_ok=True):
         # The WebSocket layer refuses longer frames at their header; text
         # can still be longer in characters than the limit in bytes.
         return Refused("", "control_too_big", "message over %d bytes refused" % max_message)
-    opens = OPENS if isinstance(text, str) else B_OPENS
-    if opens is B_OPENS and (b"\x00" in text or text[:3] == b"\xef\xbb\xbf"):
-        # CPython's json.loads takes bytes in UTF-16 or 32 (their NULs) or
-        # behind a BOM, MicroPython's does not: one text, one meaning.
-        return Refused("", "control_bad_input", "malformed JSON refused: a NUL byte or a byte order mark")
-    if text.count(opens[0]) + text.count(opens[1]) > MAX_CONTAINERS:
-        return Refused("", "control_bad_input", "message with over %d arrays and objects refused" % MAX_CONTAINERS)
     try:
-        msg = json.loads(text)
-    except ValueError:
-        if not isinstance(text, str):
-            text = _head(text)
-        return Refused("", "control_bad_input", "malformed JSON refused: %s" % shown(text))
+        msg = json_in.loads(text, MAX_CONTAINERS)
+    except json_in.TooComplex as e:
+        return Refused("", "control_bad_input", "message with %s refused" % e)
+    except ValueError as e:
+        return Refused("", "control_bad_input", "malformed JSON refused: %s" % e)
     if not isinstance(msg, dict):
         return Refused("", "control_bad_input", "a request must be a JSON object")
     t = msg.get("type")
@@ -102,14 +94,6 @@ def parse(text, max_message, verifier=None, now=0, clock_ok=True):
             return Refused(t, "control_refused", why)
         return Request(t, msg.get("body"), msg["nonce"])   # checked: its reply is signed for it
     return Request(t, msg.get("body"))
-
-
-def _head(data):
-    """The first SHOWN bytes of checked UTF-8, cut between characters, as text."""
-    k = min(len(data), SHOWN)
-    while 0 < k < len(data) and data[k] & 0xC0 == 0x80:
-        k -= 1
-    return str(data[:k], "utf-8")
 
 
 def reply(req_type, body=None, error=""):

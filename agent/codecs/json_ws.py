@@ -11,6 +11,7 @@
 import json
 
 from agent import records
+from agent.codecs import json_in
 from agent.codecs.ints import is_int
 from agent.codecs.session import (
     CONNECTING,
@@ -28,8 +29,7 @@ from agent.codecs.session import (
 
 # What the cloud may send a device. device_status/telemetry/event are admin
 # broadcasts; a device ignores them. `ack` is our optional extension.
-# Arrays and objects in one message: json.loads builds every one before we
-# see any, and a few KB of "[[[[..." hold far more heap than a board has.
+# Arrays and objects in one message (agent/codecs/json_in.py).
 # A users_sync page (50 users, each an object with its cards, doors and
 # schedule arrays: up to 5 each) is the largest a cloud needs to send.
 MAX_CONTAINERS = 256
@@ -57,7 +57,9 @@ def _finite(v, depth=0):
 
 class Session(TextSession):
     """Carries every record kind: events and telemetry are protocol
-    messages; punches and admin logs travel as events of that type."""
+    messages; punches and admin logs travel as events of that type.
+    Messages are parsed from their UTF-8 bytes as received."""
+    AS_BYTES = True
     __slots__ = ("device_id", "token")
 
     def __init__(self, device_id, token, max_frame=16384):
@@ -109,14 +111,14 @@ class Session(TextSession):
 
     # -- incoming -------------------------------------------------------------
     def _receive(self, text):
-        if text.count("[") + text.count("{") > MAX_CONTAINERS:
-            return BadInput("bad_message", "message with over %d arrays and objects ignored" % MAX_CONTAINERS)
         try:
-            msg = json.loads(text)
-        except ValueError:
-            return BadInput("bad_json", "malformed JSON ignored: %r" % text[:60])
+            msg = json_in.loads(text, MAX_CONTAINERS)
+        except json_in.TooComplex as e:
+            return BadInput("bad_message", "message with %s ignored" % e)
+        except ValueError as e:
+            return BadInput("bad_json", "malformed JSON ignored: %s" % e)
         if not isinstance(msg, dict):
-            return BadInput("bad_message", "message is not a JSON object: %r" % text[:60])
+            return BadInput("bad_message", "message is not a JSON object: %r" % json_in.head(text))
         kind = msg.get("type")
         if kind not in SERVER_TYPES:
             return BadInput("unknown_type", "unknown message type %s ignored" % shown(kind))

@@ -108,6 +108,10 @@ class TextSession(Session):
     guard runs before any parsing: binary and oversized frames never reach
     a decoder."""
     __slots__ = ("max_frame",)
+    # Whether receive() takes a text message as the UTF-8 bytes the
+    # WebSocket layer checked (connect(as_bytes=True)): a session whose
+    # parser reads bytes says so, and is never handed a decoded copy.
+    AS_BYTES = False
 
     def __init__(self, max_frame=16384):
         Session.__init__(self)
@@ -117,7 +121,7 @@ class TextSession(Session):
         """One message from the cloud -> one event."""
         if self.state == CLOSED:
             raise LocalProtocolError("receive() on a closed session")
-        if not isinstance(text, str):
+        if not isinstance(text, str) and not self.AS_BYTES:
             return BadInput("bad_frame", "binary frame ignored (the protocol is text)")
         if len(text) > self.max_frame:
             return BadInput("oversized_frame", "message of %d bytes over the %d byte limit ignored"

@@ -29,8 +29,8 @@ class WsUplink(Uplink):
         log.info(NAME, "connecting to %s" % url)
         # A message over max_frame is refused at its frame header, before
         # any of it is kept (close 1009, then a fresh connection).
-        conn = await self.net.connect(url, self.site["max_frame"], timeout,
-                                      self.site["write_timeout_s"], self.site["ca_file"])
+        conn = await self.net.connect(url, self.site["max_frame"], timeout, self.site["write_timeout_s"],
+                                      self.site["ca_file"], as_bytes=self.session.AS_BYTES)
         try:
             await conn.send(self.session.hello())
             await asyncio.wait_for(self._await_registered(conn), timeout)
@@ -59,12 +59,12 @@ class WsUplink(Uplink):
 
     async def _reader(self, conn):
         while True:
-            text = await conn.recv()
+            msg = await conn.recv()
             self._last_rx = ticks_ms()
-            await self._handle(conn, self.session.receive(text))
+            await self._handle(conn, self.session.receive(msg))
             # Not held while the next message is awaited: a page of users is
             # kilobytes of heap, and its command (a task) has what it needs.
-            text = None
+            msg = None
 
     async def _handle(self, conn, ev):
         t = type(ev)

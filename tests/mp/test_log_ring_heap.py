@@ -29,7 +29,7 @@ def test_a_full_ring_costs_little_and_a_chatty_log_does_not_grow_it():
         ring.add(_line(i))
     gc.collect()
     after = gc.mem_alloc() - before
-    kept = len(ring._lines)
+    kept = len(ring)
     assert full <= BUDGET, "a full ring costs %d bytes" % full
     assert after <= full + 256, "the ring grew from %d to %d bytes" % (full, after)
     assert ring.newest() == 2200 and ring._bytes <= 3072

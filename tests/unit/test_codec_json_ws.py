@@ -83,12 +83,40 @@ def test_bad_input_kinds():
     s = _registered()
     for text, counter in (("{not json", "bad_json"), ("[1, 2]", "bad_message"),
                           ('{"type": "launch"}', "unknown_type"), ('{"no": "type"}', "unknown_type"),
-                          (b"\x00\x01", "bad_frame")):
+                          (b"\x00\x01", "bad_json")):
         ev = s.receive(text)
         assert type(ev) is BadInput and ev.counter == counter, text
     big = '{"type": "ping", "pad": "' + "x" * 300 + '"}'
     ev = s.receive(big)
     assert ev.counter == "oversized_frame" and "200" in ev.message
+
+
+def test_a_messages_utf8_bytes_decode_as_its_text_does():
+    # What the WebSocket layer hands over on the agent: the bytes, checked
+    # and not decoded (a users_sync page then needs one block, not two).
+    page = {"type": "command", "command": "users_sync", "id": "p1",
+            "payload": {"phase": "page", "users": [{"id": "u%d" % i, "name": "Zoë %d €" % i} for i in range(3)]}}
+    texts = [json.dumps(page), '{"type": "ack", "id": 7}', '{"type": "ping"}', "[1, 2]", '{"type": "ack"',
+             '{"type": "command", "command": "x", "payload": ' + "[" * 300 + "]" * 300 + "}",
+             '{"type": "command", "command": "' + "€" * 40]     # malformed, cut inside a character
+    def received(msg):
+        s = _registered()
+        s.max_frame = 4096
+        ev = s.receive(msg)
+        return (ev.counter,) if type(ev) is BadInput else ev   # messages quote text and bytes alike
+
+    for text in texts:
+        want = received(text)
+        for data in (text.encode(), bytearray(text.encode())):
+            assert received(data) == want, text[:40]
+    assert received(texts[0]).name == "users_sync" and received(texts[0]).payload == page["payload"]
+    ev = _registered().receive(texts[-1].encode())
+    assert ev.counter == "bad_json" and "command" in ev.message and "..." in ev.message
+    # Bytes that are not one JSON text on both runtimes: UTF-16 (NULs), a BOM.
+    utf16 = bytes(b for c in b'{"type": "ping"}' for b in (c, 0))
+    for data in (utf16, b"\xef\xbb\xbf" + b'{"type": "ping"}'):
+        ev = _registered().receive(data)
+        assert ev.counter == "bad_json" and "NUL byte or a byte order mark" in ev.message
 
 
 def test_broadcasts_and_pong_need_nothing():

@@ -53,6 +53,28 @@ def test_the_byte_bound_holds_whatever_the_lines_hold():
     assert sum(len(t.encode()) for _, t in ring.tail(0, 50)["lines"]) <= 4 * LINE_MAX
 
 
+def test_lines_of_any_length_and_script_come_back_whole_as_the_ring_wraps():
+    # One buffer holds the ring: lines cross its end again and again. What
+    # comes back is what was added, checked against a plain list.
+    ring = LogRing(max_lines=7, max_bytes=4 * LINE_MAX)
+    kept = []
+    words = ("a", "€uro", "日本語のログ", "z" * 300, "", "mixed é€ \u2603 end")
+    for i in range(400):
+        text = "%d %s" % (i, words[i % len(words)] * (1 + i % 5))
+        ring.add(text)
+        kept.append(text[:LINE_MAX])
+        while len(kept) > 7 or sum(len(t.encode()) for t in kept) > 4 * LINE_MAX:
+            kept.pop(0)
+        if i % 37 == 0 or i > 390:
+            assert ring.last(10) == kept and len(ring) == len(kept), i
+            got = ring.tail(ring.newest() - len(kept), 50)
+            assert _texts(got) == kept and got["lines"][-1][0] == i + 1
+    ring.clear()
+    assert ring.last(5) == [] and ring.tail(0)["lines"] == [] and ring.newest() == 400
+    ring.add("after clear")
+    assert ring.tail(400)["lines"] == [[401, "after clear"]]
+
+
 def test_an_answer_holds_at_most_max_lines_and_answer_bytes_and_says_more_are_left():
     ring = LogRing(max_lines=40, max_bytes=8192)
     for i in range(40):

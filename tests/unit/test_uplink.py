@@ -23,8 +23,10 @@ class ScriptedServer:
         self.records = []
         self.inbox = []
         self.ready = asyncio.Event()
+        self.as_bytes = False
 
-    async def connect(self, url, max_size, timeout, write_timeout=10, ca_file=None):
+    async def connect(self, url, max_size, timeout, write_timeout=10, ca_file=None, as_bytes=False):
+        self.as_bytes = as_bytes   # as the real connection: messages as their UTF-8 bytes
         return self
 
     def _reply(self, obj):
@@ -45,7 +47,8 @@ class ScriptedServer:
         while not self.inbox:
             self.ready.clear()
             await self.ready.wait()
-        return self.inbox.pop(0)
+        text = self.inbox.pop(0)
+        return bytearray(text.encode()) if self.as_bytes else text
 
     async def close(self):
         pass
