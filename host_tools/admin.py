@@ -20,11 +20,11 @@ import aiohttp
 
 from host_tools.cli_common import TOKEN_HINT, CliError, Parents, add_token, positive
 
+WENT_OFFLINE = "went offline before answering"   # in a CommandFailed: the device left with the command
+
 
 class CommandFailed(RuntimeError):
     pass
-
-
 
 
 class AdminSession:
@@ -41,6 +41,7 @@ class AdminSession:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._results: dict[str, asyncio.Future] = {}
+        self._devices: dict[str, str] = {}   # command id -> the device it went to, until answered
         self._reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> AdminSession:
@@ -78,24 +79,43 @@ class AdminSession:
                 # error: it is the oldest waiting one's (an unknown device,
                 # a refused admin).
                 if self._results:
-                    fut = self._results.pop(next(iter(self._results)))
+                    cmd_id = next(iter(self._results))
+                    self._devices.pop(cmd_id, None)
+                    fut = self._results.pop(cmd_id)
                     if not fut.done():
                         fut.set_exception(CommandFailed(data.get("message", "bench error")))
+                continue
+            if data.get("type") == "device_status" and data.get("status") == "offline":
+                self._gone(data.get("device_id"))
                 continue
             p = data.get("payload") or {}
             if data.get("type") == "event" and data.get("event_type") == "command_result":
                 fut = self._results.pop(p.get("id"), None)
+                self._devices.pop(p.get("id"), None)
                 if fut is not None and not fut.done():
                     fut.set_result(p)
         for fut in self._results.values():
             if not fut.done():
                 fut.set_exception(CommandFailed("bench closed the connection"))
 
+    def _gone(self, device_id: object) -> None:
+        # A device answers a command on the link it got it on; a result it
+        # had no link left to send is never sent (close 1009, a reboot, a
+        # lost network): waiting out the timeout would only hide that.
+        for cmd_id in [c for c, d in self._devices.items() if d == device_id]:
+            del self._devices[cmd_id]
+            fut = self._results.pop(cmd_id, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(CommandFailed(f"{device_id} {WENT_OFFLINE}: the command may or "
+                                                f"may not have run (its log: doorlink logs --device {device_id})"))
+
     async def send(self, device_id: str, command: str, payload: dict | None = None) -> asyncio.Future:
-        """Send a command; the future holds its command_result payload."""
+        """Send a command; the future holds its command_result payload,
+        or CommandFailed when the device goes offline before answering."""
         cmd_id = "cli-" + uuid.uuid4().hex[:8]
         fut = asyncio.get_running_loop().create_future()
         self._results[cmd_id] = fut
+        self._devices[cmd_id] = device_id
         await self._ws.send_json({"type": "command", "device_id": device_id, "command": command,
                                   "payload": payload or {}, "id": cmd_id})
         return fut

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from host_tools.admin import AdminSession, CommandFailed
+from host_tools.admin import WENT_OFFLINE, AdminSession, CommandFailed
 from host_tools.cli_common import TOKEN_HINT, CliError
 from host_tools.console_follow import stamped, visible
 
@@ -85,7 +85,7 @@ class RemoteFollower:
     def _failed(self, message: str) -> None:
         """A command that failed at the bench or found no answer: waited
         out when the device is away, else the follow ends with the fix."""
-        if "is not online" in message:
+        if "is not online" in message or WENT_OFFLINE in message:
             self._outage(OFFLINE)
         elif message.startswith("no result from"):
             raise _Reconnect(OFFLINE)

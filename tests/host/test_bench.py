@@ -345,3 +345,30 @@ async def test_an_admin_that_stops_reading_does_not_stall_devices(bench, session
         assert len(bench.store.event_rows(DEV)) == 400
     finally:
         stalled.close()
+
+
+async def test_an_admin_waiting_on_a_command_hears_at_once_that_its_device_went_offline(bench, session):
+    # The device got the command and hung up without answering (a message
+    # it had no room for: close 1009). The result will never come: the
+    # admin is told so now, not after its timeout.
+    from host_tools.admin import AdminSession, CommandFailed
+
+    dev = await device(session, bench)
+    async with AdminSession(bench.url) as admin:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fut = await admin.send(DEV, "users_sync", {"phase": "begin"})
+        got = await recv(dev)
+        assert got["type"] == "command" and got["command"] == "users_sync"
+        await dev.close(code=1009, message=b"message does not fit in free memory")
+        with pytest.raises(CommandFailed) as e:
+            await asyncio.wait_for(fut, TIMEOUT)
+        assert "went offline before answering" in str(e.value) and DEV in str(e.value)
+        assert loop.time() - started < TIMEOUT
+        # Back online, the same session's next command is answered.
+        dev = await device(session, bench)
+        fut = await admin.send(DEV, "status")
+        cmd = await recv(dev)
+        await send(dev, {"type": "event", "device_id": DEV, "event_type": "command_result",
+                         "payload": {"id": cmd["id"], "command": "status", "ok": True, "result": {"up": 1}}})
+        assert (await asyncio.wait_for(fut, TIMEOUT))["result"] == {"up": 1}
