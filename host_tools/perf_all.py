@@ -177,6 +177,8 @@ def figures(raw: dict) -> dict[str, float | None]:
     for runtime, b in (raw.get("boot") or {}).items():
         f[f"boot.{runtime}.relay_ms"] = b["relay_ms"]
         f[f"boot.{runtime}.online_ms"] = b["online_ms"]
+        if "start_ms" in b:
+            f[f"boot.{runtime}.start_ms"] = b["start_ms"]
     fl = raw.get("fleet") or {}
     if fl:
         f["fleet.acked_per_s"] = fl["acked_per_s"]
@@ -230,8 +232,11 @@ def rows(f: dict[str, float | None], raw: dict) -> list[tuple[str, str, str, str
             f"{board_heaps('door', 'romfs')}; attendance {board_heaps('attendance', 'romfs')}; .mpy "
             f"{_n(g('mpy.total_kb'))} KB; bytecode {_n(g('heap.bytecode.all_kb'))} of "
             f"{_n(g('heap.modules.all_mpy_kb'))} KB of module heap (whole agent)")
-    boot = (f"{_n(g('boot.micropython.relay_ms'))} ms / {_n(g('boot.micropython.online_ms'))} ms MicroPython; "
-            f"{_n(g('boot.cpython.relay_ms'))} ms / {_n(g('boot.cpython.online_ms'))} ms CPython")
+    boot = (f"ESP32 door board on the stand-ins: {_n(g('boot.esp32.relay_ms'))} ms / "
+            f"{_n(g('boot.esp32.online_ms'))} ms, of which {_n(g('boot.esp32.start_ms'))} ms is this wheel's CPython "
+            f"host starting MicroPython; emulated board (relay over a socket: an upper bound) "
+            f"{_n(g('boot.micropython.relay_ms'))} / {_n(g('boot.micropython.online_ms'))} ms MicroPython, "
+            f"{_n(g('boot.cpython.relay_ms'))} / {_n(g('boot.cpython.online_ms'))} ms CPython")
     door = (f"cloud {_n(g('door.micropython.cloud_p99_ms'), '.1f')}, exit button "
             f"{_n(g('door.micropython.rex_p99_ms'), '.1f')}, card {_n(g('door.micropython.card_p99_ms'), '.1f')} ms "
             f"(MicroPython); decision {_n(g('door.micropython.decision_p99_ms'), '.3f')} ms")
