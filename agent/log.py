@@ -27,8 +27,14 @@ def _stamp():
 def log(level, component, msg):
     if LEVELS[level] >= _level[0]:
         line = "%s %-5s %s: %s" % (_stamp(), level.upper(), component, msg)
+        try:
+            ring.add(line)   # encodes the line (before it changes anything)
+        except UnicodeError:
+            # A peer's text holding half a UTF-16 pair (CPython's json.loads
+            # makes one; no console encoding takes it): shown escaped.
+            line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+            ring.add(line)
         print(line)
-        ring.add(line)
 
 
 def debug(component, msg):

@@ -75,23 +75,24 @@ class LogRing:
         return (self._buf[at] << 8) | self._buf[(at + 1) % self._cap]
 
     def _lines(self, first, count):
-        """(bytes, text) of `count` lines from the `first` kept (0: the oldest)."""
+        """(bytes, text) of up to `count` lines from the `first` kept (0: the
+        oldest), one at a time: a reader that stops early decodes no more."""
+        if first >= self._n:
+            return   # nothing: never a walk over a ring that holds nothing there
         buf = self._buf
         cap = self._cap
         at = self._head
         for _ in range(first):
             at = (at + 2 + self._size(at)) % cap
-        out = []
-        for _ in range(count):
+        for _ in range(min(count, self._n - first)):
             size = self._size(at)
             start = (at + 2) % cap
             end = start + size
             if end <= cap:
-                out.append((size, str(memoryview(buf)[start:end], "utf-8")))
+                yield size, str(memoryview(buf)[start:end], "utf-8")
             else:   # the line wraps
-                out.append((size, str(bytes(buf[start:]) + buf[:end - cap], "utf-8")))
+                yield size, str(bytes(buf[start:]) + buf[:end - cap], "utf-8")
             at = end % cap
-        return out
 
     def newest(self):
         """The number of the last line added (0: none yet)."""

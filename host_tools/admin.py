@@ -75,11 +75,15 @@ class AdminSession:
                 continue
             data = json.loads(msg.data)
             if data.get("type") == "error":
-                # The bench answers in order and names no command in an
-                # error: it is the oldest waiting one's (an unknown device,
-                # a refused admin).
-                if self._results:
-                    cmd_id = next(iter(self._results))
+                # A refused command's error names it by id; one that names
+                # none (a refused admin, an older bench) is the oldest
+                # waiting command's: the bench answers in order.
+                cmd_id = data.get("id")
+                if cmd_id is None:
+                    cmd_id = next(iter(self._results), None)
+                elif not isinstance(cmd_id, str) or cmd_id not in self._results:
+                    cmd_id = None   # about a command already failed (its device went offline) or not ours
+                if cmd_id is not None:
                     self._devices.pop(cmd_id, None)
                     fut = self._results.pop(cmd_id)
                     if not fut.done():

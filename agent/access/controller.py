@@ -198,6 +198,7 @@ class Access:
 
 def _command(name, access, list_max):
     async def run(payload):
+        hal.loading("agent.access.commands")
         from agent.access import commands
         return await commands.run(access, name, list_max, payload)
     return run

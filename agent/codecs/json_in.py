@@ -21,7 +21,9 @@ def loads(data, max_containers):
     text = isinstance(data, str)
     if not text and (b"\x00" in data or data[:3] == BOM):
         # CPython's json.loads takes bytes in UTF-16 or 32 (their NULs) or
-        # behind a BOM, MicroPython's does not: one message, one meaning.
+        # behind a BOM, MicroPython's does not: refused on both. (The two
+        # parsers still differ at JSON's edges: MicroPython takes [1,] and
+        # 01, CPython NaN. Nothing here relies on either.)
         raise ValueError("a NUL byte or a byte order mark")
     opens = OPENS if text else B_OPENS
     # json.loads builds every array and object of a message before anyone

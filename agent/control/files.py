@@ -32,6 +32,7 @@ def register(handlers, device):
         async def serve(body):
             if off:
                 raise CommandError("file access off: the user store lies inside the data root %s" % root)
+            hal.loading("agent.control.jail")   # loaded per request: into a collected heap
             from agent.control import jail
             try:
                 return jail.serve(req, body, root, cfg["max_message"], reserve, heap)

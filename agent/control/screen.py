@@ -13,6 +13,7 @@ def register(handlers, device):
 
     def handler(req):
         async def serve(body):
+            hal.loading("agent.control.terminal")   # loaded per request: into a collected heap
             from agent.control import terminal
             try:
                 return await terminal.serve(req, body, device, heap)

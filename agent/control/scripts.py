@@ -31,6 +31,7 @@ def register(handlers, device):
 
     def handler(req):
         async def serve(body):
+            hal.loading("agent.control.script_store")   # loaded per request: into a collected heap
             from agent.control import script_store
             try:
                 return await script_store.serve(req, body, device)

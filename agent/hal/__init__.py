@@ -150,6 +150,19 @@ def collect():
         gc.collect()
 
 
+def loading(module_name):
+    """Call before importing `module_name` where the code loads lazily
+    (a user command's): on MicroPython, when it is not loaded yet, collect
+    first. Its code is placed first-fit, into the holes garbage left once
+    that is collected; without it, the garbage is collected in the middle
+    of the import, between the code already placed, and the heap is left
+    in pieces (measured: a first user command refused for a 2.6 KB block
+    with 108 KB free, on the door board with a display and the management
+    channel at 384 KB)."""
+    if module_name not in sys.modules:
+        collect()
+
+
 def release(module_name):
     """Forget a module needed only at start-up (config tables): on
     MicroPython its bytecode and tables live in the scarce heap. The parent

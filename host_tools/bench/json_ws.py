@@ -145,9 +145,15 @@ def validate_message(msg: Any, role: str | None = None) -> str | None:
     return None
 
 
-def _error(hub: Hub, link: Link, kind: str, message: str) -> list[str]:
+def _error(hub: Hub, link: Link, kind: str, message: str, about: str | int | None = None) -> list[str]:
+    """The protocol's error message; `about`: the id of the admin's command
+    it refuses, so an admin with several waiting knows which (as a refused
+    record's error carries the record's id)."""
     hub.error(link, kind, message)
-    return [json.dumps({"type": "error", "message": message})]
+    out: dict = {"type": "error", "message": message}
+    if about is not None:
+        out["id"] = about
+    return [json.dumps(out)]
 
 
 def encode_command(device_id: str, name: str, payload: dict, command_id: str | int) -> str:
@@ -252,5 +258,5 @@ async def _command(hub: Hub, link: Link, msg: dict) -> list[str]:
     try:
         await hub.route_command(link, msg["device_id"], msg["command"], msg.get("payload", {}), command_id)
     except CommandRefused as e:
-        return _error(hub, link, e.kind, str(e))
+        return _error(hub, link, e.kind, str(e), msg.get("id"))
     return []

@@ -129,6 +129,9 @@ async def test_command_to_offline_device_is_an_error(bench, session):
     await send(adm, {"type": "command", "device_id": DEV, "command": "unlock"})
     assert await recv(adm) == {"type": "error", "message": f"device {DEV} is not online"}
     await still_alive(adm)
+    # An admin that named its command hears which one was refused.
+    await send(adm, {"type": "command", "device_id": DEV, "command": "unlock", "id": "c-7"})
+    assert await recv(adm) == {"type": "error", "message": f"device {DEV} is not online", "id": "c-7"}
 
 
 async def test_device_disconnect_tells_admin_offline(bench, session):
@@ -372,3 +375,32 @@ async def test_an_admin_waiting_on_a_command_hears_at_once_that_its_device_went_
         await send(dev, {"type": "event", "device_id": DEV, "event_type": "command_result",
                          "payload": {"id": cmd["id"], "command": "status", "ok": True, "result": {"up": 1}}})
         assert (await asyncio.wait_for(fut, TIMEOUT))["result"] == {"up": 1}
+
+
+async def test_a_refusal_reaches_the_command_it_refuses_not_the_oldest_waiting(bench, session):
+    # D hangs up as a command to D and one to E go out. The offline
+    # broadcast fails what was waiting on D, and the bench's refusal of the
+    # command to D ("not online") may come after it: the refusal names its
+    # command, so E's is never failed in its place (without the id it was in
+    # about one run in four: the order is the bench's, so several rounds).
+    from host_tools.admin import AdminSession, CommandFailed
+
+    other = "3f2b8c1e-0000-4000-8000-000000000002"
+    bench.store.add_device(other, "tok_other")
+    e = await device(session, bench, other, "tok_other")
+    async with AdminSession(bench.url) as admin:
+        for _ in range(12):
+            d = await device(session, bench)
+            first = await admin.send(DEV, "status")
+            await recv(d)
+            await d.close()
+            to_d = await admin.send(DEV, "status")
+            to_e = await admin.send(other, "status")
+            cmd = await recv(e)
+            await send(e, {"type": "event", "device_id": other, "event_type": "command_result",
+                           "payload": {"id": cmd["id"], "command": "status", "ok": True, "result": {"e": 1}}})
+            assert (await asyncio.wait_for(to_e, TIMEOUT))["result"] == {"e": 1}
+            with pytest.raises(CommandFailed, match="went offline before answering"):
+                await asyncio.wait_for(first, TIMEOUT)
+            with pytest.raises(CommandFailed, match="went offline before answering|is not online"):
+                await asyncio.wait_for(to_d, TIMEOUT)

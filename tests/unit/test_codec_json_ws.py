@@ -103,7 +103,7 @@ def test_a_messages_utf8_bytes_decode_as_its_text_does():
         s = _registered()
         s.max_frame = 4096
         ev = s.receive(msg)
-        return (ev.counter,) if type(ev) is BadInput else ev   # messages quote text and bytes alike
+        return (ev.counter, ev.message) if type(ev) is BadInput else ev   # text and bytes quoted alike
 
     for text in texts:
         want = received(text)

@@ -103,6 +103,31 @@ def test_a_reader_ahead_of_the_ring_gets_nothing_and_the_newest_number():
     assert got["boot"] == ring.boot and ring.boot > 0
 
 
+def test_a_reader_far_ahead_costs_no_walk_over_the_ring():
+    # `after` goes up to 2**40 (a hostile cloud; a follower still on the
+    # numbers of the boot before): answered at once, with no step through
+    # the buffer (a walk of `after` steps would hold the event loop for days).
+    class Counting(LogRing):
+        steps = 0
+
+        def _size(self, at):
+            Counting.steps += 1
+            return LogRing._size(self, at)
+
+    ring = Counting(max_lines=8)
+    for i in range(20):
+        ring.add("l%d" % i)
+    for after in (21, 1000, 20, 1 << 40):   # a walk would show at 1000, before 2**40 hangs
+        Counting.steps = 0
+        got = ring.tail(after)
+        assert got["lines"] == [] and got["next"] == 20 and not got["more"], (after, got)
+        assert Counting.steps == 0, (after, Counting.steps)
+    # A reader within the ring steps only over the lines it is given and
+    # those before them.
+    Counting.steps = 0
+    assert _texts(ring.tail(17, 2)) == ["l17", "l18"] and Counting.steps <= 8 + 2
+
+
 def test_every_process_has_its_own_boot_id():
     assert len({LogRing().boot for _ in range(8)}) > 1
 
@@ -117,6 +142,18 @@ def test_what_the_console_shows_is_kept_at_its_level():
         assert len(got["lines"]) == 1 and got["lines"][0][1].endswith("WARN  test: shown and kept")
     finally:
         log.set_level("info")
+
+
+def test_a_peers_lone_surrogate_is_logged_not_raised():
+    # CPython's json.loads makes a str holding half a UTF-16 pair, which no
+    # console encoding takes: a cloud's error message quoted in a warning
+    # must not end the link (MicroPython keeps such text as bytes anyway).
+    import json
+    text = json.loads('"bad \\ud800 half"')
+    before = log.ring.newest()
+    log.warn("test", "server says %s" % text)
+    got = log.ring.tail(before)["lines"]
+    assert len(got) == 1 and "server says bad" in got[0][1] and got[0][1].endswith("half"), got
 
 
 def _thing(ring):
