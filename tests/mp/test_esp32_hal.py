@@ -20,8 +20,11 @@ STUBS = True
 # test_door_scenarios_esp32.py and tests/e2e/test_esp32_agent.py): these
 # tests compile the agent's modules from source, in this heap. 192 KB
 # stopped holding a 3.5 KB block for compiling door.py once config.py
-# gained the control and display tables (2026-12-07).
-HEAP_KB = 208
+# gained the control and display tables (2026-12-07); 208 KB then held it
+# in one checkout and not in another (module file names are interned, so
+# the checkout's path moves the qstr pools' doublings) once the log ring
+# took its 3 KB buffer at import. 224 KB: passed at 216 in both.
+HEAP_KB = 224
 TIMEOUT_S = 60
 RELAY, SENSOR, REX = 26, 27, 14
 D0, D1 = 32, 33
