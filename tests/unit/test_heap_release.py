@@ -37,3 +37,25 @@ def test_release_since_forgets_only_the_agent_modules_loaded_after():
     before.discard("agent.backoff")
     hal.release_since(before)
     assert "agent.backoff" not in sys.modules
+
+
+def test_code_about_to_load_lazily_gets_a_collected_heap_once():
+    # hal.loading: on MicroPython a collection before a module that is not
+    # loaded yet (so its code fills the holes garbage left), none before one
+    # that is; CPython frees by reference count and never collects here.
+    calls = []
+    collect = hal.collect
+    hal.collect = lambda: calls.append(1)
+    try:
+        hal.loading("agent.access.not_a_module_yet")
+        hal.loading("agent.hal")            # loaded: nothing to do
+    finally:
+        hal.collect = collect
+    assert calls == [1]
+    if hal.MICROPYTHON:
+        import gc
+        junk = [bytearray(64) for _ in range(100)]
+        junk = None  # noqa: F841 - garbage now, until a collection
+        before = gc.mem_alloc()
+        hal.loading("agent.access.not_a_module_yet")
+        assert gc.mem_alloc() < before - 6000, (before, gc.mem_alloc())
