@@ -53,8 +53,9 @@ class LogRing:
         data = text.encode()
         size = len(data)
         while self._n and (self._n >= self._max_lines or self._bytes + size > self._max_bytes):
-            self._bytes -= self._size(self._head)
-            self._head = (self._head + 2 + self._size(self._head)) % self._cap
+            oldest = self._size(self._head)
+            self._bytes -= oldest
+            self._head = (self._head + 2 + oldest) % self._cap
             self._n -= 1
         buf = self._buf
         cap = self._cap

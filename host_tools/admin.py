@@ -40,8 +40,8 @@ class AdminSession:
         self.token = token
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._results: dict[str, asyncio.Future] = {}
-        self._devices: dict[str, str] = {}   # command id -> the device it went to, until answered
+        # command id -> (its future, the device it went to), until answered
+        self._results: dict[str, tuple[asyncio.Future, str]] = {}
         self._reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> AdminSession:
@@ -84,8 +84,7 @@ class AdminSession:
                 elif not isinstance(cmd_id, str) or cmd_id not in self._results:
                     cmd_id = None   # about a command already failed (its device went offline) or not ours
                 if cmd_id is not None:
-                    self._devices.pop(cmd_id, None)
-                    fut = self._results.pop(cmd_id)
+                    fut, _ = self._results.pop(cmd_id)
                     if not fut.done():
                         fut.set_exception(CommandFailed(data.get("message", "bench error")))
                 continue
@@ -94,11 +93,10 @@ class AdminSession:
                 continue
             p = data.get("payload") or {}
             if data.get("type") == "event" and data.get("event_type") == "command_result":
-                fut = self._results.pop(p.get("id"), None)
-                self._devices.pop(p.get("id"), None)
+                fut, _ = self._results.pop(p.get("id"), (None, None))
                 if fut is not None and not fut.done():
                     fut.set_result(p)
-        for fut in self._results.values():
+        for fut, _ in self._results.values():
             if not fut.done():
                 fut.set_exception(CommandFailed("bench closed the connection"))
 
@@ -106,10 +104,9 @@ class AdminSession:
         # A device answers a command on the link it got it on; a result it
         # had no link left to send is never sent (close 1009, a reboot, a
         # lost network): waiting out the timeout would only hide that.
-        for cmd_id in [c for c, d in self._devices.items() if d == device_id]:
-            del self._devices[cmd_id]
-            fut = self._results.pop(cmd_id, None)
-            if fut is not None and not fut.done():
+        for cmd_id in [c for c, (_, d) in self._results.items() if d == device_id]:
+            fut, _ = self._results.pop(cmd_id)
+            if not fut.done():
                 fut.set_exception(CommandFailed(f"{device_id} {WENT_OFFLINE}: the command may or "
                                                 f"may not have run (its log: doorlink logs --device {device_id})"))
 
@@ -118,8 +115,7 @@ class AdminSession:
         or CommandFailed when the device goes offline before answering."""
         cmd_id = "cli-" + uuid.uuid4().hex[:8]
         fut = asyncio.get_running_loop().create_future()
-        self._results[cmd_id] = fut
-        self._devices[cmd_id] = device_id
+        self._results[cmd_id] = (fut, device_id)
         await self._ws.send_json({"type": "command", "device_id": device_id, "command": command,
                                   "payload": payload or {}, "id": cmd_id})
         return fut

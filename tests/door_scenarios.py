@@ -465,9 +465,28 @@ class InProcessWorld:
         for pin, level in door_inputs(self.cfg[door], rex=pressed):
             self._set(pin, level)
 
+    # The module whose ticks_ms() the hal's edge handlers stamp bits with
+    # (a subclass sets it): see wiegand().
+    clock = None
+
     async def wiegand(self, reader, bits):
         cfg = self.readers[reader]
-        self._bits(cfg["d0_pin"], cfg["d1_pin"], bits)
+        # A reader puts a frame's bits on the wire within milliseconds. On a
+        # loaded machine this process can be descheduled between two drives
+        # for longer than the frame gap (25 ms here), and the port would
+        # rightly end the frame there: the bits of one frame are driven at
+        # one instant of the port's clock (the edge handlers run inside the
+        # drives, on this thread, while it holds).
+        clock = self.clock
+        if clock is not None:
+            now = clock.ticks_ms()
+            ticks_ms = clock.ticks_ms
+            clock.ticks_ms = lambda: now
+        try:
+            self._bits(cfg["d0_pin"], cfg["d1_pin"], bits)
+        finally:
+            if clock is not None:
+                clock.ticks_ms = ticks_ms
         await asyncio.sleep(2 * cfg["frame_gap_ms"] / 1000)   # the frame ends before the next one starts
 
     def unlocked(self, door):

@@ -222,15 +222,15 @@ class Verifier:
     whose ts is not below the floor (the module's comment)."""
     __slots__ = ("key", "device", "floor", "_nonces")
 
-    def seal(self, nonce, text):
-        """The reply `text` to the request taken with `nonce`, signed."""
-        return seal_reply(self.key, self.device, nonce, text)
-
     def __init__(self, key, device):
         self.key = key.encode()
         self.device = device   # this device's id: what is signed for another is not taken
         self.floor = None    # no request signed before this is taken (None: not known yet)
         self._nonces = {}    # nonce -> its request's ts
+
+    def seal(self, nonce, text):
+        """The reply `text` to the request taken with `nonce`, signed."""
+        return seal_reply(self.key, self.device, nonce, text)
 
     def check(self, req_type, msg, now, clock_ok=True):
         """None when the request `msg` (the parsed object) is signed right,

@@ -166,7 +166,7 @@ class Display:
             # RETRY_MS): written a write at a time, the loop running between
             # (an exit button or a card is not kept waiting for a frame).
             self.draw()
-            if self._dirty or (self.panel is not None and not self._panel_ok):
+            if self.panel is not None and (self._dirty or not self._panel_ok):
                 for _ in self._pushing():
                     await asyncio.sleep(0)
             await asyncio.sleep(POLL_MS / 1000)

@@ -17,6 +17,8 @@ from host_tools.emulator import wiegand_card, wiegand_key
 
 
 class PiWorld(ds.InProcessWorld):
+    clock = hal   # gpiozero calls the port back on this thread, stamped with hal.ticks_ms()
+
     def __init__(self, factory, board_path):
         self.factory = factory
         self.io = GpiozeroIO(pin_factory=factory)
@@ -29,22 +31,10 @@ class PiWorld(ds.InProcessWorld):
             self.factory.pin(pin).drive_low()
 
     def _bits(self, d0, d1, bits):
-        # A reader puts a frame's bits on the wire within milliseconds. On
-        # a loaded machine this process can be descheduled for longer than
-        # the frame gap (25 ms here) between two drives, and the port would
-        # rightly end the frame there: the bits of one frame are driven at
-        # one instant of the clock the port reads (gpiozero calls back on
-        # this thread, while they are driven).
-        now = hal.ticks_ms()
-        ticks_ms = hal.ticks_ms
-        hal.ticks_ms = lambda: now
-        try:
-            for b in bits:
-                p = self.factory.pin(d1 if b == "1" else d0)
-                p.drive_low()
-                p.drive_high()
-        finally:
-            hal.ticks_ms = ticks_ms
+        for b in bits:
+            p = self.factory.pin(d1 if b == "1" else d0)
+            p.drive_low()
+            p.drive_high()
 
     def _levels(self, pin):
         # Its first state is the pin's before the claim: a claim at that

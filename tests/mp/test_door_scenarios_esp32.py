@@ -28,25 +28,16 @@ def _world(ds, folder, wire):
     from agent.hal.esp32 import Esp32IO
 
     class Esp32World(ds.InProcessWorld):
+        clock = hal_esp32   # its IRQ handlers stamp bits with its ticks_ms(), inside machine.drive()
+
         def _set(self, pin, level):
             machine.drive(pin, level)
 
         def _bits(self, d0, d1, bits):
-            # One instant of the port's clock for one frame's bits, as in
-            # the gpiozero world (tests/host/test_door_scenarios_pi.py): a
-            # loaded host may deschedule this process mid-frame for longer
-            # than the frame gap, which a reader's wire never does. The
-            # IRQ handlers run inside machine.drive(), while it holds.
-            now = hal_esp32.ticks_ms()
-            ticks_ms = hal_esp32.ticks_ms
-            hal_esp32.ticks_ms = lambda: now
-            try:
-                for b in bits:
-                    pin = d1 if b == "1" else d0
-                    machine.drive(pin, 0)
-                    machine.drive(pin, 1)
-            finally:
-                hal_esp32.ticks_ms = ticks_ms
+            for b in bits:
+                pin = d1 if b == "1" else d0
+                machine.drive(pin, 0)
+                machine.drive(pin, 1)
 
         def _levels(self, pin):
             return [level for _, n, level in machine.writes if n == pin]
